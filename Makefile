@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine: `make plan` and `make test`.
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+
+.PHONY: plan test bench render clean
+
+# The virtualenv is rebuilt whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+## Render and summarize a stack offline (default: dev).
+plan: $(VENV)/.installed
+	$(PY) -m meshplan render --stack $(STACK)
+
+## Run the whole test suite.
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+## Measure render speed against the import floor of the SDK modules used.
+bench: $(VENV)/.installed
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,22 @@
+"""The edge where the Pulumi program reads its stack config: everything the engine
+handed over is parsed once into `Settings`, or the run stops with the one-line
+error before any resource is registered."""
+from __future__ import annotations
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from model.errors import ConfigError
+from model.settings import Settings, from_engine_config, parse_settings
+
+
+def load_settings() -> Settings:
+    stack = pulumi.get_stack()
+    # The language host passes config in PULUMI_CONFIG; tests and meshplan set it
+    # directly. Explicitly set values win, as in the SDK's own lookup.
+    engine_config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    try:
+        return parse_settings(from_engine_config(engine_config), stack=stack, source=f"Pulumi.{stack}.yaml")
+    except ConfigError as error:
+        # RunError ends the program with its message alone, no traceback.
+        raise pulumi.RunError(str(error)) from None

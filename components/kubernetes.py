@@ -1,0 +1,49 @@
+"""Registering one Kubernetes object body with the right pulumi-kubernetes class.
+
+Core kinds go through the typed classes (so the provider knows their schema and
+which changes force a replacement); Istio kinds through CustomResource, whose spec
+reaches the cluster verbatim. Only the API groups the program uses are imported:
+every extra pulumi_kubernetes group costs import time on every preview."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes.apps.v1 as apps_v1
+import pulumi_kubernetes.core.v1 as core_v1
+from pulumi_kubernetes.apiextensions import CustomResource
+
+_TYPED = {
+    ("v1", "Namespace"): core_v1.Namespace,
+    ("v1", "Service"): core_v1.Service,
+    ("v1", "ServiceAccount"): core_v1.ServiceAccount,
+    ("v1", "ConfigMap"): core_v1.ConfigMap,
+    ("v1", "Secret"): core_v1.Secret,
+    ("apps/v1", "Deployment"): apps_v1.Deployment,
+    ("apps/v1", "StatefulSet"): apps_v1.StatefulSet,
+}
+
+
+def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register `body` (a whole Kubernetes object) under `logical_name`."""
+    api_version, kind = body["apiVersion"], body["kind"]
+    fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+    typed = _TYPED.get((api_version, kind))
+    if typed is not None:
+        return typed(logical_name, opts=opts, **fields)
+    if not api_version.split("/")[0].endswith(".istio.io"):
+        raise ValueError(f"no registration for {api_version} {kind}")
+    return CustomResource(logical_name, api_version=api_version, kind=kind, opts=opts, **fields)
+
+
+def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None,
+                  *, depends_on: list | None = None, protect: bool = False) -> pulumi.ResourceOptions:
+    """Options for a component's child. A component's own depends_on does not hold
+    back its children, so it is handed down to each of them explicitly."""
+    inherited = list((opts.depends_on if opts is not None else None) or [])
+    return pulumi.ResourceOptions(parent=component, depends_on=inherited + list(depends_on or []),
+                                  protect=protect)
+
+
+def logical_name(component: str, body: dict) -> str:
+    """`<component>-<kind>-<metadata.name>`: unique within the stack even where two
+    kinds share a name (Service and VirtualService `reviews`)."""
+    return f"{component}-{body['kind'].lower()}-{body['metadata']['name']}"

@@ -1,0 +1,55 @@
+"""The Istio installation: namespaces and the Helm releases base (CRDs) → istiod →
+gateways, plus the optional addons. Owns nothing when the stack says Istio is
+already installed, so everything that depends on it still works."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
+
+from components.kubernetes import child_options, register
+from model.mesh import MeshPlan, mesh_plan
+from model.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class IstioMeshArgs:
+    settings: Settings
+    """The stack's settings; the install plan is derived from them."""
+
+
+class IstioMesh(pulumi.ComponentResource):
+    """Istio, installed from its Helm charts in dependency order."""
+
+    releases: dict[str, Release]
+    """Releases by key (base, istiod, ingress, egress, prometheus, kiali)."""
+
+    def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bookinfo-mesh:mesh:IstioMesh", name, None, opts)
+        plan: MeshPlan = mesh_plan(args.settings)
+        namespaces = [
+            register(f"{name}-namespace-{ns}",
+                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                     child_options(self, opts))
+            for ns in plan.namespaces
+        ]
+        self.releases = {}
+        for release in plan.releases:
+            # Source order does not serialize Pulumi resources: each release waits for
+            # the ones it needs (CRDs before istiod's webhook, istiod before gateways).
+            after = [self.releases[key] for key in release.after] or namespaces
+            self.releases[release.key] = Release(
+                f"{name}-{release.key}",
+                name=release.name,
+                chart=release.chart,
+                version=release.version,
+                namespace=release.namespace,
+                repository_opts=RepositoryOptsArgs(repo=release.repository),
+                values=release.values,
+                opts=child_options(self, opts, depends_on=after, protect=release.protect),
+            )
+        self.release_names = pulumi.Output.from_input(
+            {key: release.name for key, release in zip(self.releases, plan.releases)}
+        )
+        self.register_outputs({"release_names": self.release_names})

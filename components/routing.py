@@ -1,0 +1,37 @@
+"""Istio traffic objects for the application: ingress Gateway and VirtualService,
+and per routed service a DestinationRule and a VirtualService from stack config."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.kubernetes import child_options, logical_name, register
+from model.routing import routing_objects
+from model.settings import Settings
+from model.traffic import traffic_table
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingArgs:
+    settings: Settings
+    """The stack's settings; the objects are built from them."""
+
+
+class Routing(pulumi.ComponentResource):
+    """The traffic rules of the application."""
+
+    traffic: pulumi.Output[list]
+    """Effective share of every destination of every route, in percent."""
+
+    def __init__(self, name: str, args: RoutingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bookinfo-mesh:routing:Routing", name, None, opts)
+        objects = routing_objects(args.settings)
+        for body in objects:
+            register(logical_name(name, body), body, child_options(self, opts))
+        self.traffic = pulumi.Output.from_input([
+            {"virtualService": s.virtual_service, "namespace": s.namespace, "route": s.route,
+             "host": s.host, "subset": s.subset, "percent": s.percent}
+            for s in traffic_table(objects)
+        ])
+        self.register_outputs({"traffic": self.traffic})

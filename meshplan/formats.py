@@ -1,0 +1,90 @@
+"""Ways to print a rendered stack: a readable summary (resource tree and traffic
+shares), the JSON record of every registration, and a multi-document Kubernetes
+manifest."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from meshplan.engine import Rendered
+from model.traffic import format_percent, traffic_table
+
+
+def as_json(rendered: Rendered) -> str:
+    return json.dumps(rendered.as_json(), indent=2) + "\n"
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Block-style YAML that keeps the key order of the objects as built."""
+
+
+_ManifestDumper.add_representer(
+    dict, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data.items())
+)
+
+
+def as_yaml(rendered: Rendered) -> str:
+    lines = [f"# bookinfo-mesh stack {rendered.stack} ({rendered.source})"]
+    releases = rendered.releases()
+    if releases:
+        lines.append("# Helm releases (installed by the program, not part of this manifest):")
+        for release in releases:
+            i = release.inputs
+            repo = (i.get("repositoryOpts") or {}).get("repo", "")
+            lines.append(f"#   {i.get('name')}: chart {i.get('chart')} {i.get('version')} from {repo}"
+                         f" in namespace {i.get('namespace')}")
+    documents = [yaml.dump(_manifest_order(obj), Dumper=_ManifestDumper, default_flow_style=False, sort_keys=False)
+                 for obj in rendered.objects()]
+    return "\n".join(lines) + "\n---\n" + "---\n".join(documents)
+
+
+_HEAD = ("apiVersion", "kind", "metadata")
+
+
+def _manifest_order(obj: dict) -> dict:
+    """apiVersion, kind and metadata first, as people write manifests."""
+    return {**{k: obj[k] for k in _HEAD if k in obj}, **{k: v for k, v in obj.items() if k not in _HEAD}}
+
+
+def summary(rendered: Rendered) -> str:
+    out = [f"{rendered.project} · stack {rendered.stack} · {rendered.source} · "
+           f"{len(rendered.resources)} resources", ""]
+    children: dict[str | None, list] = {}
+    for resource in rendered.resources:
+        children.setdefault(resource.parent, []).append(resource)
+
+    def walk(parent: str | None, prefix: str) -> None:
+        items = children.get(parent, [])
+        for index, resource in enumerate(items):
+            last = index == len(items) - 1
+            branch = "" if parent is None else ("└─ " if last else "├─ ")
+            flags = "  [protected]" if resource.protect else ""
+            out.append(f"{prefix}{branch}{resource.type}  {resource.name}{_detail(resource)}{flags}")
+            walk(resource.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
+
+    walk(None, "")
+    table = traffic_table(rendered.objects())
+    if table:
+        out += ["", "Traffic (effective share of each destination per route)"]
+        width = max(len(f"{s.namespace}/{s.virtual_service}") for s in table)
+        route_width = min(max(len(s.route) for s in table), 40)
+        for share in table:
+            target = share.host + (f" {share.subset}" if share.subset else "")
+            out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
+                       f"{_clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
+    return "\n".join(out) + "\n"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _detail(resource) -> str:
+    inputs = resource.inputs
+    if resource.type == "kubernetes:helm.sh/v3:Release":
+        return f"  ({inputs.get('chart')} {inputs.get('version')} → ns {inputs.get('namespace')})"
+    metadata = inputs.get("metadata") or {}
+    if metadata.get("namespace"):
+        return f"  ({metadata['namespace']}/{metadata.get('name')})"
+    return ""

@@ -1,0 +1,137 @@
+"""Builders for the Istio installation: the Helm releases (base → istiod →
+gateways, plus the optional Kiali and Prometheus addons), their values and the
+order they must come up in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.settings import Settings
+
+ISTIO_NAMESPACE = "istio-system"
+INGRESS_NAMESPACE = "istio-ingress"
+
+# The gateway chart labels its pods `istio=<release name without "istio-">`; these
+# release names are what make `istio=ingressgateway` / `istio=egressgateway` true.
+BASE_RELEASE = "istio-base"
+ISTIOD_RELEASE = "istiod"
+INGRESS_RELEASE = "istio-ingressgateway"
+EGRESS_RELEASE = "istio-egressgateway"
+
+KIALI_REPOSITORY = "https://kiali.org/helm-charts"
+KIALI_CHART_VERSION = "2.17.0"
+PROMETHEUS_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+PROMETHEUS_CHART_VERSION = "27.39.0"
+
+
+def gateway_label(release_name: str) -> dict[str, str]:
+    """The `istio=` pod label the gateway chart derives from its release name."""
+    return {"istio": release_name.removeprefix("istio-")}
+
+
+INGRESS_GATEWAY_LABELS = gateway_label(INGRESS_RELEASE)
+EGRESS_GATEWAY_LABELS = gateway_label(EGRESS_RELEASE)
+EGRESS_GATEWAY_HOST = f"{EGRESS_RELEASE}.{ISTIO_NAMESPACE}.svc.cluster.local"
+# Ports of the gateway chart's Service (it maps 80→80 and 443→443).
+GATEWAY_HTTP_PORT = 80
+GATEWAY_HTTPS_PORT = 443
+
+
+@dataclass(frozen=True, kw_only=True)
+class HelmRelease:
+    """One Helm release, named explicitly (no random suffix), with what it waits for."""
+
+    key: str
+    """Logical name within the mesh component."""
+    name: str
+    chart: str
+    version: str
+    repository: str
+    namespace: str
+    values: dict = field(default_factory=dict)
+    after: tuple[str, ...] = ()
+    """Keys of releases that must be installed first."""
+    protect: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshPlan:
+    namespaces: tuple[str, ...]
+    releases: tuple[HelmRelease, ...]
+
+
+def _istiod_values(settings: Settings) -> dict:
+    istio = settings.istio
+    mesh_config: dict = {"outboundTrafficPolicy": {"mode": istio.outbound_traffic_policy}}
+    if istio.access_log:
+        mesh_config["accessLogFile"] = "/dev/stdout"
+    values: dict = {
+        "meshConfig": mesh_config,
+        "replicaCount": istio.istiod_replicas,
+        # A fixed replica count only holds with the autoscaler off.
+        "autoscaleEnabled": False,
+    }
+    if istio.revision:
+        values["revision"] = istio.revision
+    if istio.istiod_resources is not None:
+        values["resources"] = istio.istiod_resources.as_kubernetes()
+    return values
+
+
+def _gateway_values(settings: Settings, service_type: str) -> dict:
+    values: dict = {"service": {"type": service_type}}
+    if settings.istio.revision:
+        values["revision"] = settings.istio.revision
+    return values
+
+
+def mesh_plan(settings: Settings) -> MeshPlan:
+    """The releases to install, or none when Istio is already on the cluster."""
+    istio = settings.istio
+    if not istio.install:
+        return MeshPlan(namespaces=(), releases=())
+
+    def istio_release(key: str, name: str, chart: str, namespace: str, values: dict,
+                      after: tuple[str, ...], protect: bool = False) -> HelmRelease:
+        return HelmRelease(key=key, name=name, chart=chart, version=istio.version,
+                           repository=istio.chart_repository, namespace=namespace,
+                           values=values, after=after, protect=protect)
+
+    base_values = {"defaultRevision": istio.revision} if istio.revision else {}
+    releases = [
+        # The base chart owns the CRDs: deleting it deletes every Istio object.
+        istio_release("base", BASE_RELEASE, "base", ISTIO_NAMESPACE, base_values, (),
+                      protect=istio.protect_crds),
+        istio_release("istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, _istiod_values(settings),
+                      ("base",)),
+        istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
+                      _gateway_values(settings, istio.ingress_service_type), ("istiod",)),
+    ]
+    namespaces = [ISTIO_NAMESPACE, INGRESS_NAMESPACE]
+    if istio.egress_gateway:
+        releases.append(istio_release("egress", EGRESS_RELEASE, "gateway", ISTIO_NAMESPACE,
+                                      _gateway_values(settings, "ClusterIP"), ("istiod",)))
+    addon_pods = {"sidecar.istio.io/inject": "false"}
+    if istio.prometheus:
+        releases.append(HelmRelease(
+            key="prometheus", name="prometheus", chart="prometheus", version=PROMETHEUS_CHART_VERSION,
+            repository=PROMETHEUS_REPOSITORY, namespace=ISTIO_NAMESPACE, after=("istiod",),
+            values={
+                "fullnameOverride": "prometheus",
+                "server": {"service": {"servicePort": 9090}, "podLabels": addon_pods},
+                "alertmanager": {"enabled": False},
+                "prometheus-pushgateway": {"enabled": False},
+                "kube-state-metrics": {"enabled": False},
+                "prometheus-node-exporter": {"enabled": False},
+            },
+        ))
+    if istio.kiali:
+        releases.append(HelmRelease(
+            key="kiali", name="kiali-server", chart="kiali-server", version=KIALI_CHART_VERSION,
+            repository=KIALI_REPOSITORY, namespace=ISTIO_NAMESPACE, after=("istiod",),
+            values={
+                "auth": {"strategy": "anonymous"},
+                "deployment": {"pod_labels": addon_pods},
+                "external_services": {"prometheus": {"url": "http://prometheus.istio-system:9090"}},
+            },
+        ))
+    return MeshPlan(namespaces=tuple(namespaces), releases=tuple(releases))

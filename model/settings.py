@@ -1,0 +1,605 @@
+"""Stack settings: the `bookinfo-mesh:*` config of one stack, parsed once and
+validated before anything is registered.
+
+The same parser serves the Pulumi program (config handed over by the engine) and
+`meshplan` (config read from a `Pulumi.<stack>.yaml` file), so a typo or a bad weight
+is refused identically in both, with one line naming the file, the key path, the
+value and what is allowed. Every default lives here, in `ENVIRONMENTS` or in the
+dataclass fields, and nowhere else.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from model.apps import APPLICATIONS, Application
+from model.errors import ConfigError
+
+PROJECT = "bookinfo-mesh"
+
+ISTIO_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+DEFAULT_ISTIO_VERSION = "1.30.3"
+
+OUTBOUND_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+MATCH_KINDS = ("exact", "prefix", "regex")
+MAX_WEIGHT = 1_000_000
+
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HEADER_RE = re.compile(r"^[a-z0-9][-a-z0-9_.]*$")
+_IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_HOST_RE = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The posture a stack starts from; each value can still be set explicitly."""
+
+    name: str
+    replicas: int
+    restricted_pods: bool
+    addons: bool
+    protect_crds: bool
+    ingress_service_type: str
+    istiod_replicas: int
+    access_log: bool
+    outbound_traffic_policy: str
+
+
+# Anything not marked dev or staging gets the production posture: a stack that
+# forgets to say what it is must not come up open.
+ENVIRONMENTS: Mapping[str, Environment] = {
+    "dev": Environment("dev", 1, False, True, False, "NodePort", 1, True, "ALLOW_ANY"),
+    "staging": Environment("staging", 2, False, False, True, "LoadBalancer", 1, True, "ALLOW_ANY"),
+    "prod": Environment("prod", 3, True, False, True, "LoadBalancer", 2, True, "REGISTRY_ONLY"),
+}
+DEFAULT_ENVIRONMENT = "prod"
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceRequirements:
+    """Container requests/limits, in Kubernetes quantity strings."""
+
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+    def as_kubernetes(self) -> dict:
+        body: dict = {}
+        if self.requests:
+            body["requests"] = dict(self.requests)
+        if self.limits:
+            body["limits"] = dict(self.limits)
+        return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class IstioSettings:
+    """How Istio is installed (or that it already is)."""
+
+    install: bool = True
+    version: str = DEFAULT_ISTIO_VERSION
+    chart_repository: str = ISTIO_CHART_REPOSITORY
+    revision: str = ""
+    """Control-plane revision; empty for the default revision."""
+    access_log: bool
+    outbound_traffic_policy: str
+    istiod_replicas: int
+    istiod_resources: ResourceRequirements | None = None
+    ingress_service_type: str
+    egress_gateway: bool = False
+    protect_crds: bool
+    kiali: bool
+    prometheus: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeaderMatch:
+    name: str
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestMatch:
+    """One Istio HTTPMatchRequest: all of its conditions must hold."""
+
+    headers: tuple[HeaderMatch, ...] = ()
+    uri: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    version: str
+    weight: int | None
+    """None for a lone destination written as `to:` (Istio gives it 100%)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """An HTTP route: requests that match (any of `matches`; none = all) go to
+    `destinations`, split by weight."""
+
+    matches: tuple[RequestMatch, ...] = ()
+    destinations: tuple[Destination, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """One service of the application as this stack deploys and routes it."""
+
+    name: str
+    versions: tuple[str, ...]
+    """Deployed versions, in the application's order."""
+    replicas: int
+    routes: tuple[Route, ...]
+    """Match routes in the order written, then the default (catch-all) route."""
+
+    @property
+    def default_route(self) -> Route:
+        return self.routes[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings:
+    application: Application
+    namespace: str
+    image_registry: str
+    image_tag: str
+    replicas: int
+    """Replicas of every Deployment unless a service says otherwise."""
+    restricted_pods: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressSettings:
+    hosts: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything one stack asks for, validated."""
+
+    stack: str
+    source: str
+    """The file these settings came from, for messages."""
+    environment: str
+    istio: IstioSettings
+    app: AppSettings
+    services: Mapping[str, ServiceSettings]
+    """Deployed services by name (application order); backing stores included."""
+    ingress: IngressSettings
+
+    def service(self, name: str) -> ServiceSettings:
+        return self.services[name]
+
+    @property
+    def routed_services(self) -> tuple[ServiceSettings, ...]:
+        app = self.app.application
+        return tuple(s for s in self.services.values() if app.service(s.name).routed)
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class _Reader:
+    """Walks raw config with the key path at hand, so every refusal can name it."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, message: str, *value: Any) -> ConfigError:
+        if value:
+            return ConfigError(file=self.source, path=path, value=value[0], message=message)
+        return ConfigError(file=self.source, path=path, message=message)
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None = None) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, "expected a mapping", value)
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(f"{path}.{key}", "keys must be strings", key)
+            if allowed is not None and key not in allowed:
+                raise self.fail(f"{path}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, "expected true or false", value)
+        return value
+
+    def integer(self, value: Any, path: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise self.fail(path, "expected a whole number", value)
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise self.fail(path, f"expected a whole number of at least {minimum}{upper}", value)
+        return value
+
+    def string(
+        self,
+        value: Any,
+        path: str,
+        *,
+        choices: tuple[str, ...] | None = None,
+        pattern: re.Pattern | None = None,
+        what: str = "a string",
+    ) -> str:
+        if not isinstance(value, str) or (not value and choices is None and pattern is None):
+            raise self.fail(path, f"expected {what}", value)
+        if choices is not None and value not in choices:
+            raise self.fail(path, f"allowed: {', '.join(choices)}", value)
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(path, f"expected {what}", value)
+        return value
+
+    def strings(self, value: Any, path: str, **kwargs) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(path, "expected a non-empty list", value)
+        items = tuple(self.string(v, f"{path}[{i}]", **kwargs) for i, v in enumerate(value))
+        for i, item in enumerate(items):
+            if item in items[:i]:
+                raise self.fail(f"{path}[{i}]", "listed twice", item)
+        return items
+
+
+def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
+    return convert(raw[key]) if key in raw else default
+
+
+# --------------------------------------------------------------------------- parse
+
+TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress")
+
+
+def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
+    """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix)."""
+    r = _Reader(source)
+    p = f"{PROJECT}:"
+    for key in config:
+        if key not in TOP_LEVEL_KEYS:
+            raise r.fail(f"{p}{key}", f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+
+    env_name = _get(
+        config, "environment", DEFAULT_ENVIRONMENT,
+        lambda v: r.string(v, f"{p}environment", choices=tuple(ENVIRONMENTS)),
+    )
+    env = ENVIRONMENTS[env_name]
+    istio = _parse_istio(r, r.mapping(config.get("istio"), f"{p}istio", _ISTIO_KEYS), env, f"{p}istio")
+    app = _parse_app(r, r.mapping(config.get("app"), f"{p}app", _APP_KEYS), env, f"{p}app")
+    services = _parse_services(
+        r, r.mapping(config.get("services"), f"{p}services"), app, f"{p}services"
+    )
+    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts",)), f"{p}ingress")
+    return Settings(
+        stack=stack,
+        source=source,
+        environment=env_name,
+        istio=istio,
+        app=app,
+        services=services,
+        ingress=ingress,
+    )
+
+
+_ISTIO_KEYS = (
+    "install", "version", "chartRepository", "revision", "accessLog", "outboundTrafficPolicy",
+    "istiod", "ingressGateway", "egressGateway", "protectCrds", "addons",
+)
+
+
+def _parse_istio(r: _Reader, raw: dict, env: Environment, p: str) -> IstioSettings:
+    istiod = r.mapping(raw.get("istiod"), f"{p}.istiod", ("replicas", "resources"))
+    ingress = r.mapping(raw.get("ingressGateway"), f"{p}.ingressGateway", ("serviceType",))
+    egress = r.mapping(raw.get("egressGateway"), f"{p}.egressGateway", ("enabled",))
+    addons = r.mapping(raw.get("addons"), f"{p}.addons", ("kiali", "prometheus"))
+    revision = _get(raw, "revision", "", lambda v: _revision(r, v, f"{p}.revision"))
+    return IstioSettings(
+        install=_get(raw, "install", True, lambda v: r.boolean(v, f"{p}.install")),
+        version=_get(
+            raw, "version", DEFAULT_ISTIO_VERSION,
+            lambda v: r.string(v, f"{p}.version", pattern=_VERSION_RE, what="an Istio version like 1.30.3"),
+        ),
+        chart_repository=_get(
+            raw, "chartRepository", ISTIO_CHART_REPOSITORY,
+            lambda v: r.string(v, f"{p}.chartRepository", pattern=re.compile(r"^(https?|oci)://\S+$"),
+                               what="a chart repository URL"),
+        ),
+        revision=revision,
+        access_log=_get(raw, "accessLog", env.access_log, lambda v: r.boolean(v, f"{p}.accessLog")),
+        outbound_traffic_policy=_get(
+            raw, "outboundTrafficPolicy", env.outbound_traffic_policy,
+            lambda v: r.string(v, f"{p}.outboundTrafficPolicy", choices=OUTBOUND_POLICIES),
+        ),
+        istiod_replicas=_get(
+            istiod, "replicas", env.istiod_replicas,
+            lambda v: r.integer(v, f"{p}.istiod.replicas", minimum=1, maximum=10),
+        ),
+        istiod_resources=_get(
+            istiod, "resources", None, lambda v: _resources(r, v, f"{p}.istiod.resources")
+        ),
+        ingress_service_type=_get(
+            ingress, "serviceType", env.ingress_service_type,
+            lambda v: r.string(v, f"{p}.ingressGateway.serviceType", choices=SERVICE_TYPES),
+        ),
+        egress_gateway=_get(egress, "enabled", False, lambda v: r.boolean(v, f"{p}.egressGateway.enabled")),
+        protect_crds=_get(raw, "protectCrds", env.protect_crds, lambda v: r.boolean(v, f"{p}.protectCrds")),
+        kiali=_get(addons, "kiali", env.addons, lambda v: r.boolean(v, f"{p}.addons.kiali")),
+        prometheus=_get(addons, "prometheus", env.addons, lambda v: r.boolean(v, f"{p}.addons.prometheus")),
+    )
+
+
+def _revision(r: _Reader, value: Any, path: str) -> str:
+    if value in ("", "default"):
+        return ""
+    return r.string(value, path, pattern=_DNS_LABEL_RE,
+                    what="a revision name (lowercase letters, digits and '-'), or '' for the default")
+
+
+_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+
+
+def _resources(r: _Reader, value: Any, path: str) -> ResourceRequirements:
+    raw = r.mapping(value, path, ("requests", "limits"))
+    parts = {}
+    for part in ("requests", "limits"):
+        amounts = r.mapping(raw.get(part), f"{path}.{part}", ("cpu", "memory"))
+        parts[part] = {
+            k: r.string(str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v,
+                        f"{path}.{part}.{k}", pattern=_QUANTITY_RE, what="a quantity like 500m or 2Gi")
+            for k, v in amounts.items()
+        }
+    return ResourceRequirements(**parts)
+
+
+_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods")
+
+
+def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
+    name = _get(raw, "name", "bookinfo", lambda v: r.string(v, f"{p}.name", choices=tuple(APPLICATIONS)))
+    application = APPLICATIONS[name]
+    image = r.mapping(raw.get("image"), f"{p}.image", ("registry", "tag"))
+    return AppSettings(
+        application=application,
+        namespace=_get(
+            raw, "namespace", application.default_namespace,
+            lambda v: r.string(v, f"{p}.namespace", pattern=_DNS_LABEL_RE, what="a namespace name"),
+        ),
+        image_registry=_get(
+            image, "registry", application.image_registry,
+            lambda v: r.string(v, f"{p}.image.registry", pattern=re.compile(r"^[a-z0-9][-a-z0-9._:/]*[a-z0-9]$"),
+                               what="an image registry like registry.istio.io/release"),
+        ),
+        image_tag=_get(
+            image, "tag", application.image_tag,
+            lambda v: r.string(str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v,
+                               f"{p}.image.tag", pattern=_IMAGE_TAG_RE, what="an image tag"),
+        ),
+        replicas=_get(raw, "replicas", env.replicas,
+                      lambda v: r.integer(v, f"{p}.replicas", minimum=0, maximum=100)),
+        restricted_pods=_get(raw, "restrictedPods", env.restricted_pods,
+                             lambda v: r.boolean(v, f"{p}.restrictedPods")),
+    )
+
+
+_SERVICE_KEYS = ("versions", "replicas", "routes", "weights", "to")
+
+
+def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) -> dict[str, ServiceSettings]:
+    app = app_settings.application
+    for name in raw:
+        if name not in app.service_names or app.service(name).backing:
+            routable = ", ".join(s.name for s in app.services if not s.backing)
+            raise r.fail(f"{p}.{name}", f"no such service in {app.name}; allowed: {routable}")
+    parsed: dict[str, ServiceSettings] = {}
+    for service in app.services:
+        if service.backing:
+            continue
+        sp = f"{p}.{service.name}"
+        svc = r.mapping(raw.get(service.name), sp, _SERVICE_KEYS)
+        versions = _get(svc, "versions", service.default_versions,
+                        lambda v: _versions(r, v, f"{sp}.versions", service.version_names))
+        # Keep the application's order, so a stack that lists [v3, v1] renders as [v1, v3].
+        versions = tuple(v for v in service.version_names if v in versions)
+        replicas = _get(svc, "replicas", app_settings.replicas,
+                        lambda v: r.integer(v, f"{sp}.replicas", minimum=0, maximum=100))
+        routes = _routes(r, svc, sp, versions)
+        parsed[service.name] = ServiceSettings(
+            name=service.name, versions=versions, replicas=replicas, routes=routes
+        )
+    # Backing stores come with the first deployed version that requires them.
+    for service in app.services:
+        if not service.backing:
+            continue
+        needed = any(
+            service.name in app.service(s.name).version(v).requires
+            for s in parsed.values()
+            for v in s.versions
+        )
+        if needed:
+            parsed[service.name] = ServiceSettings(
+                name=service.name,
+                versions=tuple(v.name for v in service.versions),
+                replicas=1,
+                routes=(),
+            )
+    return {name: parsed[name] for name in app.service_names if name in parsed}
+
+
+def _versions(r: _Reader, value: Any, path: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    return r.strings(value, path, choices=known)
+
+
+def _routes(r: _Reader, svc: dict, sp: str, deployed: tuple[str, ...]) -> tuple[Route, ...]:
+    routes = []
+    raw_routes = svc.get("routes", [])
+    if not isinstance(raw_routes, list):
+        raise r.fail(f"{sp}.routes", "expected a list of routes", raw_routes)
+    for i, raw_route in enumerate(raw_routes):
+        rp = f"{sp}.routes[{i}]"
+        route = r.mapping(raw_route, rp, ("match", "to", "weights"))
+        if "match" not in route:
+            raise r.fail(rp, "a route needs a match (the default route is the service's own to/weights)")
+        routes.append(
+            Route(matches=_matches(r, route["match"], f"{rp}.match"),
+                  destinations=_destinations(r, route, rp, deployed))
+        )
+    routes.append(Route(destinations=_destinations(r, svc, sp, deployed)))
+    return tuple(routes)
+
+
+def _destinations(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...]) -> tuple[Destination, ...]:
+    def deployed_version(value: Any, vpath: str) -> str:
+        if value not in deployed:
+            raise r.fail(vpath, f"version is not deployed; deployed: {', '.join(deployed)}", value)
+        return value
+
+    if "to" in raw and "weights" in raw:
+        raise r.fail(f"{path}.to", "give either to (one version) or weights, not both")
+    if "weights" in raw:
+        weights = r.mapping(raw["weights"], f"{path}.weights")
+        if not weights:
+            raise r.fail(f"{path}.weights", "expected at least one version", weights)
+        destinations = tuple(
+            Destination(
+                version=deployed_version(version, f"{path}.weights.{version}"),
+                weight=r.integer(weight, f"{path}.weights.{version}", minimum=0, maximum=MAX_WEIGHT),
+            )
+            for version, weight in weights.items()
+        )
+        if len(destinations) > 1 and sum(d.weight or 0 for d in destinations) == 0:
+            raise r.fail(f"{path}.weights", "weights are all zero; at least one must be above 0", weights)
+        return destinations
+    if "to" in raw:
+        return (Destination(version=deployed_version(raw["to"], f"{path}.to"), weight=None),)
+    return (Destination(version=deployed[0], weight=None),)
+
+
+def _matches(r: _Reader, value: Any, path: str) -> tuple[RequestMatch, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise r.fail(path, "expected at least one match", value)
+    matches = []
+    for i, item in enumerate(items):
+        mp = path if not isinstance(value, list) else f"{path}[{i}]"
+        raw = r.mapping(item, mp, ("headers", "uri"))
+        if not raw:
+            raise r.fail(mp, "a match needs headers or uri", item)
+        headers = []
+        for name, condition in r.mapping(raw.get("headers"), f"{mp}.headers").items():
+            hp = f"{mp}.headers.{name}"
+            r.string(name, hp, pattern=_HEADER_RE, what="a lowercase header name")
+            kind, text = _one_condition(r, condition, hp)
+            headers.append(HeaderMatch(name=name, kind=kind, value=text))
+        uri = _one_condition(r, raw["uri"], f"{mp}.uri") if "uri" in raw else None
+        matches.append(RequestMatch(headers=tuple(headers), uri=uri))
+    return tuple(matches)
+
+
+def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
+    raw = r.mapping(value, path, MATCH_KINDS)
+    if len(raw) != 1:
+        raise r.fail(path, f"expected exactly one of {', '.join(MATCH_KINDS)}", value)
+    kind, text = next(iter(raw.items()))
+    if kind == "regex":
+        try:
+            re.compile(text)
+        except (re.error, TypeError):
+            raise r.fail(f"{path}.regex", "not a valid regular expression", text) from None
+    return kind, r.string(text, f"{path}.{kind}")
+
+
+def _parse_ingress(r: _Reader, raw: dict, p: str) -> IngressSettings:
+    return IngressSettings(
+        hosts=_get(raw, "hosts", ("*",), lambda v: r.strings(v, f"{p}.hosts", pattern=_HOST_RE,
+                                                            what="a host name or '*'")),
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SecretValue(str):
+    """A secret config value read offline: the ciphertext cannot be decrypted here,
+    so it stands in as an opaque, clearly marked string."""
+
+
+def read_stack_file(path: str) -> dict[str, Any]:
+    """The project keys of a `Pulumi.<stack>.yaml` file, prefix stripped.
+
+    Raises ConfigError (one line) for unreadable or malformed files."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(file=path, path="", message="no such stack file") from None
+    except OSError as error:
+        raise ConfigError(file=path, path="", message=f"cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(file=path, path=where, message=f"invalid YAML ({problem})") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(file=path, path="", value=document, message="expected a mapping with a config: key")
+    unknown = [k for k in document if k not in ("config", "encryptionsalt", "secretsprovider",
+                                                 "encryptedkey", "environment")]
+    if unknown:
+        raise ConfigError(file=path, path=str(unknown[0]),
+                          message="unknown top-level key; a stack file holds config:")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(file=path, path="config", value=config, message="expected a mapping")
+    project: dict[str, Any] = {}
+    for key, value in config.items():
+        key = str(key)
+        namespace, _, name = key.rpartition(":")
+        if not namespace:
+            namespace, name = PROJECT, key
+        if namespace != PROJECT:
+            continue  # provider settings such as kubernetes:context belong to the provider
+        project[name] = _reveal_placeholders(value)
+    return project
+
+
+def _reveal_placeholders(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SecretValue("[secret]")
+        return {k: _reveal_placeholders(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal_placeholders(v) for v in value]
+    return value
+
+
+def from_engine_config(config: Mapping[str, str]) -> dict[str, Any]:
+    """Project keys from the config the Pulumi engine hands the program: every value
+    is a string, structured ones JSON-encoded."""
+    project: dict[str, Any] = {}
+    for key, text in config.items():
+        namespace, _, name = key.rpartition(":")
+        if namespace != PROJECT:
+            continue
+        try:
+            project[name] = json.loads(text)
+        except (TypeError, ValueError):
+            project[name] = text
+    return project
+
+
+def load_stack_file(path: str, *, stack: str) -> Settings:
+    return parse_settings(read_stack_file(path), stack=stack, source=path)
