@@ -20,12 +20,16 @@ class WorkloadsArgs:
 class Workloads(pulumi.ComponentResource):
     """Everything of the application that runs pods."""
 
+    objects: list[dict]
+    """The object bodies registered, for the program's checks."""
+
     namespace: pulumi.Output[str]
     """The application namespace, once it exists."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:workloads:Workloads", name, None, opts)
         objects = application_objects(args.settings)
+        self.objects = objects
         namespace_body, rest = objects[0], objects[1:]
         ns = register(logical_name(name, namespace_body), namespace_body, child_options(self, opts))
         for body in rest:

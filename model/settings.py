@@ -164,6 +164,18 @@ class IngressSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RolloutSettings:
+    """Limits on how fast traffic may move between versions."""
+
+    max_step: float | None = None
+    """Largest shift, in percentage points, of any destination's share in one change;
+    None: no limit."""
+    guard_previews: bool = False
+    """Whether the program itself reads its previously deployed `traffic` output
+    (a StackReference to its own stack) and refuses a larger step."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything one stack asks for, validated."""
 
@@ -176,6 +188,7 @@ class Settings:
     services: Mapping[str, ServiceSettings]
     """Deployed services by name (application order); backing stores included."""
     ingress: IngressSettings
+    rollout: RolloutSettings = RolloutSettings()
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
@@ -261,7 +274,7 @@ def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) ->
 
 # --------------------------------------------------------------------------- parse
 
-TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress")
+TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "rollout")
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
@@ -291,6 +304,20 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         app=app,
         services=services,
         ingress=ingress,
+        rollout=_parse_rollout(r, r.mapping(config.get("rollout"), f"{p}rollout", ("maxStep", "guardPreviews")),
+                               f"{p}rollout"),
+    )
+
+
+def _parse_rollout(r: _Reader, raw: dict, p: str) -> RolloutSettings:
+    def step(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+            raise r.fail(f"{p}.maxStep", "expected percentage points above 0 and at most 100", value)
+        return float(value)
+
+    return RolloutSettings(
+        max_step=_get(raw, "maxStep", None, step),
+        guard_previews=_get(raw, "guardPreviews", False, lambda v: r.boolean(v, f"{p}.guardPreviews")),
     )
 
 
