@@ -88,3 +88,164 @@ def _detail(resource) -> str:
     if metadata.get("namespace"):
         return f"  ({metadata['namespace']}/{metadata.get('name')})"
     return ""
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def findings_text(findings) -> str:
+    """One line per finding: `<level> [<code>] <Kind> <namespace>/<name>: <message>`."""
+    return "".join(f"{f}\n" for f in findings)
+
+
+def findings_json(findings) -> str:
+    return json.dumps({"findings": [f.as_json() for f in findings]}, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- diff
+
+_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "add": "32", "remove": "31",
+            "change": "33", "error": "31", "warning": "33"}
+_SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-"}
+
+
+def use_colour(stream) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    import os
+
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def _paint(text: str, key: str, colour: bool) -> str:
+    return f"\033[{_COLOURS[key]}m{text}\033[0m" if colour and key in _COLOURS else text
+
+
+def _summary_line(diff) -> str:
+    from meshplan.diff import describe
+
+    counts = diff.counts()
+    parts = [f"{n} to {op}" for op, n in counts.items() if n]
+    line = ", ".join(parts) if parts else "no resource changes"
+    moved = diff.changed_traffic
+    if moved:
+        line += f"; traffic: {describe(moved)}"
+    return line
+
+
+def diff_text(diff, *, findings=(), colour: bool = False) -> str:
+    from meshplan.diff import shown
+
+    out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff), ""]
+    for change in diff.changes:
+        out.append(_paint(f"{_SYMBOLS[change.op]} {change.op:<7} {change.type}  {change.name}", change.op, colour))
+        for prop in change.diff:
+            note = "  (forces replacement)" if prop.replaces else ""
+            out.append(_paint(f"    {prop.op:<6} {prop.path}: {shown(prop.before)} → {shown(prop.after)}{note}",
+                              prop.op, colour))
+    moved = diff.changed_traffic
+    if moved:
+        out += ["" if diff.changes else None, "Traffic (effective share per route, before → after)"]
+        for t in moved:
+            out.append(f"  {t.namespace}/{t.virtual_service}  {_clip(t.route, 40)}  {t.destination:<20} "
+                       f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})")
+    if findings:
+        out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
+    return "\n".join(line for line in out if line is not None) + "\n"
+
+
+def diff_json(diff) -> str:
+    return json.dumps(diff.as_json(), indent=2, default=str) + "\n"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def diff_markdown(diff, *, findings=(), title: str = "meshplan diff") -> str:
+    from meshplan.diff import shown
+
+    out = [f"### {title}", "", f"**{_summary_line(diff)}**", "",
+           f"Base `{diff.base.label}` → proposed `{diff.proposed.label}`", ""]
+    if diff.changes:
+        out += ["| Op | Type | Name | Changes |", "|---|---|---|---|"]
+        for change in diff.changes:
+            props = "<br>".join(
+                f"`{_cell(p.path)}`: `{_cell(shown(p.before))}` → `{_cell(shown(p.after))}`"
+                + (" (forces replacement)" if p.replaces else "")
+                for p in change.diff[:12])
+            if len(change.diff) > 12:
+                props += f"<br>… {len(change.diff) - 12} more"
+            out.append(f"| {_SYMBOLS[change.op]} {change.op} | `{change.type}` | `{change.name}` | {props} |")
+        out.append("")
+    moved = diff.changed_traffic
+    if moved:
+        out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
+                "|---|---|---|---:|---:|---:|"]
+        for t in moved:
+            out.append(f"| `{t.namespace}/{t.virtual_service}` | {_cell(t.route)} | {_cell(t.destination)} | "
+                       f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
+        out.append("")
+    if diff.traffic:
+        out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
+    if findings:
+        out += ["#### Findings", ""] + [f"- `{_cell(str(f))}`" for f in findings] + [""]
+    return "\n".join(out)
+
+
+def mermaid(diff) -> list[str]:
+    """A flowchart gateway → services → versions. Edges carry the share after the
+    change, or `before → after` where it moves; a destination left with 0% is dashed."""
+    lines, edges, ids = ["flowchart LR"], [], {}
+
+    def node(key: str, label: str, shape: str) -> str:
+        if key not in ids:
+            ids[key] = f"n{len(ids)}"
+            text = _mermaid_text(label)
+            body = {"box": f'["{text}"]', "round": f'("{text}")', "gateway": f'{{{{"{text}"}}}}'}[shape]
+            lines.append(f"  {ids[key]}{body}")
+        return ids[key]
+
+    bindings = {**_vs_gateways(diff.base.objects), **_vs_gateways(diff.proposed.objects)}
+    routes_per_vs: dict[tuple[str, str], set[str]] = {}
+    for t in diff.traffic:
+        routes_per_vs.setdefault((t.namespace, t.virtual_service), set()).add(t.route)
+    for t in diff.traffic:
+        vs_key = (t.namespace, t.virtual_service)
+        share = format_percent(t.after) if not t.changed else f"{format_percent(t.before)} → {format_percent(t.after)}"
+        if len(routes_per_vs[vs_key]) > 1:
+            share = f"{_clip(t.route, 30)}: {share}"
+        share = _mermaid_text(share)
+        arrow = "-.->" if not t.after else "-->"
+        service = t.host.split(".")[0]
+        target = node(f"svc:{t.namespace}/{service}", service, "round")
+        gateways = bindings.get(vs_key, [])
+        if gateways:
+            for gateway in gateways:
+                source = node(f"gw:{gateway}", gateway.split("/")[-1], "gateway")
+                edges.append(f"  {source} --> {target}" if t.subset else f'  {source} {arrow}|"{share}"| {target}')
+        elif service != t.virtual_service:
+            source = node(f"svc:{t.namespace}/{t.virtual_service}", t.virtual_service, "round")
+            edges.append(f'  {source} {arrow}|"{share}"| {target}' if not t.subset else f"  {source} --> {target}")
+        if t.subset:
+            version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
+            edges.append(f'  {target} {arrow}|"{share}"| {version}')
+    return lines + list(dict.fromkeys(edges))
+
+
+def _mermaid_text(text: str) -> str:
+    """Label text safe inside mermaid's `"..."` and `|...|`."""
+    return text.replace('"', "#quot;").replace("|", "#124;")
+
+
+def _vs_gateways(objects) -> dict[tuple[str, str], list[str]]:
+    found = {}
+    for obj in objects:
+        if obj.get("kind") != "VirtualService":
+            continue
+        metadata = obj.get("metadata") or {}
+        ns = metadata.get("namespace", "")
+        gateways = [g if "/" in g else f"{ns}/{g}" for g in (obj.get("spec") or {}).get("gateways") or []
+                    if g != "mesh"]
+        if gateways:
+            found[(ns, metadata.get("name", ""))] = gateways
+    return found
