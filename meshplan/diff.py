@@ -166,7 +166,6 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
     finally:
         subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
 
 
 def _first_line(text: str) -> str:
