@@ -20,9 +20,10 @@ plan: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
-## Measure render speed against the import floor of the SDK modules used.
+## Measure render and diff speed against the import floor of the SDK modules used.
 bench: $(VENV)/.installed
-	$(PY) bench/bench.py
+	[ ! -f bench/bench.py ] || $(PY) bench/bench.py
+	$(PY) bench/diff_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
