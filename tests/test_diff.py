@@ -207,3 +207,14 @@ def test_base_ref_renders_the_base_from_a_temporary_worktree_and_cleans_up(capsy
     assert "meshplan-base-" not in _git_worktrees()
     code, _, err = run(capsys, "--stack", "dev", "--base-ref", "no-such-ref-anywhere")
     assert code == 1 and "cannot check out git ref" in err
+
+
+def test_repeated_renders_in_one_process_start_from_a_fresh_root_stack():
+    from meshplan.engine import render
+
+    first = render(ALL_V1, stack="dev")
+    other = render(FIFTY, stack="dev")
+    again = render(ALL_V1, stack="dev")
+    assert [r.as_json() for r in again.resources] == [r.as_json() for r in first.resources]
+    assert len(other.resources) == len(first.resources)
+    assert sum(r.type == "pulumi:pulumi:Stack" for r in again.resources) == 1
