@@ -101,6 +101,8 @@ def test_jump_beyond_max_step_is_refused_naming_reviews(capsys):
     assert (code, err) == (2, "")
     code, _, _ = run(capsys, "--config", V3, "--base-config", FIFTY, "--max-step", "50")
     assert code == 2
+    code, _, err = run(capsys, "--config", V3, "--base-config", ALL_V1, "--max-step", "25")
+    assert code == 1 and "moves reviews v3 0% → 100% (+100 points)" in err
 
 
 def test_max_step_defaults_to_the_stack_setting(capsys, tmp_stack):

@@ -122,3 +122,40 @@ def test_example_task_files_step_by_at_most_fifty_points():
                            state_from_rendered(render_file(tasks / f"{after}.yaml", "dev")))
         assert step_violations(diff.traffic, 50) == []
         assert step_violations(diff.traffic, 25) != []
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from model.traffic import shares  # noqa: E402
+
+SUBSETS = ("v1", "v2", "v3")
+weights = st.dictionaries(st.sampled_from(SUBSETS), st.integers(min_value=0, max_value=1000), min_size=1).filter(
+    lambda w: len(w) == 1 or sum(w.values()) > 0)
+
+
+def route_shares(split: dict[str, int]) -> list[Share]:
+    names = list(split)
+    return [share(name, percent) for name, percent in zip(names, shares([split[n] for n in names]))]
+
+
+@given(weights, weights)
+def test_shifts_within_a_route_cancel_out(before, after):
+    changes = traffic_changes(route_shares(before), route_shares(after))
+    assert abs(sum(c.shift for c in changes)) < 1e-6
+    assert {c.subset for c in changes} == set(before) | set(after)
+
+
+@given(weights, weights, st.integers(min_value=1, max_value=100))
+def test_step_guard_refuses_exactly_the_moves_larger_than_the_step(before, after, step):
+    changes = traffic_changes(route_shares(before), route_shares(after))
+    largest = max(abs(c.shift) for c in changes)
+    refused = step_violations(changes, step)
+    assert bool(refused) == (largest > step + 1e-6)
+    assert len(refused) == sum(abs(c.shift) > step + 1e-6 for c in changes)
+
+
+@given(weights)
+def test_an_unchanged_split_moves_nothing(split):
+    assert not [c for c in traffic_changes(route_shares(split), route_shares(split)) if c.changed]
