@@ -135,7 +135,9 @@ def _summary_line(diff) -> str:
 def diff_text(diff, *, findings=(), colour: bool = False) -> str:
     from meshplan.diff import shown
 
-    out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff), ""]
+    out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff)]
+    if diff.changes:
+        out.append("")
     for change in diff.changes:
         out.append(_paint(f"{_SYMBOLS[change.op]} {change.op:<7} {change.type}  {change.name}", change.op, colour))
         for prop in change.diff:
@@ -144,13 +146,13 @@ def diff_text(diff, *, findings=(), colour: bool = False) -> str:
                               prop.op, colour))
     moved = diff.changed_traffic
     if moved:
-        out += ["" if diff.changes else None, "Traffic (effective share per route, before → after)"]
+        out += ["", "Traffic (effective share per route, before → after)"]
         for t in moved:
             out.append(f"  {t.namespace}/{t.virtual_service}  {_clip(t.route, 40)}  {t.destination:<20} "
                        f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})")
     if findings:
         out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
-    return "\n".join(line for line in out if line is not None) + "\n"
+    return "\n".join(out) + "\n"
 
 
 def diff_json(diff) -> str:

@@ -220,3 +220,13 @@ def test_repeated_renders_in_one_process_start_from_a_fresh_root_stack():
     assert [r.as_json() for r in again.resources] == [r.as_json() for r in first.resources]
     assert len(other.resources) == len(first.resources)
     assert sum(r.type == "pulumi:pulumi:Stack" for r in again.resources) == 1
+
+
+def test_colour_marks_each_operation_when_asked():
+    from meshplan.diff import diff_states, state_from_rendered
+    from meshplan.formats import diff_text
+
+    diff = diff_states(state_from_rendered(render_file(ALL_V1, "dev")), state_from_rendered(render_file(FIFTY, "dev")))
+    coloured = diff_text(diff, colour=True)
+    assert "\033[33m~ update  kubernetes:networking.istio.io/v1:VirtualService" in coloured
+    assert "\033[" not in diff_text(diff, colour=False)
