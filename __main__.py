@@ -13,8 +13,10 @@ settings = load_settings()
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
 workloads = Workloads("workloads", WorkloadsArgs(settings=settings),
                       pulumi.ResourceOptions(depends_on=[mesh]))
+# Routing needs Istio's CRDs and the app namespace, not every pod: depending on the
+# whole workloads component would tie each Istio object to every Deployment.
 routing = Routing("routing", RoutingArgs(settings=settings),
-                  pulumi.ResourceOptions(depends_on=[mesh, workloads]))
+                  pulumi.ResourceOptions(depends_on=[mesh, workloads.namespace_resource]))
 
 pulumi.export("namespace", workloads.namespace)
 pulumi.export("istioReleases", mesh.release_names)

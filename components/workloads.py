@@ -22,6 +22,8 @@ class Workloads(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     """The application namespace, once it exists."""
+    namespace_resource: pulumi.CustomResource
+    """The Namespace itself, for others that only need it to exist."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:workloads:Workloads", name, None, opts)
@@ -30,5 +32,6 @@ class Workloads(pulumi.ComponentResource):
         ns = register(logical_name(name, namespace_body), namespace_body, child_options(self, opts))
         for body in rest:
             register(logical_name(name, body), body, child_options(self, opts, depends_on=[ns]))
+        self.namespace_resource = ns
         self.namespace = ns.metadata.apply(lambda m: m["name"])
         self.register_outputs({"namespace": self.namespace})
