@@ -176,6 +176,9 @@ class StoreSettings:
 @dataclass(frozen=True, kw_only=True)
 class IngressSettings:
     hosts: tuple[str, ...] = ("*",)
+    observability: Mapping[str, str] = field(default_factory=dict)
+    """Addon (kiali, tracing) → the host it is exposed on through the ingress gateway;
+    empty: none exposed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,7 +307,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     services = _parse_services(
         r, r.mapping(config.get("services"), f"{p}services"), app, f"{p}services"
     )
-    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts",)), f"{p}ingress")
+    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts", "observability")),
+                             f"{p}ingress", istio)
     stores = _parse_stores(r, r.mapping(config.get("stores"), f"{p}stores"), app.application, env, f"{p}stores")
     _check_secrets(r, config, app.application, p)
     _check_egress(r, istio, app.application, services, p)
@@ -599,10 +603,21 @@ def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
     return kind, r.string(text, f"{path}.{kind}")
 
 
-def _parse_ingress(r: _Reader, raw: dict, p: str) -> IngressSettings:
+OBSERVABILITY_ADDONS = ("kiali", "tracing")
+
+
+def _parse_ingress(r: _Reader, raw: dict, p: str, istio: IstioSettings) -> IngressSettings:
+    exposed = r.mapping(raw.get("observability"), f"{p}.observability", OBSERVABILITY_ADDONS)
+    observability = {
+        addon: r.string(host, f"{p}.observability.{addon}", pattern=_HOST_RE, what="a host name")
+        for addon, host in exposed.items()
+    }
+    if "kiali" in observability and not istio.kiali:
+        raise r.fail(f"{p}.observability.kiali", "Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
         hosts=_get(raw, "hosts", ("*",), lambda v: r.strings(v, f"{p}.hosts", pattern=_HOST_RE,
                                                             what="a host name or '*'")),
+        observability=observability,
     )
 
 

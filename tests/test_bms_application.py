@@ -227,3 +227,29 @@ def test_bookinfo_stacks_need_no_password_and_get_no_stores():
     settings = settings_from({})
     assert settings.stores == {}
     assert store_objects(settings, {}) == []
+
+
+def test_no_telemetry_addon_is_exposed_unless_a_host_is_named():
+    from model.observability import observability_objects
+
+    assert observability_objects(bms_settings()) == []
+
+
+def test_a_named_observability_host_gets_a_gateway_and_a_route_to_the_addon():
+    from model.mesh import INGRESS_GATEWAY_LABELS
+    from model.observability import observability_objects
+
+    settings = bms_settings(istio={"egressGateway": {"enabled": True}, "addons": {"kiali": True}},
+                            ingress={"observability": {"kiali": "kiali.example.com"}})
+    gateway, route = observability_objects(settings)
+    assert gateway["spec"]["selector"] == INGRESS_GATEWAY_LABELS
+    assert gateway["spec"]["servers"][0]["hosts"] == ["kiali.example.com"]
+    assert route["spec"]["gateways"] == ["kiali-gateway"]
+    assert route["spec"]["http"][0]["route"][0]["destination"] == {
+        "host": "kiali.istio-system.svc.cluster.local", "port": {"number": 20001}}
+
+
+def test_exposing_kiali_without_installing_it_is_refused():
+    with pytest.raises(ConfigError, match=r"observability\.kiali.*istio\.addons\.kiali"):
+        bms_settings(istio={"egressGateway": {"enabled": True}, "addons": {"kiali": False}},
+                     ingress={"observability": {"kiali": "kiali.example.com"}})
