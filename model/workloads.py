@@ -1,13 +1,13 @@
-"""Builders for the application's Kubernetes objects: namespace, Services,
-ServiceAccounts and Deployments, as plain dicts spelled as the Kubernetes API spells
-them. Bookinfo's defaults reproduce `samples/bookinfo/platform/kube/bookinfo.yaml`
+"""Builders for the application's Kubernetes objects: namespaces, Services,
+ServiceAccounts, per-version ConfigMaps and Deployments, as plain dicts spelled as
+the Kubernetes API spells them. Bookinfo's defaults reproduce `samples/bookinfo/platform/kube/bookinfo.yaml`
 field for field, with the namespace made explicit."""
 from __future__ import annotations
 
 import hashlib
 import json
 
-from model.apps import SERVICE_ACCOUNT, Application, Service, Version
+from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version
 from model.settings import Settings
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
@@ -132,7 +132,7 @@ def config_hash(svc: Service, version: Version, settings: Settings) -> str:
 CONFIG_HASH_ANNOTATION = "bookinfo-mesh/config-hash"
 
 
-def secret_env(pairs) -> list[dict]:
+def secret_env(pairs: tuple[tuple[str, SecretKey], ...]) -> list[dict]:
     """Environment variables read from Secrets: a secretKeyRef, never a literal."""
     return [{"name": name, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
             for name, ref in pairs]
@@ -167,7 +167,7 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     pod_labels = labels(svc.name, version.name)
     template_metadata: dict = {}
     annotations = dict(version.annotations)
-    if version.config or version.properties:
+    if config_maps(svc, version, settings):
         annotations[CONFIG_HASH_ANNOTATION] = config_hash(svc, version, settings)
     if annotations:
         template_metadata["annotations"] = annotations
