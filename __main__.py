@@ -3,7 +3,7 @@
 Wiring only: settings → mesh → workloads → routing → exports."""
 import pulumi
 
-from components.config import load_settings
+from components.config import load_secrets, load_settings
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.workloads import Workloads, WorkloadsArgs
@@ -11,12 +11,12 @@ from components.workloads import Workloads, WorkloadsArgs
 settings = load_settings()
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
-workloads = Workloads("workloads", WorkloadsArgs(settings=settings),
+workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
                       pulumi.ResourceOptions(depends_on=[mesh]))
-# Routing needs Istio's CRDs and the app namespace, not every pod: depending on the
+# Routing needs Istio's CRDs and the app namespaces, not every pod: depending on the
 # whole workloads component would tie each Istio object to every Deployment.
 routing = Routing("routing", RoutingArgs(settings=settings),
-                  pulumi.ResourceOptions(depends_on=[mesh, workloads.namespace_resource]))
+                  pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
 
 pulumi.export("namespace", workloads.namespace)
 pulumi.export("istioReleases", mesh.release_names)

@@ -156,11 +156,29 @@ class AppSettings:
     replicas: int
     """Replicas of every Deployment unless a service says otherwise."""
     restricted_pods: bool
+    tracing_endpoint: str | None = None
+    """Where traces go (e.g. a Jaeger collector URL); None leaves tracing unconfigured."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """One stateful store of the application as this stack provisions it."""
+
+    name: str
+    storage_size: str
+    storage_class: str | None = None
+    """None: the cluster's default StorageClass."""
+    protect: bool
+    """Pulumi refuses to delete or replace the StatefulSet (its volume claims are
+    retained by Kubernetes either way)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class IngressSettings:
     hosts: tuple[str, ...] = ("*",)
+    observability: Mapping[str, str] = field(default_factory=dict)
+    """Addon (kiali, tracing) → the host it is exposed on through the ingress gateway;
+    empty: none exposed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +194,8 @@ class Settings:
     services: Mapping[str, ServiceSettings]
     """Deployed services by name (application order); backing stores included."""
     ingress: IngressSettings
+    stores: Mapping[str, StoreSettings] = field(default_factory=dict)
+    """The application's stateful stores by name (all of them are deployed)."""
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
@@ -261,7 +281,12 @@ def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) ->
 
 # --------------------------------------------------------------------------- parse
 
-TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress")
+# Config keys whose values are Pulumi secrets. The parser only checks that the ones
+# the application needs are there; the program reads them at its config edge as
+# secret Outputs, so no plaintext ever enters Settings (or an error message).
+SECRET_KEYS = ("databasePassword",)
+
+TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "stores", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
@@ -282,7 +307,11 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     services = _parse_services(
         r, r.mapping(config.get("services"), f"{p}services"), app, f"{p}services"
     )
-    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts",)), f"{p}ingress")
+    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts", "observability")),
+                             f"{p}ingress", istio)
+    stores = _parse_stores(r, r.mapping(config.get("stores"), f"{p}stores"), app.application, env, f"{p}stores")
+    _check_secrets(r, config, app.application, p)
+    _check_egress(r, istio, app.application, services, p)
     return Settings(
         stack=stack,
         source=source,
@@ -291,6 +320,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         app=app,
         services=services,
         ingress=ingress,
+        stores=stores,
     )
 
 
@@ -364,7 +394,7 @@ def _resources(r: _Reader, value: Any, path: str) -> ResourceRequirements:
     return ResourceRequirements(**parts)
 
 
-_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods")
+_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods", "tracing")
 
 
 def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
@@ -391,7 +421,59 @@ def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
                       lambda v: r.integer(v, f"{p}.replicas", minimum=0, maximum=100)),
         restricted_pods=_get(raw, "restrictedPods", env.restricted_pods,
                              lambda v: r.boolean(v, f"{p}.restrictedPods")),
+        tracing_endpoint=_get(
+            r.mapping(raw.get("tracing"), f"{p}.tracing", ("endpoint",)), "endpoint", None,
+            lambda v: r.string(v, f"{p}.tracing.endpoint", pattern=re.compile(r"^https?://\S+$"),
+                               what="an http(s) URL"),
+        ),
     )
+
+
+_STORAGE_CLASS_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _parse_stores(r: _Reader, raw: dict, app: Application, env: Environment, p: str) -> dict[str, StoreSettings]:
+    known = tuple(s.name for s in app.stores)
+    for name in raw:
+        if name not in known:
+            raise r.fail(f"{p}.{name}", f"no such store in {app.name}; allowed: {', '.join(known) or 'none'}")
+    parsed = {}
+    for store in app.stores:
+        sp = f"{p}.{store.name}"
+        cfg = r.mapping(raw.get(store.name), sp, ("size", "storageClass", "protect"))
+        parsed[store.name] = StoreSettings(
+            name=store.name,
+            storage_size=_get(cfg, "size", store.storage_size,
+                              lambda v: r.string(v, f"{sp}.size", pattern=_QUANTITY_RE,
+                                                 what="a quantity like 5Gi")),
+            storage_class=_get(cfg, "storageClass", None,
+                               lambda v: r.string(v, f"{sp}.storageClass", pattern=_STORAGE_CLASS_RE,
+                                                  what="a StorageClass name")),
+            # The posture that protects Istio's CRDs protects the data too.
+            protect=_get(cfg, "protect", env.protect_crds, lambda v: r.boolean(v, f"{sp}.protect")),
+        )
+    return parsed
+
+
+def _check_egress(r: _Reader, istio: IstioSettings, app: Application,
+                  services: Mapping[str, ServiceSettings], p: str) -> None:
+    """External services are reached through the egress gateway, so an Istio this
+    stack installs must install that gateway too."""
+    external = [name for name in services if app.service(name).external]
+    if external and istio.install and not istio.egress_gateway:
+        raise r.fail(f"{p}istio.egressGateway.enabled",
+                     f"{app.name} reaches {', '.join(external)} through the egress gateway; set it to true",
+                     istio.egress_gateway)
+
+
+def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, p: str) -> None:
+    """Every secret the application needs is set. The value is never echoed."""
+    for needed in app.secrets:
+        value = config.get(needed.config_key)
+        if value is None or value == "":
+            raise r.fail(f"{p}{needed.config_key}",
+                         f"required by {app.name}; set it with "
+                         f"`pulumi config set --secret {needed.config_key} <value>`")
 
 
 _SERVICE_KEYS = ("versions", "replicas", "routes", "weights", "to")
@@ -521,10 +603,21 @@ def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
     return kind, r.string(text, f"{path}.{kind}")
 
 
-def _parse_ingress(r: _Reader, raw: dict, p: str) -> IngressSettings:
+OBSERVABILITY_ADDONS = ("kiali", "tracing")
+
+
+def _parse_ingress(r: _Reader, raw: dict, p: str, istio: IstioSettings) -> IngressSettings:
+    exposed = r.mapping(raw.get("observability"), f"{p}.observability", OBSERVABILITY_ADDONS)
+    observability = {
+        addon: r.string(host, f"{p}.observability.{addon}", pattern=_HOST_RE, what="a host name")
+        for addon, host in exposed.items()
+    }
+    if "kiali" in observability and not istio.kiali:
+        raise r.fail(f"{p}.observability.kiali", "Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
         hosts=_get(raw, "hosts", ("*",), lambda v: r.strings(v, f"{p}.hosts", pattern=_HOST_RE,
                                                             what="a host name or '*'")),
+        observability=observability,
     )
 
 
