@@ -395,7 +395,8 @@ class _Reader:
         what: str = "a string",
     ) -> str:
         if not isinstance(value, str) or (not value and choices is None and pattern is None):
-            raise self.fail(path, f"expected {what}", value)
+            expected = f"one of {', '.join(choices)}" if choices is not None else what
+            raise self.fail(path, f"expected {expected}", value)
         if choices is not None and value not in choices:
             raise self.fail(path, f"allowed: {', '.join(choices)}", value)
         if pattern is not None and not pattern.match(value):
