@@ -11,6 +11,9 @@ import sys
 import kubernetes_validate
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from model.egress import egress_gateway_route
 from model.errors import ConfigError
@@ -445,3 +448,34 @@ def test_an_encrypted_certificate_in_a_stack_file_renders_masked(tmp_stack):
 def test_without_certificate_the_gateway_uses_a_secret_managed_elsewhere():
     rendered = render_file(ROOT / "examples" / "istio-tasks" / "ingress-tls.yaml")
     assert objects_of(rendered, "Secret") == {}
+
+
+# ------------------------------------------------------------------ properties
+
+def _delay(percentage) -> dict:
+    return dev(services={"ratings": {"to": "v1", "fault": {"delay": {"fixedDelay": "1s", "percentage": percentage}}}})
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.floats(min_value=0, max_value=100, allow_nan=False))
+def test_any_percentage_from_0_to_100_is_rendered_as_written(percentage):
+    settings = settings_from(_delay(percentage))
+    http = service_virtual_service(settings, "ratings")["spec"]["http"]
+    assert http[0]["fault"]["delay"]["percentage"] == {"value": percentage}
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.one_of(st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=True),
+                 st.floats(min_value=100.000001, allow_nan=False, allow_infinity=True),
+                 st.text(max_size=5), st.booleans()))
+def test_any_percentage_outside_0_to_100_is_refused_naming_its_path(percentage):
+    with pytest.raises(ConfigError) as caught:
+        settings_from(_delay(percentage))
+    assert "bookinfo-mesh:services.ratings.fault.delay.percentage" in str(caught.value)
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["ms", "s", "m", "h"]))
+def test_any_whole_duration_with_a_unit_is_a_timeout(amount, unit):
+    settings = settings_from(dev(services={"reviews": {"to": "v2", "timeout": f"{amount}{unit}"}}))
+    assert service_virtual_service(settings, "reviews")["spec"]["http"][0]["timeout"] == f"{amount}{unit}"
