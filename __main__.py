@@ -1,11 +1,13 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → mesh → workloads → routing → exports."""
+Wiring only: settings → mesh → workloads → routing, security, egress → exports."""
 import pulumi
 
 from components.config import load_secrets, load_settings
+from components.egress import Egress, EgressArgs
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
+from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
 
 settings = load_settings()
@@ -17,7 +19,13 @@ workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load
 # whole workloads component would tie each Istio object to every Deployment.
 routing = Routing("routing", RoutingArgs(settings=settings),
                   pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
+security = Security("security", SecurityArgs(settings=settings),
+                    pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
+egress = Egress("egress", EgressArgs(settings=settings),
+                pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
 
 pulumi.export("namespace", workloads.namespace)
 pulumi.export("istioReleases", mesh.release_names)
 pulumi.export("traffic", routing.traffic)
+pulumi.export("securityPolicies", security.policies)
+pulumi.export("externalHosts", egress.external_hosts)

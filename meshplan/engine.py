@@ -6,7 +6,10 @@ The mock monitor answers every registration with the inputs as outputs, so the
 program runs exactly as under `pulumi up` with nothing sent anywhere."""
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
+import gc
 import io
 import json
 import os
@@ -187,6 +190,20 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
                     resources=_registrations(records, stack), outputs=plain(outputs))
+
+
+def _close_event_loops() -> None:
+    """The SDK leaves an asyncio loop open in every executor thread it awaited from.
+    Closed before interpreter teardown, their finalizers no longer race the teardown
+    of their own self-pipes, which otherwise prints a stray "Invalid file
+    descriptor" traceback after a successful render now and then."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() \
+                and not candidate.is_running():
+            candidate.close()
+
+
+atexit.register(_close_event_loops)
 
 
 def _contains_secret(value: Any) -> bool:

@@ -157,7 +157,8 @@ class Application:
     services: tuple[Service, ...]
     ingress_routes: tuple[IngressRoute, ...]
     callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Who calls whom: service → the services allowed to call it ('*' = anyone)."""
+    """Who calls whom: service → the services allowed to call it ('*' = anyone).
+    Least-privilege authorization admits exactly these callers' service accounts."""
     stores: tuple[Store, ...] = ()
     """Stateful backing stores, always deployed with the application."""
     secrets: tuple[SecretKey, ...] = ()
@@ -216,10 +217,14 @@ def _bookinfo() -> Application:
                 default_versions=("v1",),
                 versions=(
                     Version(name="v1", image="examples-bookinfo-ratings-v1"),
+                    # Keeps upstream's own account: ratings v2 alone talks to MongoDB,
+                    # so with least-privilege authorization MongoDB admits exactly
+                    # bookinfo-ratings-v2 and ratings v1 gets no path to the database.
                     Version(
                         name="v2",
                         image="examples-bookinfo-ratings-v2",
                         env=(("MONGO_DB_URL", "mongodb://mongodb:27017/test"),),
+                        service_account="bookinfo-ratings-v2",
                         requires=("mongodb",),
                     ),
                 ),
@@ -284,6 +289,8 @@ def _bookinfo() -> Application:
             "details": ("productpage",),
             "reviews": ("productpage",),
             "ratings": ("reviews",),
+            # Only the caller versions that require a backing store are admitted to it.
+            "mongodb": ("ratings",),
         },
     )
 

@@ -75,6 +75,19 @@ def service_account(svc: Service, ns: str) -> dict:
     }
 
 
+def version_account(svc: Service, version: Version) -> str | None:
+    """The ServiceAccount a version's pods run as (None: the namespace default)."""
+    return svc.account if version.service_account == SERVICE_ACCOUNT else version.service_account
+
+
+def own_account(svc: Service, version: Version, ns: str) -> dict | None:
+    """A version-specific ServiceAccount (upstream's bookinfo-ratings-v2), if any."""
+    account = version_account(svc, version)
+    if account is None or account == svc.account:
+        return None
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}}
+
+
 def deployment_name(service_name: str, version: str) -> str:
     return f"{service_name}-{version}"
 
@@ -174,7 +187,7 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     template_metadata["labels"] = pod_labels
 
     pod_spec: dict = {}
-    account = svc.account if version.service_account == SERVICE_ACCOUNT else version.service_account
+    account = version_account(svc, version)
     if account:
         pod_spec["serviceAccountName"] = account
     pod_spec["containers"] = [container]
@@ -231,6 +244,9 @@ def application_objects(settings: Settings) -> list[dict]:
             objects.append(service_account(svc, ns))
         for version_name in deployed.versions:
             version = svc.version(version_name)
+            account = own_account(svc, version, ns)
+            if account is not None:
+                objects.append(account)
             objects.extend(config_maps(svc, version, settings))
             objects.append(deployment(svc, version, settings, replicas=deployed.replicas))
     return objects

@@ -129,7 +129,8 @@ def test_urns_are_those_the_real_engine_assigns():
 def test_component_type_tokens_follow_one_scheme():
     tokens = {r.type for r in render_stack("dev").resources if not r.custom and r.type != "pulumi:pulumi:Stack"}
     assert tokens == {"bookinfo-mesh:mesh:IstioMesh", "bookinfo-mesh:workloads:Workloads",
-                      "bookinfo-mesh:routing:Routing"}
+                      "bookinfo-mesh:routing:Routing", "bookinfo-mesh:security:Security",
+                      "bookinfo-mesh:egress:Egress"}
 
 
 def test_every_resource_but_the_stack_has_a_parent():
