@@ -1,25 +1,35 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → mesh → workloads → routing → checks → exports."""
+Wiring only: settings → mesh → workloads → routing, security, egress → checks → exports."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
-from components.config import load_settings
+from components.config import load_secrets, load_settings
+from components.egress import Egress, EgressArgs
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
+from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
 
 settings = load_settings()
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
-workloads = Workloads("workloads", WorkloadsArgs(settings=settings),
+workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
                       pulumi.ResourceOptions(depends_on=[mesh]))
+# Routing needs Istio's CRDs and the app namespaces, not every pod: depending on the
+# whole workloads component would tie each Istio object to every Deployment.
 routing = Routing("routing", RoutingArgs(settings=settings),
-                  pulumi.ResourceOptions(depends_on=[mesh, workloads]))
+                  pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
+security = Security("security", SecurityArgs(settings=settings),
+                    pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
+egress = Egress("egress", EgressArgs(settings=settings),
+                pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
 
-check_objects(settings, [*workloads.objects, *routing.objects])
+check_objects(settings, [*workloads.objects, *routing.objects, *security.objects, *egress.objects])
 
 pulumi.export("namespace", workloads.namespace)
 pulumi.export("istioReleases", mesh.release_names)
 pulumi.export("traffic", routing.traffic)
+pulumi.export("securityPolicies", security.policies)
+pulumi.export("externalHosts", egress.external_hosts)
 pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))

@@ -1,13 +1,14 @@
 """The edge where the Pulumi program reads its stack config: everything the engine
 handed over is parsed once into `Settings`, or the run stops with the one-line
-error before any resource is registered."""
+error before any resource is registered. Secret config values are read here too,
+as Pulumi secret Outputs, and never enter `Settings`."""
 from __future__ import annotations
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
-from model.settings import Settings, from_engine_config, parse_settings
+from model.settings import PROJECT, Settings, from_engine_config, parse_settings
 
 
 def load_settings() -> Settings:
@@ -20,3 +21,11 @@ def load_settings() -> Settings:
     except ConfigError as error:
         # RunError ends the program with its message alone, no traceback.
         raise pulumi.RunError(str(error)) from None
+
+
+def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
+    """The secret config values the application needs, by key, as secret Outputs
+    (already checked present by the settings parser)."""
+    config = pulumi.Config(PROJECT)
+    return {ref.config_key: config.require_secret(ref.config_key)
+            for ref in settings.app.application.secrets}

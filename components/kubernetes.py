@@ -6,6 +6,8 @@ reaches the cluster verbatim. Only the API groups the program uses are imported:
 every extra pulumi_kubernetes group costs import time on every preview."""
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pulumi_kubernetes.apps.v1 as apps_v1
 import pulumi_kubernetes.core.v1 as core_v1
@@ -28,10 +30,16 @@ def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pul
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
     typed = _TYPED.get((api_version, kind))
     if typed is not None:
-        return typed(logical_name, opts=opts, **fields)
+        # The typed classes take top-level fields in snake_case (stringData →
+        # string_data); nested dicts keep the API's camelCase.
+        return typed(logical_name, opts=opts, **{_snake(k): v for k, v in fields.items()})
     if not api_version.split("/")[0].endswith(".istio.io"):
         raise ValueError(f"no registration for {api_version} {kind}")
     return CustomResource(logical_name, api_version=api_version, kind=kind, opts=opts, **fields)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None,

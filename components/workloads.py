@@ -1,13 +1,17 @@
-"""The application's workloads: its namespace (labelled for sidecar injection),
-Services, ServiceAccounts and one Deployment per deployed version."""
+"""The application's workloads: its namespaces (labelled for sidecar injection unless
+outside the mesh), Services, ServiceAccounts, ConfigMaps and one Deployment per
+deployed version, plus its stateful stores (StatefulSets with their Services) and
+the Secrets its pods read."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import pulumi
 
 from components.kubernetes import child_options, logical_name, register
 from model.settings import Settings
+from model.stores import protected, store_objects
 from model.workloads import application_objects
 
 
@@ -15,6 +19,9 @@ from model.workloads import application_objects
 class WorkloadsArgs:
     settings: Settings
     """The stack's settings; the objects are built from them."""
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Values of the secret config keys the application needs, by key, as Pulumi
+    secrets (read at the config edge); they are written into Kubernetes Secrets."""
 
 
 class Workloads(pulumi.ComponentResource):
@@ -25,14 +32,21 @@ class Workloads(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     """The application namespace, once it exists."""
+    namespace_resources: list[pulumi.CustomResource]
+    """The application's Namespaces, for others that only need them to exist."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:workloads:Workloads", name, None, opts)
-        objects = application_objects(args.settings)
+        objects = application_objects(args.settings) + store_objects(args.settings, dict(args.secrets))
         self.objects = objects
-        namespace_body, rest = objects[0], objects[1:]
-        ns = register(logical_name(name, namespace_body), namespace_body, child_options(self, opts))
-        for body in rest:
-            register(logical_name(name, body), body, child_options(self, opts, depends_on=[ns]))
-        self.namespace = ns.metadata.apply(lambda m: m["name"])
+        namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
+        namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]
+        for body in objects:
+            if body["kind"] == "Namespace":
+                continue
+            register(logical_name(name, body), body,
+                     child_options(self, opts, depends_on=namespaces,
+                                   protect=protected(args.settings, body)))
+        self.namespace_resources = namespaces
+        self.namespace = namespaces[0].metadata.apply(lambda m: m["name"])
         self.register_outputs({"namespace": self.namespace})

@@ -6,7 +6,10 @@ The mock monitor answers every registration with the inputs as outputs, so the
 program runs exactly as under `pulumi up` with nothing sent anywhere."""
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
+import gc
 import io
 import json
 import os
@@ -185,18 +188,15 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     @pulumi.runtime.test
     def program():
         runpy.run_path(str(main), run_name="__main__")
-        # Under mocks the root Stack never registers its outputs: read them here,
-        # each with its secretness, so that a secret output is shown masked.
-        root = runtime_settings.get_root_resource()
-        exported = getattr(root, "outputs", None) or {}
-
-        async def collect():
-            for key, value in exported.items():
-                output = pulumi.Output.from_input(value)
-                resolved = await output.future()
-                outputs[key] = {SECRET_KEY: SECRET_SIG} if await output.is_secret() else resolved
-
-        return collect()
+        # Under mocks the root stack is finished before the program runs, so its
+        # exports never reach the monitor: read them off the stack resource.
+        exports = runtime_settings.get_root_resource().outputs
+        collected = [
+            pulumi.Output.all(pulumi.Output.from_input(value), pulumi.Output.from_input(value).is_secret())
+            .apply(lambda pair, key=key: outputs.__setitem__(key, SECRET_SHOWN if pair[1] else pair[0]))
+            for key, value in exports.items()
+        ]
+        return pulumi.Output.all(*collected)
 
     saved_mode = os.environ.get(REPORT_ONLY_ENV)
     os.environ[REPORT_ONLY_ENV] = "1" if report_only else "0"
@@ -214,6 +214,20 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
                     resources=_registrations(records, stack), outputs=plain(outputs), reads=reads)
+
+
+def _close_event_loops() -> None:
+    """The SDK leaves an asyncio loop open in every executor thread it awaited from.
+    Closed before interpreter teardown, their finalizers no longer race the teardown
+    of their own self-pipes, which otherwise prints a stray "Invalid file
+    descriptor" traceback after a successful render now and then."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() \
+                and not candidate.is_running():
+            candidate.close()
+
+
+atexit.register(_close_event_loops)
 
 
 def _contains_secret(value: Any) -> bool:

@@ -18,9 +18,9 @@ INGRESS_RELEASE = "istio-ingressgateway"
 EGRESS_RELEASE = "istio-egressgateway"
 
 KIALI_REPOSITORY = "https://kiali.org/helm-charts"
-KIALI_CHART_VERSION = "2.17.0"
+KIALI_CHART_VERSION = "2.24.0"
 PROMETHEUS_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
-PROMETHEUS_CHART_VERSION = "27.39.0"
+PROMETHEUS_CHART_VERSION = "27.23.0"
 
 
 def gateway_label(release_name: str) -> dict[str, str]:

@@ -5,13 +5,16 @@ spelled exactly as the Istio API spells them (camelCase), since a custom resourc
 spec reaches the cluster verbatim."""
 from __future__ import annotations
 
-from model.mesh import GATEWAY_HTTP_PORT, INGRESS_GATEWAY_LABELS
-from model.settings import Destination, RequestMatch, Route, Settings
+from model.mesh import GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, INGRESS_GATEWAY_LABELS
+from model.settings import Destination, Fault, RequestMatch, Retries, Route, Settings, TrafficPolicy
 from model.workloads import subset_labels
 
 NETWORKING = "networking.istio.io/v1"
 GATEWAY_NAME = "bookinfo-gateway"
 INGRESS_VIRTUAL_SERVICE = "bookinfo"
+
+
+ISTIO_MUTUAL = {"mode": "ISTIO_MUTUAL"}
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
@@ -20,14 +23,24 @@ def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
 
 
 def gateway(settings: Settings) -> dict:
+    hosts = list(settings.ingress.hosts)
+    # Port 80, not upstream's 8080: the Helm gateway chart's Service maps 80→80,
+    # while upstream's 8080 matches the istioctl-installed gateway (80→8080).
+    http_server: dict = {"port": {"number": GATEWAY_HTTP_PORT, "name": "http", "protocol": "HTTP"},
+                         "hosts": hosts}
+    servers = [http_server]
+    tls = settings.ingress.tls
+    if tls is not None:
+        if tls.https_redirect:
+            http_server["tls"] = {"httpsRedirect": True}
+        servers.append({
+            "port": {"number": GATEWAY_HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
+            "tls": {"mode": "SIMPLE", "credentialName": tls.credential_name},
+            "hosts": list(hosts),
+        })
     return _object("Gateway", GATEWAY_NAME, settings.app.namespace, {
         "selector": dict(INGRESS_GATEWAY_LABELS),
-        "servers": [{
-            # Port 80, not upstream's 8080: the Helm gateway chart's Service maps 80→80,
-            # while upstream's 8080 matches the istioctl-installed gateway (80→8080).
-            "port": {"number": GATEWAY_HTTP_PORT, "name": "http", "protocol": "HTTP"},
-            "hosts": list(settings.ingress.hosts),
-        }],
+        "servers": servers,
     })
 
 
@@ -51,11 +64,39 @@ def destination(host: str, dest: Destination, *, port: int | None = None) -> dic
     return body
 
 
+def fault(spec: Fault) -> dict:
+    body: dict = {}
+    if spec.delay is not None:
+        body["delay"] = {"percentage": {"value": spec.delay.percentage}, "fixedDelay": spec.delay.fixed_delay}
+    if spec.abort is not None:
+        body["abort"] = {"percentage": {"value": spec.abort.percentage}, "httpStatus": spec.abort.http_status}
+    return body
+
+
+def retries(spec: Retries) -> dict:
+    body: dict = {"attempts": spec.attempts}
+    if spec.per_try_timeout is not None:
+        body["perTryTimeout"] = spec.per_try_timeout
+    if spec.retry_on is not None:
+        body["retryOn"] = spec.retry_on
+    return body
+
+
 def http_route(host: str, route: Route) -> dict:
     body: dict = {}
     if route.matches:
         body["match"] = [http_match(m) for m in route.matches]
+    if route.fault is not None:
+        body["fault"] = fault(route.fault)
     body["route"] = [destination(host, d) for d in route.destinations]
+    if route.timeout is not None:
+        body["timeout"] = route.timeout
+    if route.retries is not None:
+        body["retries"] = retries(route.retries)
+    if route.mirror is not None:
+        body["mirror"] = {"host": host, "subset": route.mirror.version}
+        if route.mirror.percentage is not None:
+            body["mirrorPercentage"] = {"value": route.mirror.percentage}
     return body
 
 
@@ -78,12 +119,30 @@ def ingress_virtual_service(settings: Settings) -> dict:
     })
 
 
+def traffic_policy(policy: TrafficPolicy | None, *, istio_mutual: bool = False) -> dict:
+    """A DestinationRule trafficPolicy; empty when there is nothing to say."""
+    body = policy.as_istio() if policy is not None else {}
+    if istio_mutual:
+        body["tls"] = dict(ISTIO_MUTUAL)
+    return body
+
+
 def destination_rule(settings: Settings, service_name: str) -> dict:
+    """One subset per deployed version; `trafficPolicy.tls` ISTIO_MUTUAL is the
+    destination-rule-all-mtls.yaml variant, switched by a parameter."""
     deployed = settings.service(service_name)
-    return _object("DestinationRule", service_name, settings.app.namespace, {
-        "host": service_name,
-        "subsets": [{"name": v, "labels": subset_labels(v)} for v in deployed.versions],
-    })
+    spec: dict = {"host": service_name}
+    policy = traffic_policy(deployed.traffic_policy, istio_mutual=settings.security.istio_mutual)
+    if policy:
+        spec["trafficPolicy"] = policy
+    subsets = []
+    for version in deployed.versions:
+        subset: dict = {"name": version, "labels": subset_labels(version)}
+        if version in deployed.subset_policies:
+            subset["trafficPolicy"] = traffic_policy(deployed.subset_policies[version])
+        subsets.append(subset)
+    spec["subsets"] = subsets
+    return _object("DestinationRule", service_name, settings.app.namespace, spec)
 
 
 def service_virtual_service(settings: Settings, service_name: str) -> dict:

@@ -25,6 +25,18 @@ ISTIO_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 DEFAULT_ISTIO_VERSION = "1.30.3"
 
 OUTBOUND_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY")
+MTLS_MODES = ("NONE", "PERMISSIVE", "STRICT", "DISABLE")
+"""PeerAuthentication modes; NONE means the stack creates no PeerAuthentication."""
+AUTHORIZATION_MODES = ("none", "least-privilege")
+LOAD_BALANCERS = ("ROUND_ROBIN", "LEAST_REQUEST", "RANDOM")
+RESOLUTIONS = ("DNS", "NONE")
+PORT_PROTOCOLS = ("HTTP", "HTTPS", "HTTP2", "GRPC", "TLS", "TCP", "MONGO")
+# Envoy's retry conditions as Istio accepts them in retryOn (besides status codes).
+RETRY_CONDITIONS = (
+    "5xx", "gateway-error", "reset", "connect-failure", "envoy-ratelimited", "retriable-4xx",
+    "refused-stream", "retriable-status-codes", "retriable-headers", "cancelled",
+    "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+)
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 MATCH_KINDS = ("exact", "prefix", "regex")
 MAX_WEIGHT = 1_000_000
@@ -33,6 +45,8 @@ _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HEADER_RE = re.compile(r"^[a-z0-9][-a-z0-9_.]*$")
 _IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DURATION_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$")
+_EXTERNAL_HOST_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
 _HOST_RE = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
 
 
@@ -49,14 +63,24 @@ class Environment:
     istiod_replicas: int
     access_log: bool
     outbound_traffic_policy: str
+    mtls_mode: str
+    """PeerAuthentication mode for the app namespace; NONE creates none."""
+    istio_mutual: bool
+    """DestinationRules carry `trafficPolicy.tls.mode: ISTIO_MUTUAL`."""
+    authorization: str
+    """`least-privilege`: allow-nothing plus one viewer policy per service."""
 
 
 # Anything not marked dev or staging gets the production posture: a stack that
-# forgets to say what it is must not come up open.
+# forgets to say what it is must not come up open. dev and staging create no
+# security objects, so their render stays upstream Bookinfo.
 ENVIRONMENTS: Mapping[str, Environment] = {
-    "dev": Environment("dev", 1, False, True, False, "NodePort", 1, True, "ALLOW_ANY"),
-    "staging": Environment("staging", 2, False, False, True, "LoadBalancer", 1, True, "ALLOW_ANY"),
-    "prod": Environment("prod", 3, True, False, True, "LoadBalancer", 2, True, "REGISTRY_ONLY"),
+    "dev": Environment("dev", 1, False, True, False, "NodePort", 1, True, "ALLOW_ANY",
+                       "NONE", False, "none"),
+    "staging": Environment("staging", 2, False, False, True, "LoadBalancer", 1, True, "ALLOW_ANY",
+                           "NONE", False, "none"),
+    "prod": Environment("prod", 3, True, False, True, "LoadBalancer", 2, True, "REGISTRY_ONLY",
+                        "STRICT", True, "least-privilege"),
 }
 DEFAULT_ENVIRONMENT = "prod"
 
@@ -123,12 +147,79 @@ class Destination:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Delay:
+    fixed_delay: str
+    """A duration such as `7s`."""
+    percentage: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Abort:
+    http_status: int
+    percentage: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """Fault injection on one route: a delay, an abort or both."""
+
+    delay: Delay | None = None
+    abort: Abort | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retries:
+    attempts: int
+    per_try_timeout: str | None = None
+    retry_on: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mirror:
+    """Copy requests of a route to another deployed version (responses dropped)."""
+
+    version: str
+    percentage: float | None = None
+    """None: Istio's default, every request."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Route:
     """An HTTP route: requests that match (any of `matches`; none = all) go to
-    `destinations`, split by weight."""
+    `destinations`, split by weight, with the route's own fault, timeout, retries
+    and mirror."""
 
     matches: tuple[RequestMatch, ...] = ()
     destinations: tuple[Destination, ...]
+    fault: Fault | None = None
+    timeout: str | None = None
+    retries: Retries | None = None
+    mirror: Mirror | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficPolicy:
+    """A DestinationRule traffic policy, each part already in Istio's spelling."""
+
+    load_balancer: Mapping | None = None
+    connection_pool: Mapping | None = None
+    outlier_detection: Mapping | None = None
+
+    def as_istio(self) -> dict:
+        body: dict = {}
+        if self.load_balancer is not None:
+            body["loadBalancer"] = _copy(self.load_balancer)
+        if self.connection_pool is not None:
+            body["connectionPool"] = _copy(self.connection_pool)
+        if self.outlier_detection is not None:
+            body["outlierDetection"] = _copy(self.outlier_detection)
+        return body
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +232,10 @@ class ServiceSettings:
     replicas: int
     routes: tuple[Route, ...]
     """Match routes in the order written, then the default (catch-all) route."""
+    traffic_policy: TrafficPolicy | None = None
+    """Service-level DestinationRule policy (load balancer, circuit breaking)."""
+    subset_policies: Mapping[str, TrafficPolicy] = field(default_factory=dict)
+    """Per deployed version, a subset-level policy that overrides the service's."""
 
     @property
     def default_route(self) -> Route:
@@ -156,11 +251,89 @@ class AppSettings:
     replicas: int
     """Replicas of every Deployment unless a service says otherwise."""
     restricted_pods: bool
+    tracing_endpoint: str | None = None
+    """Where traces go (e.g. a Jaeger collector URL); None leaves tracing unconfigured."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """One stateful store of the application as this stack provisions it."""
+
+    name: str
+    storage_size: str
+    storage_class: str | None = None
+    """None: the cluster's default StorageClass."""
+    protect: bool
+    """Pulumi refuses to delete or replace the StatefulSet (its volume claims are
+    retained by Kubernetes either way)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressTls:
+    """HTTPS on the ingress gateway (443, `tls.mode: SIMPLE`)."""
+
+    credential_name: str
+    """Kubernetes TLS Secret in the ingress gateway's namespace."""
+    https_redirect: bool = True
+    """Port 80 answers with a redirect to HTTPS."""
+    certificate: str | None = None
+    private_key: str | None = None
+    """PEM texts from Pulumi secrets; when given, the stack creates the Secret."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class IngressSettings:
     hosts: tuple[str, ...] = ("*",)
+    observability: Mapping[str, str] = field(default_factory=dict)
+    """Addon (kiali, tracing) → the host it is exposed on through the ingress gateway;
+    empty: none exposed."""
+    tls: IngressTls | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecuritySettings:
+    mtls_mode: str
+    """PeerAuthentication `default` mode in the app namespace; NONE creates none."""
+    istio_mutual: bool
+    """DestinationRules originate Istio mTLS (`tls.mode: ISTIO_MUTUAL`)."""
+    authorization: str
+    """none, or least-privilege (allow-nothing plus per-service viewers)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalPort:
+    number: int
+    name: str
+    protocol: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsOrigination:
+    """The sidecar opens TLS to the external host on `port`; plain requests to
+    `from_port` (if set) are rewritten to it."""
+
+    port: int
+    from_port: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalService:
+    """A host outside the mesh that workloads may call (a ServiceEntry)."""
+
+    name: str
+    """Base of the Istio object names (ServiceEntry name, DestinationRule subset)."""
+    host: str
+    ports: tuple[ExternalPort, ...]
+    resolution: str
+    tls_origination: TlsOrigination | None = None
+    load_balancer: Mapping | None = None
+    egress_gateway_port: ExternalPort | None = None
+    """The port whose traffic leaves through the egress gateway; None = directly."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EgressSettings:
+    services: tuple[ExternalService, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +361,10 @@ class Settings:
     services: Mapping[str, ServiceSettings]
     """Deployed services by name (application order); backing stores included."""
     ingress: IngressSettings
+    stores: Mapping[str, StoreSettings] = field(default_factory=dict)
+    """The application's stateful stores by name (all of them are deployed)."""
+    security: SecuritySettings
+    egress: EgressSettings
     rollout: RolloutSettings = RolloutSettings()
 
     def service(self, name: str) -> ServiceSettings:
@@ -251,7 +428,8 @@ class _Reader:
         what: str = "a string",
     ) -> str:
         if not isinstance(value, str) or (not value and choices is None and pattern is None):
-            raise self.fail(path, f"expected {what}", value)
+            expected = f"one of {', '.join(choices)}" if choices is not None else what
+            raise self.fail(path, f"expected {expected}", value)
         if choices is not None and value not in choices:
             raise self.fail(path, f"allowed: {', '.join(choices)}", value)
         if pattern is not None and not pattern.match(value):
@@ -274,7 +452,13 @@ def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) ->
 
 # --------------------------------------------------------------------------- parse
 
-TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "rollout")
+# Config keys whose values are Pulumi secrets. The parser only checks that the ones
+# the application needs are there; the program reads them at its config edge as
+# secret Outputs, so no plaintext ever enters Settings (or an error message).
+SECRET_KEYS = ("databasePassword",)
+
+TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "security", "egress",
+                  "stores", "rollout", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
@@ -295,7 +479,15 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     services = _parse_services(
         r, r.mapping(config.get("services"), f"{p}services"), app, f"{p}services"
     )
-    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts",)), f"{p}ingress")
+    ingress = _parse_ingress(r, r.mapping(config.get("ingress"), f"{p}ingress", ("hosts", "observability", "tls")),
+                             f"{p}ingress", istio)
+    security = _parse_security(r, r.mapping(config.get("security"), f"{p}security", _SECURITY_KEYS),
+                               env, f"{p}security")
+    egress = _parse_egress(r, r.mapping(config.get("egress"), f"{p}egress", ("externalServices",)),
+                           istio, f"{p}egress")
+    stores = _parse_stores(r, r.mapping(config.get("stores"), f"{p}stores"), app.application, env, f"{p}stores")
+    _check_secrets(r, config, app.application, p)
+    _check_egress(r, istio, app.application, services, p)
     return Settings(
         stack=stack,
         source=source,
@@ -304,6 +496,9 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         app=app,
         services=services,
         ingress=ingress,
+        stores=stores,
+        security=security,
+        egress=egress,
         rollout=_parse_rollout(r, r.mapping(config.get("rollout"), f"{p}rollout", ("maxStep", "guardPreviews")),
                                f"{p}rollout"),
     )
@@ -391,7 +586,7 @@ def _resources(r: _Reader, value: Any, path: str) -> ResourceRequirements:
     return ResourceRequirements(**parts)
 
 
-_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods")
+_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods", "tracing")
 
 
 def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
@@ -418,10 +613,64 @@ def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
                       lambda v: r.integer(v, f"{p}.replicas", minimum=0, maximum=100)),
         restricted_pods=_get(raw, "restrictedPods", env.restricted_pods,
                              lambda v: r.boolean(v, f"{p}.restrictedPods")),
+        tracing_endpoint=_get(
+            r.mapping(raw.get("tracing"), f"{p}.tracing", ("endpoint",)), "endpoint", None,
+            lambda v: r.string(v, f"{p}.tracing.endpoint", pattern=re.compile(r"^https?://\S+$"),
+                               what="an http(s) URL"),
+        ),
     )
 
 
-_SERVICE_KEYS = ("versions", "replicas", "routes", "weights", "to")
+_STORAGE_CLASS_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _parse_stores(r: _Reader, raw: dict, app: Application, env: Environment, p: str) -> dict[str, StoreSettings]:
+    known = tuple(s.name for s in app.stores)
+    for name in raw:
+        if name not in known:
+            raise r.fail(f"{p}.{name}", f"no such store in {app.name}; allowed: {', '.join(known) or 'none'}")
+    parsed = {}
+    for store in app.stores:
+        sp = f"{p}.{store.name}"
+        cfg = r.mapping(raw.get(store.name), sp, ("size", "storageClass", "protect"))
+        parsed[store.name] = StoreSettings(
+            name=store.name,
+            storage_size=_get(cfg, "size", store.storage_size,
+                              lambda v: r.string(v, f"{sp}.size", pattern=_QUANTITY_RE,
+                                                 what="a quantity like 5Gi")),
+            storage_class=_get(cfg, "storageClass", None,
+                               lambda v: r.string(v, f"{sp}.storageClass", pattern=_STORAGE_CLASS_RE,
+                                                  what="a StorageClass name")),
+            # The posture that protects Istio's CRDs protects the data too.
+            protect=_get(cfg, "protect", env.protect_crds, lambda v: r.boolean(v, f"{sp}.protect")),
+        )
+    return parsed
+
+
+def _check_egress(r: _Reader, istio: IstioSettings, app: Application,
+                  services: Mapping[str, ServiceSettings], p: str) -> None:
+    """External services are reached through the egress gateway, so an Istio this
+    stack installs must install that gateway too."""
+    external = [name for name in services if app.service(name).external]
+    if external and istio.install and not istio.egress_gateway:
+        raise r.fail(f"{p}istio.egressGateway.enabled",
+                     f"{app.name} reaches {', '.join(external)} through the egress gateway; set it to true",
+                     istio.egress_gateway)
+
+
+def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, p: str) -> None:
+    """Every secret the application needs is set. The value is never echoed."""
+    for needed in app.secrets:
+        value = config.get(needed.config_key)
+        if value is None or value == "":
+            raise r.fail(f"{p}{needed.config_key}",
+                         f"required by {app.name}; set it with "
+                         f"`pulumi config set --secret {needed.config_key} <value>`")
+
+
+_ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
+_SERVICE_KEYS = ("versions", "replicas", "routes", "weights", "to", *_ROUTE_OPTIONS,
+                 "trafficPolicy", "subsetTrafficPolicy")
 
 
 def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) -> dict[str, ServiceSettings]:
@@ -443,8 +692,18 @@ def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) ->
         replicas = _get(svc, "replicas", app_settings.replicas,
                         lambda v: r.integer(v, f"{sp}.replicas", minimum=0, maximum=100))
         routes = _routes(r, svc, sp, versions)
+        subset_raw = r.mapping(svc.get("subsetTrafficPolicy"), f"{sp}.subsetTrafficPolicy")
+        subset_policies = {}
+        for version, policy in subset_raw.items():
+            vp = f"{sp}.subsetTrafficPolicy.{version}"
+            if version not in versions:
+                raise r.fail(vp, f"version is not deployed; deployed: {', '.join(versions)}")
+            subset_policies[version] = _traffic_policy(r, policy, vp)
         parsed[service.name] = ServiceSettings(
-            name=service.name, versions=versions, replicas=replicas, routes=routes
+            name=service.name, versions=versions, replicas=replicas, routes=routes,
+            traffic_policy=_get(svc, "trafficPolicy", None,
+                                lambda v: _traffic_policy(r, v, f"{sp}.trafficPolicy")),
+            subset_policies=subset_policies,
         )
     # Backing stores come with the first deployed version that requires them.
     for service in app.services:
@@ -476,15 +735,170 @@ def _routes(r: _Reader, svc: dict, sp: str, deployed: tuple[str, ...]) -> tuple[
         raise r.fail(f"{sp}.routes", "expected a list of routes", raw_routes)
     for i, raw_route in enumerate(raw_routes):
         rp = f"{sp}.routes[{i}]"
-        route = r.mapping(raw_route, rp, ("match", "to", "weights"))
+        route = r.mapping(raw_route, rp, ("match", "to", "weights", *_ROUTE_OPTIONS))
         if "match" not in route:
             raise r.fail(rp, "a route needs a match (the default route is the service's own to/weights)")
-        routes.append(
-            Route(matches=_matches(r, route["match"], f"{rp}.match"),
-                  destinations=_destinations(r, route, rp, deployed))
-        )
-    routes.append(Route(destinations=_destinations(r, svc, sp, deployed)))
+        if "to" not in route and "weights" not in route:
+            raise r.fail(rp, "a route needs a destination: give to (one version) or weights")
+        routes.append(_route(r, route, rp, deployed, matches=_matches(r, route["match"], f"{rp}.match")))
+    routes.append(_route(r, svc, sp, deployed, matches=()))
     return tuple(routes)
+
+
+def _route(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...], *,
+           matches: tuple[RequestMatch, ...]) -> Route:
+    # A fault, timeout, retries or mirror belongs to a route: on the service it
+    # applies to the default route, which must then be stated, not implied.
+    for option in _ROUTE_OPTIONS:
+        if option in raw and "to" not in raw and "weights" not in raw:
+            raise r.fail(f"{path}.{option}", "needs a route to apply to: give to (one version) or weights")
+    destinations = _destinations(r, raw, path, deployed)
+    mirror = _get(raw, "mirror", None, lambda v: _mirror(r, v, f"{path}.mirror", deployed))
+    if mirror is not None and any(d.version == mirror.version for d in destinations):
+        raise r.fail(f"{path}.mirror.version", "mirroring to a version the route already sends to",
+                     mirror.version)
+    return Route(
+        matches=matches,
+        destinations=destinations,
+        fault=_get(raw, "fault", None, lambda v: _fault(r, v, f"{path}.fault")),
+        timeout=_get(raw, "timeout", None, lambda v: _duration(r, v, f"{path}.timeout")),
+        retries=_get(raw, "retries", None, lambda v: _retries(r, v, f"{path}.retries")),
+        mirror=mirror,
+    )
+
+
+def _duration(r: _Reader, value: Any, path: str) -> str:
+    return r.string(value, path, pattern=_DURATION_RE, what="a duration like 0.5s, 7s, 250ms or 2m")
+
+
+def _percentage(r: _Reader, value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise r.fail(path, "expected a percentage from 0 to 100", value)
+    return float(value)
+
+
+def _fault(r: _Reader, value: Any, path: str) -> Fault:
+    raw = r.mapping(value, path, ("delay", "abort"))
+    if not raw:
+        raise r.fail(path, "expected delay, abort or both", value)
+    delay = abort = None
+    if "delay" in raw:
+        d = r.mapping(raw["delay"], f"{path}.delay", ("fixedDelay", "percentage"))
+        if "fixedDelay" not in d:
+            raise r.fail(f"{path}.delay.fixedDelay", "required (a duration like 7s)")
+        delay = Delay(fixed_delay=_duration(r, d["fixedDelay"], f"{path}.delay.fixedDelay"),
+                      percentage=_get(d, "percentage", 100.0,
+                                      lambda v: _percentage(r, v, f"{path}.delay.percentage")))
+    if "abort" in raw:
+        a = r.mapping(raw["abort"], f"{path}.abort", ("httpStatus", "percentage"))
+        if "httpStatus" not in a:
+            raise r.fail(f"{path}.abort.httpStatus", "required (an HTTP status like 500)")
+        abort = Abort(http_status=r.integer(a["httpStatus"], f"{path}.abort.httpStatus", minimum=200, maximum=599),
+                      percentage=_get(a, "percentage", 100.0,
+                                      lambda v: _percentage(r, v, f"{path}.abort.percentage")))
+    return Fault(delay=delay, abort=abort)
+
+
+def _retries(r: _Reader, value: Any, path: str) -> Retries:
+    raw = r.mapping(value, path, ("attempts", "perTryTimeout", "retryOn"))
+    if "attempts" not in raw:
+        raise r.fail(f"{path}.attempts", "required (how many retries, 0 to turn them off)")
+    retry_on = None
+    if "retryOn" in raw:
+        retry_on = r.string(raw["retryOn"], f"{path}.retryOn")
+        for condition in retry_on.split(","):
+            if condition not in RETRY_CONDITIONS and not re.fullmatch(r"[1-5][0-9][0-9]", condition):
+                raise r.fail(f"{path}.retryOn", f"unknown retry condition {condition!r}; allowed: "
+                             f"{', '.join(RETRY_CONDITIONS)} or an HTTP status", retry_on)
+    return Retries(
+        attempts=r.integer(raw["attempts"], f"{path}.attempts", minimum=0, maximum=100),
+        per_try_timeout=_get(raw, "perTryTimeout", None, lambda v: _duration(r, v, f"{path}.perTryTimeout")),
+        retry_on=retry_on,
+    )
+
+
+def _mirror(r: _Reader, value: Any, path: str, deployed: tuple[str, ...]) -> Mirror:
+    raw = r.mapping(value, path, ("version", "percentage"))
+    if "version" not in raw:
+        raise r.fail(f"{path}.version", "required (the deployed version to mirror to)")
+    version = raw["version"]
+    if version not in deployed:
+        raise r.fail(f"{path}.version", f"version is not deployed; deployed: {', '.join(deployed)}", version)
+    return Mirror(version=version,
+                  percentage=_get(raw, "percentage", None, lambda v: _percentage(r, v, f"{path}.percentage")))
+
+
+_TCP_POOL = {"maxConnections": 1, "connectTimeout": "duration"}
+_HTTP_POOL = {"http1MaxPendingRequests": 1, "http2MaxRequests": 1, "maxRequestsPerConnection": 0,
+              "maxRetries": 0, "idleTimeout": "duration"}
+_OUTLIER = {"consecutive5xxErrors": 0, "consecutiveGatewayErrors": 0, "interval": "duration",
+            "baseEjectionTime": "duration", "maxEjectionPercent": 0, "minHealthPercent": 0}
+"""Field → `duration`, or the smallest whole number Istio accepts."""
+
+
+def _fields(r: _Reader, value: Any, path: str, allowed: Mapping[str, Any]) -> dict:
+    raw = r.mapping(value, path, tuple(allowed))
+    if not raw:
+        raise r.fail(path, f"expected at least one of {', '.join(allowed)}", value)
+    body = {}
+    for key, kind in allowed.items():
+        if key not in raw:
+            continue
+        if kind == "duration":
+            body[key] = _duration(r, raw[key], f"{path}.{key}")
+        else:
+            percent = key.endswith("Percent")
+            body[key] = r.integer(raw[key], f"{path}.{key}", minimum=kind,
+                                  maximum=100 if percent else 2**31 - 1)
+    return body
+
+
+def _load_balancer(r: _Reader, value: Any, path: str) -> dict:
+    if isinstance(value, str):
+        return {"simple": r.string(value, path, choices=LOAD_BALANCERS)}
+    raw = r.mapping(value, path, ("consistentHash",))
+    if not raw:
+        raise r.fail(path, f"expected one of {', '.join(LOAD_BALANCERS)} or consistentHash", value)
+    hp = f"{path}.consistentHash"
+    by = r.mapping(raw["consistentHash"], hp, ("httpHeaderName", "httpCookie"))
+    if len(by) != 1:
+        raise r.fail(hp, "expected exactly one of httpHeaderName, httpCookie", raw["consistentHash"])
+    if "httpHeaderName" in by:
+        return {"consistentHash": {"httpHeaderName": r.string(
+            by["httpHeaderName"], f"{hp}.httpHeaderName", pattern=_HEADER_RE, what="a lowercase header name")}}
+    cp = f"{hp}.httpCookie"
+    cookie = r.mapping(by["httpCookie"], cp, ("name", "path", "ttl"))
+    if "name" not in cookie:
+        raise r.fail(f"{cp}.name", "required (the cookie name)")
+    body = {"name": r.string(cookie["name"], f"{cp}.name")}
+    if "path" in cookie:
+        body["path"] = r.string(cookie["path"], f"{cp}.path")
+    if "ttl" in cookie:
+        body["ttl"] = _duration(r, cookie["ttl"], f"{cp}.ttl")
+    return {"consistentHash": {"httpCookie": body}}
+
+
+def _traffic_policy(r: _Reader, value: Any, path: str) -> TrafficPolicy:
+    raw = r.mapping(value, path, ("loadBalancer", "connectionPool", "outlierDetection"))
+    if not raw:
+        raise r.fail(path, "expected loadBalancer, connectionPool or outlierDetection", value)
+    pool = None
+    if "connectionPool" in raw:
+        pp = f"{path}.connectionPool"
+        parts = r.mapping(raw["connectionPool"], pp, ("tcp", "http"))
+        if not parts:
+            raise r.fail(pp, "expected tcp, http or both", raw["connectionPool"])
+        pool = {}
+        if "tcp" in parts:
+            pool["tcp"] = _fields(r, parts["tcp"], f"{pp}.tcp", _TCP_POOL)
+        if "http" in parts:
+            pool["http"] = _fields(r, parts["http"], f"{pp}.http", _HTTP_POOL)
+    return TrafficPolicy(
+        load_balancer=_get(raw, "loadBalancer", None, lambda v: _load_balancer(r, v, f"{path}.loadBalancer")),
+        connection_pool=pool,
+        outlier_detection=_get(raw, "outlierDetection", None,
+                               lambda v: _fields(r, v, f"{path}.outlierDetection", _OUTLIER)),
+    )
 
 
 def _destinations(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...]) -> tuple[Destination, ...]:
@@ -548,10 +962,145 @@ def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
     return kind, r.string(text, f"{path}.{kind}")
 
 
-def _parse_ingress(r: _Reader, raw: dict, p: str) -> IngressSettings:
+OBSERVABILITY_ADDONS = ("kiali", "tracing")
+
+
+def _parse_ingress(r: _Reader, raw: dict, p: str, istio: IstioSettings) -> IngressSettings:
+    exposed = r.mapping(raw.get("observability"), f"{p}.observability", OBSERVABILITY_ADDONS)
+    observability = {
+        addon: r.string(host, f"{p}.observability.{addon}", pattern=_HOST_RE, what="a host name")
+        for addon, host in exposed.items()
+    }
+    if "kiali" in observability and not istio.kiali:
+        raise r.fail(f"{p}.observability.kiali", "Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
         hosts=_get(raw, "hosts", ("*",), lambda v: r.strings(v, f"{p}.hosts", pattern=_HOST_RE,
                                                             what="a host name or '*'")),
+        observability=observability,
+        tls=_get(raw, "tls", None, lambda v: _ingress_tls(r, v, f"{p}.tls")),
+    )
+
+
+def _ingress_tls(r: _Reader, value: Any, path: str) -> IngressTls:
+    raw = r.mapping(value, path, ("credentialName", "httpsRedirect", "certificate", "privateKey"))
+    if "credentialName" not in raw:
+        raise r.fail(f"{path}.credentialName", "required (the TLS Secret the gateway serves)")
+    if ("certificate" in raw) != ("privateKey" in raw):
+        raise r.fail(f"{path}.privateKey" if "certificate" in raw else f"{path}.certificate",
+                     "give certificate and privateKey together (both Pulumi secrets), or neither")
+    # The PEM texts are never echoed into a message, whatever is wrong with them.
+    for key in ("certificate", "privateKey"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key]):
+            raise r.fail(f"{path}.{key}", "expected PEM text (set it with pulumi config set --secret)")
+    return IngressTls(
+        credential_name=r.string(raw["credentialName"], f"{path}.credentialName", pattern=_DNS_LABEL_RE,
+                                 what="a Secret name"),
+        https_redirect=_get(raw, "httpsRedirect", True, lambda v: r.boolean(v, f"{path}.httpsRedirect")),
+        certificate=raw.get("certificate"),
+        private_key=raw.get("privateKey"),
+    )
+
+
+_SECURITY_KEYS = ("mtlsMode", "istioMutual", "authorization")
+
+
+def _parse_security(r: _Reader, raw: dict, env: Environment, p: str) -> SecuritySettings:
+    return SecuritySettings(
+        mtls_mode=_get(raw, "mtlsMode", env.mtls_mode,
+                       lambda v: r.string(v, f"{p}.mtlsMode", choices=MTLS_MODES)),
+        istio_mutual=_get(raw, "istioMutual", env.istio_mutual, lambda v: r.boolean(v, f"{p}.istioMutual")),
+        authorization=_get(raw, "authorization", env.authorization,
+                           lambda v: r.string(v, f"{p}.authorization", choices=AUTHORIZATION_MODES)),
+    )
+
+
+_EXTERNAL_KEYS = ("name", "host", "ports", "resolution", "tlsOrigination", "loadBalancer", "egressGateway")
+
+
+def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, p: str) -> EgressSettings:
+    raw_services = raw.get("externalServices", [])
+    if not isinstance(raw_services, list):
+        raise r.fail(f"{p}.externalServices", "expected a list of external services", raw_services)
+    services: list[ExternalService] = []
+    for i, item in enumerate(raw_services):
+        ep = f"{p}.externalServices[{i}]"
+        service = _external_service(r, r.mapping(item, ep, _EXTERNAL_KEYS), ep)
+        for earlier in services:
+            if service.name == earlier.name:
+                raise r.fail(f"{ep}.name", "used twice; names must be unique", service.name)
+            if service.host == earlier.host:
+                raise r.fail(f"{ep}.host", "listed twice", service.host)
+        if service.egress_gateway_port is not None and istio.install and not istio.egress_gateway:
+            raise r.fail(f"{ep}.egressGateway",
+                         "needs the egress gateway installed: set istio.egressGateway.enabled: true")
+        services.append(service)
+    return EgressSettings(services=tuple(services))
+
+
+def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
+    if "host" not in raw:
+        raise r.fail(f"{ep}.host", "required (the external host name, e.g. www.googleapis.com)")
+    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what="a fully qualified host name")
+    name = _get(raw, "name", host.replace(".", "-")[:63],
+                lambda v: r.string(v, f"{ep}.name", pattern=_DNS_LABEL_RE, what="a DNS label"))
+    if "ports" not in raw:
+        raise r.fail(f"{ep}.ports", "required (a list of {number, name, protocol})")
+    if not isinstance(raw["ports"], list) or not raw["ports"]:
+        raise r.fail(f"{ep}.ports", "expected a non-empty list of {number, name, protocol}", raw["ports"])
+    ports: list[ExternalPort] = []
+    for i, item in enumerate(raw["ports"]):
+        pp = f"{ep}.ports[{i}]"
+        port_raw = r.mapping(item, pp, ("number", "name", "protocol"))
+        for key in ("number", "protocol"):
+            if key not in port_raw:
+                raise r.fail(f"{pp}.{key}", "required")
+        protocol = r.string(port_raw["protocol"], f"{pp}.protocol", choices=PORT_PROTOCOLS)
+        port = ExternalPort(
+            number=r.integer(port_raw["number"], f"{pp}.number", minimum=1, maximum=65535),
+            name=_get(port_raw, "name", protocol.lower(),
+                      lambda v: r.string(v, f"{pp}.name", pattern=_DNS_LABEL_RE, what="a port name")),
+            protocol=protocol,
+        )
+        if any(port.number == other.number for other in ports):
+            raise r.fail(f"{pp}.number", "listed twice", port.number)
+        ports.append(port)
+
+    def port_of(value: Any, path: str, protocols: tuple[str, ...]) -> ExternalPort:
+        number = r.integer(value, path, minimum=1, maximum=65535)
+        for port in ports:
+            if port.number == number:
+                if port.protocol not in protocols:
+                    raise r.fail(path, f"port {number} is {port.protocol}; expected {' or '.join(protocols)}", value)
+                return port
+        raise r.fail(path, f"not one of this service's ports ({', '.join(str(q.number) for q in ports)})", value)
+
+    origination = None
+    if "tlsOrigination" in raw:
+        tp = f"{ep}.tlsOrigination"
+        t = r.mapping(raw["tlsOrigination"], tp, ("port", "fromPort"))
+        if "port" not in t:
+            raise r.fail(f"{tp}.port", "required (the external TLS port, e.g. 443)")
+        origination = TlsOrigination(
+            port=port_of(t["port"], f"{tp}.port", ("HTTPS", "TLS")).number,
+            from_port=_get(t, "fromPort", None, lambda v: port_of(v, f"{tp}.fromPort", ("HTTP",)).number),
+        )
+    gateway_port = None
+    if "egressGateway" in raw:
+        gp = f"{ep}.egressGateway"
+        g = r.mapping(raw["egressGateway"], gp, ("port",))
+        if "port" not in g:
+            raise r.fail(f"{gp}.port", "required (the service port whose traffic leaves through the gateway)")
+        gateway_port = port_of(g["port"], f"{gp}.port", ("HTTP", "HTTPS", "TLS"))
+        if origination is not None:
+            raise r.fail(gp, "TLS origination at the egress gateway is not supported; use one or the other")
+    return ExternalService(
+        name=name,
+        host=host,
+        ports=tuple(ports),
+        resolution=_get(raw, "resolution", "DNS", lambda v: r.string(v, f"{ep}.resolution", choices=RESOLUTIONS)),
+        tls_origination=origination,
+        load_balancer=_get(raw, "loadBalancer", None, lambda v: _load_balancer(r, v, f"{ep}.loadBalancer")),
+        egress_gateway_port=gateway_port,
     )
 
 

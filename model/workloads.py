@@ -1,10 +1,13 @@
-"""Builders for the application's Kubernetes objects: namespace, Services,
-ServiceAccounts and Deployments, as plain dicts spelled as the Kubernetes API spells
-them. Bookinfo's defaults reproduce `samples/bookinfo/platform/kube/bookinfo.yaml`
+"""Builders for the application's Kubernetes objects: namespaces, Services,
+ServiceAccounts, per-version ConfigMaps and Deployments, as plain dicts spelled as
+the Kubernetes API spells them. Bookinfo's defaults reproduce `samples/bookinfo/platform/kube/bookinfo.yaml`
 field for field, with the namespace made explicit."""
 from __future__ import annotations
 
-from model.apps import SERVICE_ACCOUNT, Application, Service, Version
+import hashlib
+import json
+
+from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version
 from model.settings import Settings
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
@@ -42,9 +45,17 @@ def injection_labels(revision: str) -> dict[str, str]:
     return {"istio-injection": "enabled"}
 
 
-def namespace(name: str, revision: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": injection_labels(revision)}}
+def namespace(name: str, revision: str, *, injected: bool = True) -> dict:
+    """A namespace; `injected=False` keeps it outside the mesh (no sidecars)."""
+    metadata: dict = {"name": name}
+    if injected:
+        metadata["labels"] = injection_labels(revision)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def service_namespace(svc: Service, app_namespace: str) -> str:
+    """Where a service runs: its own namespace if it has one, else the application's."""
+    return svc.namespace or app_namespace
 
 
 def service(svc: Service, ns: str) -> dict:
@@ -64,8 +75,80 @@ def service_account(svc: Service, ns: str) -> dict:
     }
 
 
+def version_account(svc: Service, version: Version) -> str | None:
+    """The ServiceAccount a version's pods run as (None: the namespace default)."""
+    return svc.account if version.service_account == SERVICE_ACCOUNT else version.service_account
+
+
+def own_account(svc: Service, version: Version, ns: str) -> dict | None:
+    """A version-specific ServiceAccount (upstream's bookinfo-ratings-v2), if any."""
+    account = version_account(svc, version)
+    if account is None or account == svc.account:
+        return None
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}}
+
+
 def deployment_name(service_name: str, version: str) -> str:
     return f"{service_name}-{version}"
+
+
+def env_config_map_name(service_name: str, version: str) -> str:
+    return f"{deployment_name(service_name, version)}-env"
+
+
+def properties_config_map_name(service_name: str, version: str) -> str:
+    return f"{deployment_name(service_name, version)}-properties"
+
+
+def version_env(version: Version, settings: Settings) -> dict[str, str]:
+    """What the version's env ConfigMap holds: its config, plus the tracing endpoint
+    when the stack sets one."""
+    env = dict(version.config)
+    if version.tracing_env and settings.app.tracing_endpoint:
+        env[version.tracing_env] = settings.app.tracing_endpoint
+    return env
+
+
+def version_properties(version: Version) -> str:
+    return "".join(f"{key}={value}\n" for key, value in version.properties)
+
+
+def config_maps(svc: Service, version: Version, settings: Settings) -> list[dict]:
+    """The version's ConfigMaps: `<deployment>-env` (read with envFrom) and
+    `<deployment>-properties` (application.properties, mounted as a directory)."""
+    ns = service_namespace(svc, settings.app.namespace)
+    found = []
+    env = version_env(version, settings)
+    if env:
+        found.append(_config_map(env_config_map_name(svc.name, version.name), ns,
+                                 labels(svc.name, version.name), env))
+    if version.properties:
+        found.append(_config_map(properties_config_map_name(svc.name, version.name), ns,
+                                 labels(svc.name, version.name),
+                                 {"application.properties": version_properties(version)}))
+    return found
+
+
+def _config_map(name: str, ns: str, object_labels: dict, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(object_labels)},
+            "data": dict(data)}
+
+
+def config_hash(svc: Service, version: Version, settings: Settings) -> str:
+    """A digest of the version's configuration. Kubernetes does not restart pods when
+    a ConfigMap changes; carried as a pod annotation, a config change rolls them."""
+    data = [m["data"] for m in config_maps(svc, version, settings)]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+CONFIG_HASH_ANNOTATION = "bookinfo-mesh/config-hash"
+
+
+def secret_env(pairs: tuple[tuple[str, SecretKey], ...]) -> list[dict]:
+    """Environment variables read from Secrets: a secretKeyRef, never a literal."""
+    return [{"name": name, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
+            for name, ref in pairs]
 
 
 def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
@@ -77,34 +160,52 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     }
     if version.args:
         container["args"] = list(version.args)
-    if version.env:
-        container["env"] = [{"name": k, "value": v} for k, v in version.env]
+    env = [{"name": k, "value": v} for k, v in version.env] + secret_env(version.secret_env)
+    if env:
+        container["env"] = env
+    if version_env(version, settings):
+        container["envFrom"] = [{"configMapRef": {"name": env_config_map_name(svc.name, version.name)}}]
     container["ports"] = [{"containerPort": svc.port}]
-    if version.mounts:
-        container["volumeMounts"] = [{"name": m.name, "mountPath": m.mount_path} for m in version.mounts]
+    mounts = [{"name": m.name, "mountPath": m.mount_path} for m in version.mounts]
+    if version.properties:
+        # A directory mount, not subPath: subPath mounts never see ConfigMap updates.
+        # Spring Boot reads ./config/application.properties over the one in its jar.
+        mounts.append({"name": "properties", "mountPath": version.properties_dir, "readOnly": True})
+    if mounts:
+        container["volumeMounts"] = mounts
     container.update(version.container_extras)
     if app.restricted_pods:
         container["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
 
     pod_labels = labels(svc.name, version.name)
     template_metadata: dict = {}
-    if version.annotations:
-        template_metadata["annotations"] = dict(version.annotations)
+    annotations = dict(version.annotations)
+    if config_maps(svc, version, settings):
+        annotations[CONFIG_HASH_ANNOTATION] = config_hash(svc, version, settings)
+    if annotations:
+        template_metadata["annotations"] = annotations
     template_metadata["labels"] = pod_labels
 
     pod_spec: dict = {}
-    account = svc.account if version.service_account == SERVICE_ACCOUNT else version.service_account
+    account = version_account(svc, version)
     if account:
         pod_spec["serviceAccountName"] = account
     pod_spec["containers"] = [container]
+    volumes = []
     if version.mounts:
         order = version.volume_order or tuple(m.name for m in version.mounts)
-        pod_spec["volumes"] = [{"name": name, "emptyDir": {}} for name in order]
+        volumes = [{"name": name, "emptyDir": {}} for name in order]
+    if version.properties:
+        volumes.append({"name": "properties", "configMap": {
+            "name": properties_config_map_name(svc.name, version.name)}})
+    if volumes:
+        pod_spec["volumes"] = volumes
 
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": deployment_name(svc.name, version.name), "namespace": app.namespace,
+        "metadata": {"name": deployment_name(svc.name, version.name),
+                     "namespace": service_namespace(svc, app.namespace),
                      "labels": dict(pod_labels)},
         "spec": {
             "replicas": replicas,
@@ -114,17 +215,38 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     }
 
 
-def application_objects(settings: Settings) -> list[dict]:
-    """Every Kubernetes object of the application, namespace first, then per service
-    its Service, ServiceAccount and one Deployment per deployed version."""
+def namespaces(settings: Settings) -> list[dict]:
+    """The application namespace, then any namespace of its own a deployed service
+    runs in; such a namespace is injected unless it holds external services only."""
     app: Application = settings.app.application
     ns = settings.app.namespace
-    objects = [namespace(ns, settings.istio.revision)]
+    found = {ns: namespace(ns, settings.istio.revision)}
+    for name in settings.services:
+        svc = app.service(name)
+        if svc.namespace and svc.namespace not in found:
+            in_mesh = any(app.service(other).namespace == svc.namespace and not app.service(other).external
+                          for other in settings.services)
+            found[svc.namespace] = namespace(svc.namespace, settings.istio.revision, injected=in_mesh)
+    return list(found.values())
+
+
+def application_objects(settings: Settings) -> list[dict]:
+    """Every Kubernetes object of the application's services: namespaces first, then
+    per service its Service, ServiceAccount, and per deployed version its ConfigMaps
+    and Deployment. (Stateful stores and Secrets: `model.stores`.)"""
+    app: Application = settings.app.application
+    objects = namespaces(settings)
     for name, deployed in settings.services.items():
         svc = app.service(name)
+        ns = service_namespace(svc, settings.app.namespace)
         objects.append(service(svc, ns))
         if svc.account:
             objects.append(service_account(svc, ns))
         for version_name in deployed.versions:
-            objects.append(deployment(svc, svc.version(version_name), settings, replicas=deployed.replicas))
+            version = svc.version(version_name)
+            account = own_account(svc, version, ns)
+            if account is not None:
+                objects.append(account)
+            objects.extend(config_maps(svc, version, settings))
+            objects.append(deployment(svc, version, settings, replicas=deployed.replicas))
     return objects

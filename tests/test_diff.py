@@ -197,18 +197,44 @@ def test_a_replacement_and_a_namespace_move_show_as_replace(capsys, tmp_stack):
 FIFTY_TEXT = (TASKS / "reviews-50-v3.yaml").read_text()
 
 
-def _git_worktrees() -> str:
-    return subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+def _git(repo, *args) -> str:
+    done = subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                           *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_base_ref_renders_the_base_from_a_temporary_worktree_and_cleans_up(tmp_path):
+    """A repository holding this very code, with a stack file committed as all-v1 and
+    then moved to 50/50: the base comes from the first commit, rendered in a worktree."""
+    from meshplan.diff import diff_states, render_at_ref, state_from_rendered
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
+        ".git", "venv", "__pycache__", ".pytest_cache", ".hypothesis", "Pulumi.*.yaml"))
+    stack_file = repo / "Pulumi.ci.yaml"
+    stack_file.write_text((TASKS / "all-v1.yaml").read_text())
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    stack_file.write_text(FIFTY_TEXT)
+    _git(repo, "commit", "-qam", "fifty-fifty")
+
+    base = render_at_ref("HEAD~1", str(stack_file), "ci", repo=repo)
+    diff = diff_states(base, state_from_rendered(render_file(FIFTY, "ci")))
+    assert [(c.op, c.name) for c in diff.changes] == [("update", "routing-virtualservice-reviews")]
+    assert [(t.subset, t.before, t.after) for t in diff.changed_traffic] == [("v1", 100, 50), ("v3", 0, 50)]
+    assert "meshplan-base-" not in _git(repo, "worktree", "list")
+
+    new_stack = repo / "Pulumi.new.yaml"
+    new_stack.write_text(FIFTY_TEXT)
+    assert render_at_ref("HEAD", str(new_stack), "new", repo=repo).resources == {}
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout")
-def test_base_ref_renders_the_base_from_a_temporary_worktree_and_cleans_up(capsys):
-    code, out, err = run(capsys, "--stack", "dev", "--base-ref", "HEAD", "--format", "json")
-    assert (code, json.loads(out)) == (0, {"changes": [], "traffic": []}), err
-    # Other checkouts of the repository may add worktrees meanwhile: look for ours only.
-    assert "meshplan-base-" not in _git_worktrees()
+def test_an_unknown_base_ref_is_one_line_error(capsys):
     code, _, err = run(capsys, "--stack", "dev", "--base-ref", "no-such-ref-anywhere")
-    assert code == 1 and "cannot check out git ref" in err
+    assert code == 1 and "cannot check out git ref" in err and err.count("\n") == 1
 
 
 def test_repeated_renders_in_one_process_start_from_a_fresh_root_stack():

@@ -1,0 +1,45 @@
+"""The application's security: mTLS (PeerAuthentication), least-privilege
+authorization (AuthorizationPolicies) and the ingress gateway's TLS Secret, whose
+certificate and key stay Pulumi secrets from config to state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.kubernetes import child_options, logical_name, register
+from model.security import ingress_tls_secret, security_objects
+from model.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecurityArgs:
+    settings: Settings
+    """The stack's settings; the objects are built from them."""
+
+
+class Security(pulumi.ComponentResource):
+    """Who may talk to whom inside the application, and over what."""
+
+    objects: list[dict]
+    """The object bodies registered (the TLS Secret aside), for the program's checks."""
+
+    policies: pulumi.Output[list]
+    """Names of the PeerAuthentication and AuthorizationPolicy objects, in order."""
+
+    def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bookinfo-mesh:security:Security", name, None, opts)
+        objects = security_objects(args.settings)
+        self.objects = objects
+        for body in objects:
+            register(logical_name(name, body), body, child_options(self, opts))
+        secret = ingress_tls_secret(args.settings)
+        if secret is not None:
+            tls = args.settings.ingress.tls
+            # Wrapped as a secret Output: encrypted in state, masked in every preview.
+            secret["stringData"] = pulumi.Output.secret({"tls.crt": tls.certificate, "tls.key": tls.private_key})
+            register(logical_name(name, secret), secret, child_options(self, opts))
+        self.policies = pulumi.Output.from_input(
+            [f"{body['kind']}/{body['metadata']['name']}" for body in objects]
+        )
+        self.register_outputs({"policies": self.policies})

@@ -1,0 +1,141 @@
+"""The database password: a Pulumi secret from stack config to a Kubernetes Secret
+that pods read by reference, and in plain text nowhere on the way, render output
+included."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from meshplan import formats
+from meshplan.engine import SECRET_SHOWN, run_program
+from model.errors import ConfigError
+from model.settings import parse_settings, read_stack_file
+from tests.conftest import ROOT, objects_of, render_stack
+
+PLAINTEXT = "Plain-Text-Pa55word-4711"
+
+
+@pytest.fixture(scope="module")
+def rendered_with_plaintext():
+    """The bms stack run with a password the engine hands over decrypted, as
+    `pulumi up` does after `pulumi config set --secret`."""
+    raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
+    raw["databasePassword"] = PLAINTEXT
+    settings = parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
+    return run_program(raw, settings=settings, stack="bms", source="Pulumi.bms.yaml")
+
+
+def test_the_stack_file_holds_the_password_only_as_ciphertext():
+    document = yaml.safe_load((ROOT / "Pulumi.bms.yaml").read_text())
+    value = document["config"]["bookinfo-mesh:databasePassword"]
+    assert set(value) == {"secure"} and value["secure"].startswith("v1:")
+
+
+@pytest.mark.parametrize("printer", [formats.as_json, formats.as_yaml, formats.summary])
+def test_the_password_appears_in_no_render_format(rendered_with_plaintext, printer):
+    assert PLAINTEXT not in printer(rendered_with_plaintext)
+
+
+def test_the_password_appears_in_no_recorded_input_output_or_settings(rendered_with_plaintext):
+    assert PLAINTEXT not in repr([r.as_json() for r in rendered_with_plaintext.resources])
+    assert PLAINTEXT not in repr(rendered_with_plaintext.outputs)
+    assert PLAINTEXT not in repr(rendered_with_plaintext.settings)
+
+
+def test_the_kubernetes_secret_is_registered_with_its_value_masked(rendered_with_plaintext):
+    secret = objects_of(rendered_with_plaintext, "Secret")["bookinfo-db"]
+    assert secret["metadata"]["namespace"] == "bookinfo"
+    assert secret["stringData"] == SECRET_SHOWN
+
+
+def test_an_offline_render_of_the_stack_file_shows_the_secret_masked():
+    secret = objects_of(render_stack("bms"), "Secret")["bookinfo-db"]
+    assert secret["stringData"] == SECRET_SHOWN
+
+
+def _containers(rendered):
+    for obj in rendered.objects():
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_postgres_and_every_database_client_read_the_password_by_secret_key_ref(rendered_with_plaintext):
+    reference = {"secretKeyRef": {"name": "bookinfo-db", "key": "password"}}
+    expected = {
+        "bookinfo-db": "POSTGRES_PASSWORD",
+        "bookinfo-core-v1": "SPRING_DATASOURCE_PASSWORD",
+        "bookinfo-rating-v1": "SPRING_DATASOURCE_PASSWORD",
+        "bookinfo-rating-v2": "SPRING_DATASOURCE_PASSWORD",
+        "bookinfo-order-v1": "SPRING_DATASOURCE_PASSWORD",
+    }
+    found = {}
+    for name, container in _containers(rendered_with_plaintext):
+        for env in container.get("env", []):
+            if "valueFrom" in env:
+                assert env["valueFrom"] == reference, name
+                found[name] = env["name"]
+    assert found == expected
+
+
+def test_no_container_sets_a_password_literally_or_turns_authentication_off(rendered_with_plaintext):
+    for name, container in _containers(rendered_with_plaintext):
+        for env in container.get("env", []):
+            assert not ("PASSWORD" in env["name"] and "value" in env), name
+            assert env["name"] != "POSTGRES_HOST_AUTH_METHOD", name
+    for config_map in objects_of(rendered_with_plaintext, "ConfigMap").values():
+        assert not any("PASSWORD" in key for key in config_map["data"]), config_map["metadata"]["name"]
+        assert "trust" not in repr(config_map["data"]).lower()
+
+
+def test_a_config_error_does_not_echo_the_password():
+    raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
+    raw["databasePassword"] = PLAINTEXT
+    raw["app"] = {**raw["app"], "replicas": "many"}
+    with pytest.raises(ConfigError) as error:
+        parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
+    assert PLAINTEXT not in str(error.value)
+
+
+@pytest.fixture
+def engine_config():
+    """Mocks and config as the engine sets them for one program run; cleared after."""
+    import pulumi
+    from pulumi.runtime import settings as runtime_settings
+
+    class Echo(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return [f"{args.name}-id", args.inputs]
+
+        def call(self, args):
+            return {}
+
+    def configure(config: dict[str, str]) -> None:
+        runtime_settings.ROOT.set(None)
+        pulumi.runtime.set_mocks(Echo(), project="bookinfo-mesh", stack="bms", preview=False)
+        pulumi.runtime.set_all_config(config, [])
+
+    yield configure
+    pulumi.runtime.set_all_config({}, [])
+
+
+def test_the_config_edge_reads_the_password_as_a_secret_output_even_if_stored_plain(engine_config):
+    import pulumi
+
+    from components.config import load_secrets
+
+    raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
+    raw["databasePassword"] = PLAINTEXT
+    settings = parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
+    engine_config({"bookinfo-mesh:databasePassword": PLAINTEXT})
+    seen = {}
+
+    @pulumi.runtime.test
+    def read():
+        secrets = load_secrets(settings)
+        seen["keys"] = sorted(secrets)
+        password = secrets["databasePassword"]
+        return pulumi.Output.all(password.is_secret(), password).apply(
+            lambda values: seen.update(secret=values[0], value=values[1]))
+
+    read()
+    assert seen == {"keys": ["databasePassword"], "secret": True, "value": PLAINTEXT}
