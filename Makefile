@@ -22,8 +22,7 @@ test: $(VENV)/.installed
 
 ## Measure render and diff speed against the import floor of the SDK modules used.
 bench: $(VENV)/.installed
-	[ ! -f bench/bench.py ] || $(PY) bench/bench.py
-	$(PY) bench/diff_bench.py
+	$(PY) bench/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -256,3 +256,12 @@ def test_colour_marks_each_operation_when_asked():
     coloured = diff_text(diff, colour=True)
     assert "\033[33m~ update  kubernetes:networking.istio.io/v1:VirtualService" in coloured
     assert "\033[" not in diff_text(diff, colour=False)
+
+
+def test_command_line_process_flushes_its_output_and_exit_code():
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "meshplan", "diff", "--config", FIFTY, "--base-config", ALL_V1,
+                           "--format", "json"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert len(json.loads(done.stdout)["traffic"]) == 2
