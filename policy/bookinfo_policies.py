@@ -13,18 +13,25 @@
 
 Which environment: the policy config `environment` when set (`pulumi preview
 --policy-pack ./policy --policy-pack-config policy-config.json`), else the stack tag
-`environment`, else the stack name from the resource URN: `dev*`, `test*`, `staging*`
-and `stag*` are not prod, anything else is — as the program's settings default to
-prod, a stack that does not say what it is gets the strict rules.
+`environment`, else `bookinfo-mesh:environment` of the stack's own `Pulumi.<stack>.yaml`
+beside the pack (stack name from the resource URN; unset means prod, as in the
+settings), else, without such a file, the stack name: `dev*`, `test*` and `stag*` are
+not prod, anything else is. A stack that does not say what it is gets the strict rules.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
 from model.analysis import ERROR, analyze, installed_gateways
+from model.errors import ConfigError
+from model.settings import DEFAULT_ENVIRONMENT, read_stack_file
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NON_PROD_PREFIXES = ("dev", "test", "stag")
@@ -54,14 +61,33 @@ def stack_of(urn: str) -> str:
     return urn.split("::", 1)[0].rsplit(":", 1)[-1] if urn.startswith("urn:pulumi:") else ""
 
 
-def environment(config: Mapping[str, Any] | None, stack_tags: Mapping[str, str] | None, urn: str) -> str:
+@lru_cache(maxsize=None)
+def stack_file_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """`bookinfo-mesh:environment` of `Pulumi.<stack>.yaml`, the settings' default when
+    unset; None when there is no readable stack file."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack or not path.is_file():
+        return None
+    try:
+        value = read_stack_file(str(path)).get("environment", DEFAULT_ENVIRONMENT)
+    except ConfigError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def environment(config: Mapping[str, Any] | None, stack_tags: Mapping[str, str] | None, urn: str,
+                project_dir: Path = PROJECT_DIR) -> str:
     chosen = (config or {}).get("environment") or (stack_tags or {}).get("environment")
     if chosen:
         return str(chosen)
-    stack = stack_of(urn).lower()
-    if stack.startswith("stag"):
+    stack = stack_of(urn)
+    from_file = stack_file_environment(stack, project_dir)
+    if from_file is not None:
+        return from_file
+    name = stack.lower()
+    if name.startswith("stag"):
         return "staging"
-    return "dev" if stack.startswith(NON_PROD_PREFIXES) else "prod"
+    return "dev" if name.startswith(NON_PROD_PREFIXES) else "prod"
 
 
 def pod_spec(resource_type: str, props: Mapping) -> Mapping | None:
