@@ -97,19 +97,24 @@ def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[Tra
 
 
 def step_violations(changes: Iterable[TrafficChange], max_step: float | None) -> list[str]:
-    """One line per destination whose share moves by more than `max_step` points.
+    """One line per route in which a destination's share moves by more than
+    `max_step` points, naming the largest move (the destination gaining traffic on a
+    tie: the version being rolled to).
 
     Only routes present on both sides are judged: a new or removed route is not a
     step of a rollout."""
     if max_step is None:
         return []
-    lines = []
-    for c in sorted(changes, key=lambda c: -abs(c.shift)):
+    worst: dict[tuple[str, str, str], TrafficChange] = {}
+    for c in changes:
         if c.before is None or c.after is None or abs(c.shift) <= max_step + EPSILON:
             continue
-        lines.append(
-            f"step guard: VirtualService {c.namespace}/{c.virtual_service} route {c.route!r} moves "
-            f"{c.destination} {format_percent(c.before)} → {format_percent(c.after)} "
-            f"({c.shift:+.4g} points), more than the maximum step of {max_step:g} points"
-        )
-    return lines
+        key = (c.namespace, c.virtual_service, route_identity(c.route))
+        if key not in worst or (abs(c.shift), c.shift) > (abs(worst[key].shift), worst[key].shift):
+            worst[key] = c
+    return [
+        f"step guard: VirtualService {c.namespace}/{c.virtual_service} route {c.route!r} moves "
+        f"{c.destination} {format_percent(c.before)} → {format_percent(c.after)} "
+        f"({c.shift:+.4g} points), more than the maximum step of {max_step:g} points"
+        for c in sorted(worst.values(), key=lambda c: (-abs(c.shift), c.namespace, c.virtual_service, c.route))
+    ]
