@@ -196,7 +196,10 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff") -> str:
 
 def mermaid(diff) -> list[str]:
     """A flowchart gateway → services → versions. Edges carry the share after the
-    change, or `before → after` where it moves; a destination left with 0% is dashed."""
+    change, or `before → after` where it moves; a destination left with 0% is dashed.
+    A rule starts at the gateways it is bound to (its match's `gateways`, else its
+    VirtualService's); a mesh rule starts at the service its VirtualService is for.
+    A version split made at a gateway is labelled `via <gateway>`."""
     lines, edges, ids = ["flowchart LR"], [], {}
 
     def node(key: str, label: str, shape: str) -> str:
@@ -207,47 +210,57 @@ def mermaid(diff) -> list[str]:
             lines.append(f"  {ids[key]}{body}")
         return ids[key]
 
-    bindings = {**_vs_gateways(diff.base.objects), **_vs_gateways(diff.proposed.objects)}
+    rules = {**_rule_sources(diff.base.objects), **_rule_sources(diff.proposed.objects)}
     routes_per_vs: dict[tuple[str, str], set[str]] = {}
     for t in diff.traffic:
         routes_per_vs.setdefault((t.namespace, t.virtual_service), set()).add(t.route)
     for t in diff.traffic:
-        vs_key = (t.namespace, t.virtual_service)
         share = format_percent(t.after) if not t.changed else f"{format_percent(t.before)} → {format_percent(t.after)}"
-        if len(routes_per_vs[vs_key]) > 1:
+        if len(routes_per_vs[(t.namespace, t.virtual_service)]) > 1:
             share = f"{_clip(t.route, 30)}: {share}"
-        share = _mermaid_text(share)
         arrow = "-.->" if not t.after else "-->"
         service = t.host.split(".")[0]
         target = node(f"svc:{t.namespace}/{service}", service, "round")
-        gateways = bindings.get(vs_key, [])
-        if gateways:
-            for gateway in gateways:
-                source = node(f"gw:{gateway}", gateway.split("/")[-1], "gateway")
-                edges.append(f"  {source} --> {target}" if t.subset else f'  {source} {arrow}|"{share}"| {target}')
-        elif service != t.virtual_service:
-            source = node(f"svc:{t.namespace}/{t.virtual_service}", t.virtual_service, "round")
-            edges.append(f'  {source} {arrow}|"{share}"| {target}' if not t.subset else f"  {source} --> {target}")
+        sources, own_service = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
+        for source in sources:
+            if source == "mesh":
+                if own_service == service:
+                    continue  # the service's own rule: its versions hang off its node
+                origin = node(f"svc:{t.namespace}/{own_service}", own_service, "round")
+            else:
+                origin = node(f"gw:{source}", source.split("/")[-1], "gateway")
+            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{_mermaid_text(share)}"| {target}')
         if t.subset:
+            # A gateway's own split applies to requests through that gateway only.
+            via = [g.split("/")[-1] for g in sources if g != "mesh"]
+            label = f"via {', '.join(via)}: {share}" if via else share
             version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
-            edges.append(f'  {target} {arrow}|"{share}"| {version}')
+            edges.append(f'  {target} {arrow}|"{_mermaid_text(label)}"| {version}')
     return lines + list(dict.fromkeys(edges))
+
+
+def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
+    """(namespace, VirtualService, route label) → (the gateways the rule is bound
+    to, `mesh` included, as `ns/name`; the short name of the VirtualService's host)."""
+    from model.traffic import route_label
+
+    found = {}
+    for obj in objects:
+        if obj.get("kind") != "VirtualService":
+            continue
+        metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        ns = metadata.get("namespace", "")
+        qualify = (lambda g: g if g == "mesh" or "/" in g else f"{ns}/{g}")
+        bound = [qualify(g) for g in spec.get("gateways") or ["mesh"]]
+        own = str((spec.get("hosts") or [metadata.get("name", "")])[0]).split(".")[0]
+        for index, rule in enumerate(spec.get("http") or []):
+            matched = [g for m in rule.get("match") or [] for g in m.get("gateways") or []]
+            every_match_bound = rule.get("match") and all(m.get("gateways") for m in rule["match"])
+            gateways = list(dict.fromkeys(qualify(g) for g in matched)) if every_match_bound else bound
+            found[(ns, metadata.get("name", ""), route_label(index, rule))] = (gateways, own)
+    return found
 
 
 def _mermaid_text(text: str) -> str:
     """Label text safe inside mermaid's `"..."` and `|...|`."""
     return text.replace('"', "#quot;").replace("|", "#124;")
-
-
-def _vs_gateways(objects) -> dict[tuple[str, str], list[str]]:
-    found = {}
-    for obj in objects:
-        if obj.get("kind") != "VirtualService":
-            continue
-        metadata = obj.get("metadata") or {}
-        ns = metadata.get("namespace", "")
-        gateways = [g if "/" in g else f"{ns}/{g}" for g in (obj.get("spec") or {}).get("gateways") or []
-                    if g != "mesh"]
-        if gateways:
-            found[(ns, metadata.get("name", ""))] = gateways
-    return found

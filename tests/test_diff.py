@@ -263,3 +263,37 @@ def test_command_line_process_flushes_its_output_and_exit_code():
                            "--format", "json"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert len(json.loads(done.stdout)["traffic"]) == 2
+
+
+def test_mermaid_starts_each_rule_at_its_own_gateway_and_labels_gateway_splits():
+    """An egress VirtualService bound to [egress gateway, mesh]: the mesh rule starts
+    at the service, the gateway rule at the egress Gateway; a split made at the
+    ingress gateway is labelled with it, apart from the service's own mesh split."""
+    from meshplan.diff import State, diff_states
+    from meshplan.formats import mermaid
+
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+          "metadata": {"name": "api", "namespace": "shop"},
+          "spec": {"hosts": ["api.example.com"], "gateways": ["egress", "mesh"], "http": [
+              {"match": [{"gateways": ["mesh"], "port": 80}],
+               "route": [{"destination": {"host": "istio-egressgateway.istio-system.svc.cluster.local"}}]},
+              {"match": [{"gateways": ["egress"], "port": 80}],
+               "route": [{"destination": {"host": "api.example.com"}}]}]}}
+    ingress = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+               "metadata": {"name": "front", "namespace": "shop"},
+               "spec": {"hosts": ["*"], "gateways": ["web"], "http": [{"route": [
+                   {"destination": {"host": "cart", "subset": "v1"}, "weight": 90},
+                   {"destination": {"host": "cart", "subset": "v2"}, "weight": 10}]}]}}
+    mesh = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "cart", "namespace": "shop"},
+            "spec": {"hosts": ["cart"], "http": [{"route": [{"destination": {"host": "cart", "subset": "v1"}}]}]}}
+    state = State("s", {}, [vs, ingress, mesh])
+    graph = "\n".join(mermaid(diff_states(state, state)))
+    nodes = {line.split('"')[1]: line.strip().split("(")[0].split("[")[0].split("{")[0]
+             for line in graph.splitlines()[1:] if "--" not in line}
+    assert f'{nodes["api"]} -->|"#0 port=80 & gateways=[\'mesh\']: 100%"| {nodes["istio-egressgateway"]}' in graph
+    assert f'{nodes["egress"]} -->|"#1 port=80 & gateways=[\'egres…: 100%"| {nodes["api"]}' in graph
+    assert f'{nodes["web"]} --> {nodes["cart"]}' in graph
+    assert f'{nodes["cart"]} -->|"100%"| {nodes["cart v1"]}' in graph
+    assert f'{nodes["cart"]} -->|"via web: 90%"| {nodes["cart v1"]}' in graph
+    assert f'{nodes["cart"]} -->|"via web: 10%"| {nodes["cart v2"]}' in graph
