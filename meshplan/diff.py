@@ -45,6 +45,14 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+# Inputs a provider records in state that a program never writes; with
+# --against-state a key only the state has is no change when its value is one of
+# these or false, 0 or empty.
+PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    HELM_RELEASE: {"timeout": 300, "compat": "true"},
+}
+
+
 def forces_replace(type_token: str, path: str) -> bool:
     prefixes = REPLACE_PATHS.get(type_token, ())
     if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE:
@@ -118,7 +126,8 @@ def state_from_export(path: str | os.PathLike) -> State:
     resources, objects = {}, []
     for r in deployment.get("resources") or []:
         urn, type_token = r.get("urn", ""), r.get("type", "")
-        if not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete"):
+        if (not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete")
+                or r.get("external")):
             continue
         inputs = _mask_secrets(plain(r.get("inputs") or {}))
         resources[urn_key(urn)] = Resource(urn, type_token, urn.rsplit("::", 1)[-1], inputs)
@@ -223,8 +232,10 @@ class ResourceChange:
                 "diff": [d.as_json() for d in self.diff]}
 
 
-def _is_default(value: Any) -> bool:
-    return value in (None, False, 0, "", [], {})
+def _is_default(type_token: str, path: str, value: Any) -> bool:
+    if value in (None, False, 0, "", [], {}):
+        return True
+    return "." not in path and PROVIDER_DEFAULTS.get(type_token, {}).get(path, _ABSENT) == value
 
 
 def property_changes(type_token: str, before: Any, after: Any, path: str = "",
@@ -237,7 +248,7 @@ def property_changes(type_token: str, before: Any, after: Any, path: str = "",
         for key in [*before, *(k for k in after if k not in before)]:
             sub = f"{path}.{key}" if path else str(key)
             if key not in after:
-                if lenient and _is_default(before[key]):
+                if lenient and _is_default(type_token, sub, before[key]):
                     continue
                 found.append(PropertyChange(sub, before[key], _ABSENT, forces_replace(type_token, sub)))
             elif key not in before:

@@ -126,7 +126,7 @@ def export_of(rendered, *, extra_inputs=None):
     for r in rendered.resources:
         inputs = json.loads(json.dumps(r.inputs))
         if r.type == "kubernetes:helm.sh/v3:Release":
-            inputs.update({"atomic": False, "timeout": 0, "skipAwait": False})  # provider defaults
+            inputs.update({"atomic": False, "timeout": 300, "compat": "true", "skipAwait": False})  # provider defaults
         inputs.update((extra_inputs or {}).get(r.name, {}))
         resources.append({"urn": r.urn, "custom": r.custom, "type": r.type, "inputs": inputs,
                           "outputs": inputs, "parent": r.parent})
