@@ -68,7 +68,10 @@ def _check(args: argparse.Namespace) -> int:
 
         path, stack = _stack_source(args)
         findings = check_rendered(render(path, stack=stack))
-    sys.stdout.write(formats.findings_json(findings) if args.format == "json" else formats.findings_text(findings))
+    if args.format == "json":
+        sys.stdout.write(formats.findings_json(findings))
+    else:
+        sys.stdout.write(formats.findings_text(findings) or "no findings\n")
     return EXIT_ERROR if any(f.level == "error" for f in findings) else EXIT_OK
 
 

@@ -80,7 +80,7 @@ def test_json_format_and_namespace_option(capsys, tmp_path):
 
 
 def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):
-    assert check(capsys, "--stack", "prod")[0] == 0
+    assert check(capsys, "--stack", "prod")[:2] == (0, "no findings\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("just: [a, list\n")
     code, _, err = check(capsys, str(bad))
