@@ -21,7 +21,7 @@ Codes (project code → istioctl / Kiali equivalent):
 | BM109 | warning        | lone destination with 0 < weight < 100 (it gets 100%)   | KIA1104            |
 | BM110 | error          | a negative weight, or all weights of a route zero       | Istio webhook      |
 | BM111 | warning        | rule after a catch-all rule can never match             | IST0130            |
-| BM112 | error          | AuthorizationPolicy principal names a missing service account | (none; Kiali KIA0106 is close) |
+| BM112 | error          | AuthorizationPolicy principal names a missing service account | KIA0106 |
 | BM113 | warning        | DestinationRule host not found                          | IST0174            |
 
 Gateway workloads: a Gateway selects pods by labels. The pods of a Helm-installed
@@ -55,7 +55,7 @@ CODES: Mapping[str, tuple[str, str]] = {
     "BM109": ("lone destination with 0 < weight < 100", "KIA1104"),
     "BM110": ("negative weight or all weights zero", "Istio validation webhook"),
     "BM111": ("rule after a catch-all rule never matches", "IST0130"),
-    "BM112": ("AuthorizationPolicy principal names a missing service account", "—"),
+    "BM112": ("AuthorizationPolicy principal names a missing service account", "KIA0106"),
     "BM113": ("DestinationRule host not found", "IST0174"),
 }
 """Every code: what it means and its istioctl / Kiali equivalent."""
