@@ -26,7 +26,7 @@ TRAFFIC_OUTPUT = "traffic"
 
 def check_objects(settings: Settings, objects: Sequence[dict]) -> None:
     """Run the analyzers; raise RunError listing the errors, warn about the rest."""
-    releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace}
+    releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
                 for r in mesh_plan(settings).releases]
     findings = analyze(objects, gateways=installed_gateways(releases), default_namespace=settings.app.namespace)
     if os.environ.get(REPORT_ONLY_ENV) == "1":

@@ -23,13 +23,15 @@ Codes (project code → istioctl / Kiali equivalent):
 | BM111 | warning        | rule after a catch-all rule can never match             | IST0130            |
 | BM112 | error          | AuthorizationPolicy principal names a missing service account | KIA0106 |
 | BM113 | warning        | DestinationRule host not found                          | IST0174            |
+| BM114 | warning        | Gateway server port not a port of the gateway's Service | IST0162            |
 
 Gateway workloads: a Gateway selects pods by labels. The pods of a Helm-installed
 gateway are not among the rendered objects (a Helm release is opaque), so callers pass
 the gateways the stack installs (`installed_gateways` reads them off the Helm releases:
-the chart labels its pods `istio=<release name without "istio-">`). For plain
-manifests, `DEFAULT_GATEWAYS` assumes the conventional `istio-ingressgateway` and
-`istio-egressgateway` in `istio-system`. Pod templates among the objects always count
+the chart labels its pods `istio=<release name without "istio-">` and its Service
+maps 80→80 and 443→443). For plain manifests, `DEFAULT_GATEWAYS` assumes the
+conventional istioctl-installed `istio-ingressgateway` and `istio-egressgateway` in
+`istio-system` (Service 80→8080, 443→8443). Pod templates among the objects always count
 as well, so a gateway Deployment shipped in the files is found by its labels.
 """
 from __future__ import annotations
@@ -57,6 +59,7 @@ CODES: Mapping[str, tuple[str, str]] = {
     "BM111": ("rule after a catch-all rule never matches", "IST0130"),
     "BM112": ("AuthorizationPolicy principal names a missing service account", "KIA0106"),
     "BM113": ("DestinationRule host not found", "IST0174"),
+    "BM114": ("Gateway server port not a port of the gateway's Service", "IST0162"),
 }
 """Every code: what it means and its istioctl / Kiali equivalent."""
 
@@ -90,15 +93,25 @@ class GatewayWorkload:
     labels: Mapping[str, str]
     namespace: str
     service: str
+    ports: tuple[int, ...] = ()
+    """Ports a Gateway server may name: the Service's ports and their target ports;
+    empty when unknown (then not judged)."""
 
     @property
     def host(self) -> str:
         return f"{self.service}.{self.namespace}.{CLUSTER_DOMAIN}"
 
 
+# istioctl's gateways: Service 80→8080 and 443→8443 (and status 15021); the gateway
+# Helm chart's: 80→80 and 443→443 unless its values say otherwise.
+ISTIOCTL_GATEWAY_PORTS = (80, 443, 8080, 8443, 15021)
+HELM_GATEWAY_PORTS = (80, 443, 15021)
+
 DEFAULT_GATEWAYS: tuple[GatewayWorkload, ...] = (
-    GatewayWorkload(labels={"istio": "ingressgateway"}, namespace="istio-system", service="istio-ingressgateway"),
-    GatewayWorkload(labels={"istio": "egressgateway"}, namespace="istio-system", service="istio-egressgateway"),
+    GatewayWorkload(labels={"istio": "ingressgateway"}, namespace="istio-system", service="istio-ingressgateway",
+                    ports=ISTIOCTL_GATEWAY_PORTS),
+    GatewayWorkload(labels={"istio": "egressgateway"}, namespace="istio-system", service="istio-egressgateway",
+                    ports=ISTIOCTL_GATEWAY_PORTS),
 )
 """Assumed when the gateway workloads are outside the analysed objects."""
 
@@ -111,10 +124,23 @@ def installed_gateways(releases: Iterable[Mapping]) -> tuple[GatewayWorkload, ..
     it installs none (Istio already runs): the gateways are then unknown, not absent."""
     found = tuple(
         GatewayWorkload(labels=gateway_label(str(r["name"])), namespace=str(r.get("namespace") or "default"),
-                        service=str(r["name"]))
+                        service=str(r["name"]), ports=_chart_ports(r.get("values") or {}))
         for r in releases if r.get("chart") == GATEWAY_CHART and r.get("name")
     )
     return found or None
+
+
+def _chart_ports(values: Mapping) -> tuple[int, ...]:
+    """Service ports (and target ports) of a gateway chart release from its values."""
+    ports = ((values.get("service") or {}).get("ports")) if isinstance(values, Mapping) else None
+    if not ports:
+        return HELM_GATEWAY_PORTS
+    found = []
+    for port in ports:
+        for key in ("port", "targetPort"):
+            if isinstance(port.get(key), (int, float)):
+                found.append(int(port[key]))
+    return tuple(dict.fromkeys(found))
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
@@ -401,12 +427,31 @@ def _gateways(index: _Index) -> list[Finding]:
     workloads = [g.labels for g in index.gateways] + [labels for _, labels in index.pods]
     for (ns, name), gateway in index.istio_gateways.items():
         selector = (gateway.get("spec") or {}).get("selector") or {}
+        selected = [g for g in index.gateways if _selects(selector, g.labels)] if selector else []
+        found.extend(_gateway_ports(index, gateway, selected))
         if not selector or any(_selects(selector, labels) for labels in workloads):
             continue
         shown = ",".join(f"{k}={v}" for k, v in selector.items())
         installed = "; ".join(",".join(f"{k}={v}" for k, v in g.labels.items()) for g in index.gateways) or "none"
         found.append(_finding(ERROR, "BM106", gateway, index,
                               f"selector {shown} matches no gateway workload (gateways: {installed})"))
+    return found
+
+
+def _gateway_ports(index: _Index, gateway: Mapping, selected: Sequence[GatewayWorkload]) -> list[Finding]:
+    """Server ports the selected gateways' Services do not expose (only judged when
+    every selected gateway's ports are known)."""
+    if not selected or any(not g.ports for g in selected):
+        return []
+    exposed = sorted({p for g in selected for p in g.ports})
+    found = []
+    for server in (gateway.get("spec") or {}).get("servers") or []:
+        number = (server.get("port") or {}).get("number")
+        if isinstance(number, (int, float)) and int(number) not in exposed:
+            services = ", ".join(f"{g.namespace}/{g.service}" for g in selected)
+            found.append(_finding(WARNING, "BM114", gateway, index,
+                                  f"server port {int(number)} is not a port of gateway Service {services} "
+                                  f"(ports: {', '.join(map(str, exposed))})"))
     return found
 
 

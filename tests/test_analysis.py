@@ -201,3 +201,17 @@ def test_gateway_workload_host_counts_as_known():
     entry = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": "x", "namespace": "a"},
              "spec": {"hosts": ["x.example.com"]}}
     assert errors(analyze([vs, entry], gateways=[egress])) == []
+
+
+def test_gateway_port_must_be_a_port_of_the_gateway_service_the_8080_trap():
+    helm = installed_gateways([{"name": "istio-ingressgateway", "chart": "gateway", "namespace": "istio-ingress",
+                                "values": {"service": {"type": "NodePort"}}}])
+    [finding] = [f for f in analyze(bookinfo(), gateways=helm) if f.code == "BM114"]
+    assert (finding.level, finding.kind, finding.name) == (WARNING, "Gateway", "bookinfo-gateway")
+    assert finding.message == ("server port 8080 is not a port of gateway Service istio-ingress/istio-ingressgateway "
+                               "(ports: 80, 443, 15021)")
+    # istioctl's gateway Service maps 80→8080: upstream's port is right for it.
+    assert not [f for f in analyze(bookinfo()) if f.code == "BM114"]
+    custom = installed_gateways([{"name": "istio-ingressgateway", "chart": "gateway", "values": {
+        "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}}])
+    assert not [f for f in analyze(bookinfo(), gateways=custom) if f.code == "BM114"]
