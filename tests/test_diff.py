@@ -297,3 +297,19 @@ def test_mermaid_starts_each_rule_at_its_own_gateway_and_labels_gateway_splits()
     assert f'{nodes["cart"]} -->|"100%"| {nodes["cart v1"]}' in graph
     assert f'{nodes["cart"]} -->|"via web: 90%"| {nodes["cart v1"]}' in graph
     assert f'{nodes["cart"]} -->|"via web: 10%"| {nodes["cart v2"]}' in graph
+
+
+def test_stack_secrets_never_appear_in_any_format(capsys, tmp_stack):
+    text = (ROOT / "Pulumi.bms.yaml").read_text()
+    ciphertext = text.split("secure: ", 1)[1].split()[0]
+    changed = tmp_stack(text.replace(ciphertext, "v1:QW5vdGhlclNlY3JldFZhbHVl").replace("replicas: 1", "replicas: 2"),
+                        "Pulumi.bms.yaml")
+    for fmt in ("text", "markdown", "json"):
+        code, out, err = run(capsys, "--config", str(changed), "--base-config", str(ROOT / "Pulumi.bms.yaml"),
+                             "--format", fmt)
+        assert code == 2
+        for hidden in (ciphertext, "QW5vdGhlclNlY3JldFZhbHVl", ciphertext[3:]):
+            assert hidden not in out + err
+    changes = json.loads(run(capsys, "--config", str(changed), "--base-config", str(ROOT / "Pulumi.bms.yaml"),
+                             "--format", "json")[1])["changes"]
+    assert "workloads-secret-bookinfo-db" not in {c["name"] for c in changes}  # both sides are [secret]
