@@ -1,7 +1,6 @@
 """Istio traffic objects for the application: ingress Gateway and VirtualService,
 per routed service a DestinationRule and a VirtualService from stack config, and
-the way out to its external services through the egress gateway, and the optional
-ingress routes to the telemetry addons."""
+the optional ingress routes to the telemetry addons."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +8,6 @@ from dataclasses import dataclass
 import pulumi
 
 from components.kubernetes import child_options, logical_name, register
-from model.external import external_objects
 from model.observability import observability_objects
 from model.routing import routing_objects
 from model.settings import Settings
@@ -33,8 +31,7 @@ class Routing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:routing:Routing", name, None, opts)
-        objects = (routing_objects(args.settings) + external_objects(args.settings)
-                   + observability_objects(args.settings))
+        objects = routing_objects(args.settings) + observability_objects(args.settings)
         self.objects = objects
         for body in objects:
             register(logical_name(name, body), body, child_options(self, opts))

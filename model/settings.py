@@ -9,6 +9,7 @@ dataclass fields, and nowhere else.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -390,6 +391,13 @@ class _Reader:
             return ConfigError(file=self.source, path=path, value=value[0], message=message)
         return ConfigError(file=self.source, path=path, message=message)
 
+    def unknown_key(self, path: str, key: str, allowed: tuple[str, ...]) -> ConfigError:
+        """A typo must never fall back to a default: refuse it, and name the key
+        that was probably meant."""
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return self.fail(path, f"unknown key; {hint}allowed: {', '.join(allowed)}")
+
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None = None) -> dict:
         if value is None:
             return {}
@@ -399,7 +407,7 @@ class _Reader:
             if not isinstance(key, str):
                 raise self.fail(f"{path}.{key}", "keys must be strings", key)
             if allowed is not None and key not in allowed:
-                raise self.fail(f"{path}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
+                raise self.unknown_key(f"{path}.{key}", key, allowed)
         return value
 
     def boolean(self, value: Any, path: str) -> bool:
@@ -467,7 +475,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     p = f"{PROJECT}:"
     for key in config:
         if key not in TOP_LEVEL_KEYS:
-            raise r.fail(f"{p}{key}", f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+            raise r.unknown_key(f"{p}{key}", key, TOP_LEVEL_KEYS)
 
     env_name = _get(
         config, "environment", DEFAULT_ENVIRONMENT,

@@ -7,7 +7,7 @@ import pytest
 
 from model.apps import APPLICATIONS, BMS, BOOKINFO
 from model.errors import ConfigError
-from model.external import egress_gateway_route
+from model.egress import egress_gateway, egress_gateway_route, egress_gateway_server
 from model.mesh import EGRESS_GATEWAY_HOST, EGRESS_GATEWAY_LABELS
 from model.stores import store_objects
 from model.workloads import application_objects, deployment_name
@@ -185,11 +185,11 @@ def test_stores_run_as_their_images_non_root_users():
 
 
 def test_egress_builder_sends_mesh_requests_to_the_egress_gateway_and_from_there_out():
-    se, gw, dr, vs = egress_gateway_route(host="pay.example.com", port=8080, protocol="HTTP",
-                                          namespace="shop", name="external-pay")
-    assert (se["kind"], gw["kind"], dr["kind"], vs["kind"]) == \
-        ("ServiceEntry", "Gateway", "DestinationRule", "VirtualService")
-    assert {o["metadata"]["namespace"] for o in (se, gw, dr, vs)} == {"shop"}
+    gw = egress_gateway([egress_gateway_server(["pay.example.com"], "HTTP")], "shop")
+    dr, vs = egress_gateway_route(host="pay.example.com", port=8080, protocol="HTTP",
+                                  namespace="shop", name="external-pay")
+    assert (gw["kind"], dr["kind"], vs["kind"]) == ("Gateway", "DestinationRule", "VirtualService")
+    assert {o["metadata"]["namespace"] for o in (gw, dr, vs)} == {"shop"}
     assert gw["spec"]["selector"] == EGRESS_GATEWAY_LABELS
     assert dr["spec"] == {"host": EGRESS_GATEWAY_HOST, "subsets": [{"name": "external-pay"}]}
     assert vs["spec"]["gateways"] == [gw["metadata"]["name"], "mesh"]
@@ -199,11 +199,6 @@ def test_egress_builder_sends_mesh_requests_to_the_egress_gateway_and_from_there
                                                 "port": {"number": 80}}
     assert second["match"] == [{"gateways": [gw["metadata"]["name"]], "port": 80}]
     assert second["route"][0]["destination"] == {"host": "pay.example.com", "port": {"number": 8080}}
-
-
-def test_egress_builder_refuses_a_protocol_it_cannot_route():
-    with pytest.raises(ValueError, match="HTTPS"):
-        egress_gateway_route(host="pay.example.com", port=443, protocol="HTTPS", namespace="shop", name="pay")
 
 
 def test_bms_without_the_egress_gateway_is_refused_with_the_key_to_set():

@@ -164,17 +164,17 @@ def test_order_reaches_payment_through_the_egress_gateway_in_two_hops(bms):
     entry = objects_of(bms, "ServiceEntry")["external-payment"]["spec"]
     assert entry == {"hosts": [host], "location": "MESH_EXTERNAL", "resolution": "DNS",
                      "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}]}
-    gateway = objects_of(bms, "Gateway")["external-payment-egress"]["spec"]
+    gateway = objects_of(bms, "Gateway")["istio-egressgateway"]["spec"]
     assert gateway["selector"] == EGRESS_GATEWAY_LABELS
     assert gateway["servers"][0]["hosts"] == [host]
-    rule = objects_of(bms, "DestinationRule")["external-payment"]["spec"]
+    rule = objects_of(bms, "DestinationRule")["egressgateway-for-external-payment"]["spec"]
     assert rule == {"host": EGRESS_GATEWAY_HOST, "subsets": [{"name": "external-payment"}]}
-    vs = objects_of(bms, "VirtualService")["external-payment"]["spec"]
-    assert vs["hosts"] == [host] and vs["gateways"] == ["external-payment-egress", "mesh"]
+    vs = objects_of(bms, "VirtualService")["direct-external-payment-through-egress-gateway"]["spec"]
+    assert vs["hosts"] == [host] and vs["gateways"] == ["istio-egressgateway", "mesh"]
     hops = [(r["match"][0]["gateways"], r["route"][0]["destination"]) for r in vs["http"]]
     assert hops == [
         (["mesh"], {"host": EGRESS_GATEWAY_HOST, "subset": "external-payment", "port": {"number": 80}}),
-        (["external-payment-egress"], {"host": host, "port": {"number": 8080}}),
+        (["istio-egressgateway"], {"host": host, "port": {"number": 8080}}),
     ]
 
 

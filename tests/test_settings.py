@@ -132,6 +132,12 @@ def test_bad_config_gives_one_line_naming_file_path_value_and_what_is_allowed(co
     assert allowed in message
 
 
+def test_a_misspelt_key_is_refused_with_the_key_probably_meant():
+    assert "unknown key; did you mean weights? allowed:" in str(error_of({"services": {"reviews": {"weight": {}}}}))
+    assert "did you mean services?" in str(error_of({"servics": {}}))
+    assert "did you mean" not in str(error_of({"zzz": {}}))
+
+
 def test_stack_file_with_broken_yaml_names_file_and_line(tmp_stack):
     path = tmp_stack("config:\n  bookinfo-mesh:services:\n    reviews: [\n")
     with pytest.raises(ConfigError) as caught:
