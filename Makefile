@@ -20,7 +20,7 @@ plan: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
-## Measure render speed against the import floor of the SDK modules used.
+## Measure render and diff speed against the import floor of the SDK modules used.
 bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 

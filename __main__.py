@@ -1,8 +1,9 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → mesh → workloads → routing, security, egress → exports."""
+Wiring only: settings → mesh → workloads → routing, security, egress → checks → exports."""
 import pulumi
 
+from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, load_settings
 from components.egress import Egress, EgressArgs
 from components.mesh import IstioMesh, IstioMeshArgs
@@ -24,8 +25,11 @@ security = Security("security", SecurityArgs(settings=settings),
 egress = Egress("egress", EgressArgs(settings=settings),
                 pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
 
+check_objects(settings, [*workloads.objects, *routing.objects, *security.objects, *egress.objects])
+
 pulumi.export("namespace", workloads.namespace)
 pulumi.export("istioReleases", mesh.release_names)
 pulumi.export("traffic", routing.traffic)
 pulumi.export("securityPolicies", security.policies)
 pulumi.export("externalHosts", egress.external_hosts)
+pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))

@@ -20,12 +20,16 @@ class EgressArgs:
 class Egress(pulumi.ComponentResource):
     """The external hosts the application may reach, and how."""
 
+    objects: list[dict]
+    """The object bodies registered, for the program's checks."""
+
     external_hosts: pulumi.Output[list]
     """Hosts with a ServiceEntry (the only ones reachable under REGISTRY_ONLY)."""
 
     def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:egress:Egress", name, None, opts)
-        for body in egress_objects(args.settings):
+        self.objects = egress_objects(args.settings)
+        for body in self.objects:
             register(logical_name(name, body), body, child_options(self, opts))
         self.external_hosts = pulumi.Output.from_input([s.host for s in args.settings.egress.services])
         self.register_outputs({"external_hosts": self.external_hosts})

@@ -23,12 +23,16 @@ class RoutingArgs:
 class Routing(pulumi.ComponentResource):
     """The traffic rules of the application."""
 
+    objects: list[dict]
+    """The object bodies registered, for the program's checks."""
+
     traffic: pulumi.Output[list]
     """Effective share of every destination of every route, in percent."""
 
     def __init__(self, name: str, args: RoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:routing:Routing", name, None, opts)
         objects = routing_objects(args.settings) + observability_objects(args.settings)
+        self.objects = objects
         for body in objects:
             register(logical_name(name, body), body, child_options(self, opts))
         self.traffic = pulumi.Output.from_input([

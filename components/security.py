@@ -21,12 +21,16 @@ class SecurityArgs:
 class Security(pulumi.ComponentResource):
     """Who may talk to whom inside the application, and over what."""
 
+    objects: list[dict]
+    """The object bodies registered (the TLS Secret aside), for the program's checks."""
+
     policies: pulumi.Output[list]
     """Names of the PeerAuthentication and AuthorizationPolicy objects, in order."""
 
     def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:security:Security", name, None, opts)
         objects = security_objects(args.settings)
+        self.objects = objects
         for body in objects:
             register(logical_name(name, body), body, child_options(self, opts))
         secret = ingress_tls_secret(args.settings)

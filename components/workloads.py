@@ -27,6 +27,9 @@ class WorkloadsArgs:
 class Workloads(pulumi.ComponentResource):
     """Everything of the application that runs pods."""
 
+    objects: list[dict]
+    """The object bodies registered, for the program's checks."""
+
     namespace: pulumi.Output[str]
     """The application namespace, once it exists."""
     namespace_resources: list[pulumi.CustomResource]
@@ -35,6 +38,7 @@ class Workloads(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:workloads:Workloads", name, None, opts)
         objects = application_objects(args.settings) + store_objects(args.settings, dict(args.secrets))
+        self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
         namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]
         for body in objects:

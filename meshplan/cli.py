@@ -2,8 +2,11 @@
 
     meshplan render --stack dev [--format text|json|yaml]
     meshplan render --config examples/istio-tasks/reviews-80-20.yaml
+    meshplan diff --stack dev --base-ref origin/main [--format text|markdown|json]
+    meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml ...
 
-Exit codes: 0 done, 1 bad input (one line on stderr, nothing registered)."""
+Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
+errors (check, diff) or a refused step (one line each on stderr)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +14,8 @@ import sys
 from pathlib import Path
 
 from model.errors import ConfigError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def _stack_source(args: argparse.Namespace) -> tuple[Path, str]:
@@ -32,13 +37,96 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
 
 def _render(args: argparse.Namespace) -> int:
     from meshplan import formats
+    from meshplan.check import check_rendered
     from meshplan.engine import render
 
     path, stack = _stack_source(args)
     rendered = render(path, stack=stack)
+    findings = check_rendered(rendered)
     printer = {"text": formats.summary, "json": formats.as_json, "yaml": formats.as_yaml}[args.format]
     sys.stdout.write(printer(rendered))
-    return 0
+    if findings:
+        # Machine formats keep stdout parseable: findings go to stderr.
+        stream = sys.stdout if args.format == "text" else sys.stderr
+        if stream is sys.stdout:
+            stream.write("\nFindings\n")
+        stream.write(formats.findings_text(findings))
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from meshplan import formats
+    from meshplan.check import check_manifests, check_rendered, parse_gateway
+
+    if args.files:
+        if args.stack or args.config:
+            raise ConfigError(file="meshplan check", path="", message="give manifest files or --stack/--config, not both")
+        gateways = [parse_gateway(g) for g in args.gateway] or None
+        findings = check_manifests(args.files, namespace=args.namespace, gateways=gateways)
+    else:
+        from meshplan.engine import render
+
+        path, stack = _stack_source(args)
+        findings = check_rendered(render(path, stack=stack))
+    if args.format == "json":
+        sys.stdout.write(formats.findings_json(findings))
+    else:
+        sys.stdout.write(formats.findings_text(findings) or "no findings\n")
+    return EXIT_ERROR if any(f.level == "error" for f in findings) else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from meshplan import diff as diffing
+    from meshplan import formats
+    from meshplan.check import check_rendered
+    from meshplan.engine import render
+    from model.rollout import step_violations
+
+    bases = [b for b in (args.base_config, args.base_ref, args.against_state) if b]
+    if len(bases) != 1:
+        raise ConfigError(file="meshplan diff", path="",
+                          message="give exactly one base: --base-config FILE, --base-ref GITREF or --against-state FILE")
+    path, stack = _stack_source(args)
+    proposed_rendered = render(path, stack=stack)
+    proposed = diffing.state_from_rendered(proposed_rendered)
+    if args.base_config:
+        base = diffing.state_from_rendered(render(Path(args.base_config), stack=stack))
+    elif args.base_ref:
+        base = diffing.render_at_ref(args.base_ref, str(path), stack)
+    else:
+        base = diffing.state_from_export(args.against_state)
+    result = diffing.diff_states(base, proposed, lenient=bool(args.against_state))
+    findings = check_rendered(proposed_rendered)
+
+    max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
+    refused = [] if args.allow_jump else step_violations(result.traffic, max_step)
+    errors = [f for f in findings if f.level == "error"]
+
+    if args.format == "json":
+        sys.stdout.write(formats.diff_json(result))
+        sys.stderr.write(formats.findings_text(findings))
+    elif args.format == "markdown":
+        text = formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`")
+        if refused:
+            text += "\n" + "".join(f"> **Refused** — {line}\n" for line in refused)
+        sys.stdout.write(text)
+    else:
+        sys.stdout.write(formats.diff_text(result, findings=findings, colour=formats.use_colour(sys.stdout)))
+    for line in refused:
+        print(f"error: {line}", file=sys.stderr)
+    if refused or errors:
+        return EXIT_ERROR
+    return EXIT_CHANGES if result.has_changes else EXIT_OK
+
+
+def _percentage_points(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected percentage points, got {text!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"expected percentage points above 0 and at most 100, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_options(render)
     render.add_argument("--format", choices=("text", "json", "yaml"), default="text")
     render.set_defaults(run=_render)
+
+    diff = commands.add_parser("diff", help="compare a proposed stack with a base: resources and traffic shares")
+    _add_stack_options(diff)
+    diff.add_argument("--base-config", metavar="FILE", help="base: another stack file, same program")
+    diff.add_argument("--base-ref", metavar="GITREF",
+                      help="base: program and stack file as they are at a git ref (rendered in a temporary worktree)")
+    diff.add_argument("--against-state", metavar="FILE", help="base: a `pulumi stack export` JSON file")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--max-step", type=_percentage_points, metavar="N",
+                      help="largest allowed shift of any destination's share, in percentage points "
+                           "(default: the stack's rollout.maxStep)")
+    diff.add_argument("--allow-jump", action="store_true", help="do not refuse a shift larger than the step")
+    diff.set_defaults(run=_diff)
+
+    check = commands.add_parser("check", help="offline analysis of a stack or of manifest files")
+    check.add_argument("files", nargs="*", metavar="FILE", help="manifest files (instead of a stack)")
+    _add_stack_options(check)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--namespace", default="default",
+                       help="namespace of manifest objects that name none (default: default)")
+    check.add_argument("--gateway", action="append", default=[], metavar="LABELS[@NS/SERVICE]",
+                       help="a gateway workload outside the files, e.g. istio=ingress@istio-ingress/istio-ingress "
+                            "(repeatable; default: istio=ingressgateway and istio=egressgateway)")
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -59,6 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except BrokenPipeError:
-        return 0
+        return EXIT_OK

@@ -29,6 +29,9 @@ SECRET_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET_SHOWN = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
+"""Tells the program's checks to leave findings to meshplan (see components/checks.py)."""
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Rendered:
     settings: Settings
     resources: list[Registration]
     outputs: dict = field(default_factory=dict)
+    reads: list[dict] = field(default_factory=list)
+    """Resources the program read rather than registered (a StackReference):
+    `{"type", "name", "id"}`."""
 
     def objects(self) -> list[dict]:
         """The Kubernetes objects (Helm releases excluded), as manifests."""
@@ -109,27 +115,37 @@ def load_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings,
 
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
-           project_dir: Path = PROJECT_DIR, preview: bool = False) -> Rendered:
+           project_dir: Path = PROJECT_DIR, preview: bool = False,
+           previous_outputs: dict | None = None) -> Rendered:
     """Render one stack: validate its config, then run the program under mocks."""
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = _shown_path(config_path)
     settings, raw = load_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
-                       project_dir=project_dir, preview=preview)
+                       project_dir=project_dir, preview=preview, previous_outputs=previous_outputs)
 
 
 def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str,
-                project_dir: Path = PROJECT_DIR, preview: bool = False) -> Rendered:
+                project_dir: Path = PROJECT_DIR, preview: bool = False,
+                previous_outputs: dict | None = None, report_only: bool = True) -> Rendered:
+    """Run the program under mocks. `previous_outputs`: what a StackReference (the
+    program's reference to its own last deployment) reads; none by default.
+    `report_only`: let the program's analyzers report instead of failing the run."""
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import mocks
     from pulumi.runtime import settings as runtime_settings
 
     records: list[dict] = []
+    reads: list[dict] = []
     outputs: dict = {}
 
     class RecordingMonitor(mocks.MockMonitor):
+        def ReadResource(self, request):  # noqa: N802
+            reads.append({"type": request.type, "name": request.name, "id": request.id})
+            return super().ReadResource(request)
+
         def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
             response = super().RegisterResource(request)
             records.append({
@@ -144,6 +160,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         """Every resource's outputs are its inputs, its ID its name."""
 
         def new_resource(self, args):
+            if args.typ == STACK_REFERENCE_TYPE:
+                return [f"{args.name}-id", {**args.inputs, "outputs": previous_outputs or {}}]
             return [f"{args.name}-id", args.inputs]
 
         def call(self, args):
@@ -180,16 +198,22 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         ]
         return pulumi.Output.all(*collected)
 
+    saved_mode = os.environ.get(REPORT_ONLY_ENV)
+    os.environ[REPORT_ONLY_ENV] = "1" if report_only else "0"
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             program()
     except pulumi.RunError as error:
         raise ConfigError(file=source, path="", message=str(error)) from None
     finally:
+        if saved_mode is None:
+            os.environ.pop(REPORT_ONLY_ENV, None)
+        else:
+            os.environ[REPORT_ONLY_ENV] = saved_mode
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(records, stack), outputs=plain(outputs))
+                    resources=_registrations(records, stack), outputs=plain(outputs), reads=reads)
 
 
 def _close_event_loops() -> None:

@@ -338,6 +338,18 @@ class EgressSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RolloutSettings:
+    """Limits on how fast traffic may move between versions."""
+
+    max_step: float | None = None
+    """Largest shift, in percentage points, of any destination's share in one change;
+    None: no limit."""
+    guard_previews: bool = False
+    """Whether the program itself reads its previously deployed `traffic` output
+    (a StackReference to its own stack) and refuses a larger step."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything one stack asks for, validated."""
 
@@ -354,6 +366,7 @@ class Settings:
     """The application's stateful stores by name (all of them are deployed)."""
     security: SecuritySettings
     egress: EgressSettings
+    rollout: RolloutSettings = RolloutSettings()
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
@@ -453,7 +466,7 @@ def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) ->
 SECRET_KEYS = ("databasePassword",)
 
 TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "security", "egress",
-                  "stores", *SECRET_KEYS)
+                  "stores", "rollout", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
@@ -494,6 +507,20 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         stores=stores,
         security=security,
         egress=egress,
+        rollout=_parse_rollout(r, r.mapping(config.get("rollout"), f"{p}rollout", ("maxStep", "guardPreviews")),
+                               f"{p}rollout"),
+    )
+
+
+def _parse_rollout(r: _Reader, raw: dict, p: str) -> RolloutSettings:
+    def step(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+            raise r.fail(f"{p}.maxStep", "expected percentage points above 0 and at most 100", value)
+        return float(value)
+
+    return RolloutSettings(
+        max_step=_get(raw, "maxStep", None, step),
+        guard_previews=_get(raw, "guardPreviews", False, lambda v: r.boolean(v, f"{p}.guardPreviews")),
     )
 
 

@@ -1,0 +1,65 @@
+"""The program's own gates, run on every preview and update: the offline analyzers
+over every object the components built (errors stop the run before anything
+changes), and the rollout step guard against the traffic the stack last exported.
+
+Both rules live in `model/`; this module only feeds them and turns a refusal into a
+`pulumi.RunError`, whose message the engine prints alone, without a traceback."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import pulumi
+
+from model.analysis import analyze, errors, installed_gateways
+from model.mesh import mesh_plan
+from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.settings import Settings
+from model.traffic import traffic_table
+
+REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
+"""Set to 1 by meshplan, which renders a stack to report every finding itself
+(`meshplan check` exits 1 on the same errors) rather than stop at the first run."""
+
+TRAFFIC_OUTPUT = "traffic"
+
+
+def check_objects(settings: Settings, objects: Sequence[dict]) -> None:
+    """Run the analyzers; raise RunError listing the errors, warn about the rest."""
+    releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
+                for r in mesh_plan(settings).releases]
+    findings = analyze(objects, gateways=installed_gateways(releases), default_namespace=settings.app.namespace)
+    if os.environ.get(REPORT_ONLY_ENV) == "1":
+        return
+    for finding in findings:
+        if finding.level != "error":
+            pulumi.log.warn(str(finding))
+    failed = errors(findings)
+    if failed:
+        raise pulumi.RunError(f"{len(failed)} analysis error(s): " + "; ".join(str(f) for f in failed))
+
+
+def self_reference_name() -> str:
+    """`<org>/<project>/<stack>`: this very stack, as a StackReference names it."""
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
+def guard_rollout(settings: Settings, objects: Sequence[dict]) -> pulumi.Output[str]:
+    """With `rollout.guardPreviews` and `rollout.maxStep` set, compare the traffic
+    about to be applied with the `traffic` output of the last deployment and fail
+    (preview included) on a larger step. The result says what was judged."""
+    rollout = settings.rollout
+    if not rollout.guard_previews or rollout.max_step is None:
+        return pulumi.Output.from_input("off")
+    current = traffic_table(objects)
+    previous = pulumi.StackReference(self_reference_name()).get_output(TRAFFIC_OUTPUT)
+
+    def judge(rows) -> str:
+        if not rows:
+            return "no previous traffic"
+        refused = step_violations(traffic_changes(shares_from_output(rows), current), rollout.max_step)
+        if refused:
+            raise pulumi.RunError("; ".join(refused))
+        return f"within {rollout.max_step:g} points"
+
+    return previous.apply(judge)

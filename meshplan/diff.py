@@ -1,0 +1,338 @@
+"""`meshplan diff`: what a change does, as a reviewer wants to read it.
+
+Two desired states of one program are compared resource by resource (by URN, on
+their inputs) and, for the traffic, share by share. A state is either rendered
+(a stack file run through the program under mocks, in this process or, for a git
+ref, in a subprocess from a temporary worktree) or read from a `pulumi stack
+export` file."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from meshplan.engine import PROJECT_DIR, SECRET_SHOWN, STACK_REFERENCE_TYPE, STACK_TYPE, Rendered, plain
+from model.errors import ConfigError
+from model.rollout import TrafficChange, traffic_changes
+from model.traffic import traffic_table
+
+CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
+OPS = (CREATE, UPDATE, REPLACE, DELETE)
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+# Changes Kubernetes (or the Helm provider) cannot apply in place: the object is
+# deleted and created again. Keys are type tokens ("*" for every Kubernetes object);
+# values are property paths, a change at or below one forces a replacement.
+REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "*": ("metadata.name", "metadata.namespace"),
+    "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:apps/v1:DaemonSet": ("spec.selector",),
+    "kubernetes:apps/v1:ReplicaSet": ("spec.selector",),
+    "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates",
+                                       "spec.podManagementPolicy"),
+    "kubernetes:batch/v1:Job": ("spec.selector", "spec.template", "spec.completionMode"),
+    "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.clusterIPs"),
+    "kubernetes:core/v1:PersistentVolumeClaim": ("spec.accessModes", "spec.storageClassName", "spec.selector",
+                                                 "spec.volumeName", "spec.volumeMode"),
+    HELM_RELEASE: ("name", "namespace"),
+}
+
+
+# Inputs a provider records in state that a program never writes; with
+# --against-state a key only the state has is no change when its value is one of
+# these or false, 0 or empty.
+PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    HELM_RELEASE: {"timeout": 300, "compat": "true"},
+}
+
+
+def forces_replace(type_token: str, path: str) -> bool:
+    prefixes = REPLACE_PATHS.get(type_token, ())
+    if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE:
+        prefixes = (*REPLACE_PATHS["*"], *prefixes)
+    return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in prefixes)
+
+
+# --------------------------------------------------------------------------- states
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    type: str
+    name: str
+    inputs: dict
+
+
+@dataclass
+class State:
+    """One side of a diff: resources by URN (stack part dropped, so a state exported
+    from a stack compares with a render under another stack name), and the
+    Kubernetes objects for the traffic table."""
+
+    label: str
+    resources: dict[str, Resource]
+    objects: list[dict] = field(default_factory=list)
+
+
+def _skipped(type_token: str) -> bool:
+    return (type_token in (STACK_TYPE, STACK_REFERENCE_TYPE) or type_token.startswith("pulumi:providers:"))
+
+
+def urn_key(urn: str) -> str:
+    """The URN without its stack: `<project>::<type chain>::<name>`."""
+    return urn.split("::", 1)[-1]
+
+
+def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
+    resources = {urn_key(r.urn): Resource(r.urn, r.type, r.name, r.inputs)
+                 for r in rendered.resources if r.custom and not _skipped(r.type)}
+    return State(label or rendered.source, resources, rendered.objects())
+
+
+def state_from_render_json(document: Mapping, label: str) -> State:
+    """A state from `meshplan render --format json` output (used for --base-ref)."""
+    resources, objects = {}, []
+    for r in document.get("resources") or []:
+        if _skipped(r["type"]) or r["type"].startswith("bookinfo-mesh:") or not r.get("custom", True):
+            continue
+        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r["name"], r.get("inputs") or {})
+        inputs = r.get("inputs") or {}
+        if "apiVersion" in inputs and "kind" in inputs:
+            objects.append(inputs)
+    return State(label, resources, objects)
+
+
+def state_from_export(path: str | os.PathLike) -> State:
+    """A state from `pulumi stack export` JSON: custom resources' inputs, secrets
+    masked (`{"4dabf18193072939515e22adb298388d": "1b47...", "ciphertext": ...}`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(file=str(path), path="", message="no such state file") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(file=str(path), path="", message=f"not a pulumi stack export ({error})") from None
+    deployment = document.get("deployment") if isinstance(document, dict) else None
+    if not isinstance(deployment, dict):
+        raise ConfigError(file=str(path), path="deployment", message="not a pulumi stack export (no deployment)")
+    resources, objects = {}, []
+    for r in deployment.get("resources") or []:
+        urn, type_token = r.get("urn", ""), r.get("type", "")
+        if (not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete")
+                or r.get("external")):
+            continue
+        inputs = _mask_secrets(plain(r.get("inputs") or {}))
+        resources[urn_key(urn)] = Resource(urn, type_token, urn.rsplit("::", 1)[-1], inputs)
+        if "apiVersion" in inputs and "kind" in inputs:
+            objects.append(inputs)
+    return State(str(path), resources, objects)
+
+
+def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "ciphertext" in value or "plaintext" in value:
+            return SECRET_SHOWN
+        return {k: _mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secrets(v) for v in value]
+    return value
+
+
+def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR,
+                  python: str = sys.executable) -> State:
+    """Render the stack file `config` (a path inside the repository) with the program
+    as both are at git `ref`, in a temporary worktree and a separate process: one
+    process cannot import two versions of the same modules."""
+    try:
+        relative = Path(config).resolve().relative_to(repo.resolve())
+    except ValueError:
+        raise ConfigError(file=str(config), path="", message="--base-ref needs a stack file inside the repository") from None
+    tmp = Path(tempfile.mkdtemp(prefix="meshplan-base-"))
+    tree = tmp / "tree"
+    try:
+        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", str(tree), ref],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            raise ConfigError(file=ref, path="", message=f"cannot check out git ref ({_first_line(added.stderr)})")
+        if not (tree / relative).exists():
+            # The stack is new in this change: nothing was there before.
+            return State(f"{ref}:{relative}", {}, [])
+        env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1"}
+        done = subprocess.run([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
+                               "--config", str(relative)], cwd=tree, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ConfigError(file=f"{ref}:{relative}", path="",
+                              message=f"base does not render ({_first_line(done.stderr)})")
+        return state_from_render_json(json.loads(done.stdout), f"{ref}:{relative}")
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str
+    before: Any
+    after: Any
+    replaces: bool
+
+    @property
+    def op(self) -> str:
+        if self.before is _ABSENT:
+            return "add"
+        if self.after is _ABSENT:
+            return "remove"
+        return "change"
+
+    def as_json(self) -> dict:
+        body: dict = {"path": self.path, "op": self.op}
+        if self.before is not _ABSENT:
+            body["before"] = self.before
+        if self.after is not _ABSENT:
+            body["after"] = self.after
+        if self.replaces:
+            body["replaces"] = True
+        return body
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(none)"
+
+
+_ABSENT: Any = _Absent()
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    op: str
+    type: str
+    name: str
+    urn: str
+    diff: tuple[PropertyChange, ...] = ()
+
+    def as_json(self) -> dict:
+        return {"op": self.op, "type": self.type, "name": self.name, "urn": self.urn,
+                "diff": [d.as_json() for d in self.diff]}
+
+
+def _is_default(type_token: str, path: str, value: Any) -> bool:
+    if value in (None, False, 0, "", [], {}):
+        return True
+    return "." not in path and PROVIDER_DEFAULTS.get(type_token, {}).get(path, _ABSENT) == value
+
+
+def property_changes(type_token: str, before: Any, after: Any, path: str = "",
+                     *, lenient: bool = False) -> list[PropertyChange]:
+    """Changes by path (`spec.http[0].route[1].weight`). `lenient`: a key only the
+    base has whose value is a default (false, 0, empty) is no change; a deployed
+    state's inputs carry the provider's defaults, which the program never wrote."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in after:
+                if lenient and _is_default(type_token, sub, before[key]):
+                    continue
+                found.append(PropertyChange(sub, before[key], _ABSENT, forces_replace(type_token, sub)))
+            elif key not in before:
+                found.append(PropertyChange(sub, _ABSENT, after[key], forces_replace(type_token, sub)))
+            else:
+                found.extend(property_changes(type_token, before[key], after[key], sub, lenient=lenient))
+        return found
+    if isinstance(before, list) and isinstance(after, list):
+        found = []
+        for i in range(max(len(before), len(after))):
+            sub = f"{path}[{i}]"
+            if i >= len(after):
+                found.append(PropertyChange(sub, before[i], _ABSENT, forces_replace(type_token, sub)))
+            elif i >= len(before):
+                found.append(PropertyChange(sub, _ABSENT, after[i], forces_replace(type_token, sub)))
+            else:
+                found.extend(property_changes(type_token, before[i], after[i], sub, lenient=lenient))
+        return found
+    if before == after:
+        return []
+    return [PropertyChange(path, before, after, forces_replace(type_token, path))]
+
+
+def resource_changes(base: State, proposed: State, *, lenient: bool = False) -> list[ResourceChange]:
+    changes = []
+    for key, new in proposed.resources.items():
+        old = base.resources.get(key)
+        if old is None:
+            changes.append(ResourceChange(CREATE, new.type, new.name, new.urn))
+            continue
+        diff = property_changes(new.type, old.inputs, new.inputs, lenient=lenient)
+        if diff:
+            op = REPLACE if any(d.replaces for d in diff) else UPDATE
+            changes.append(ResourceChange(op, new.type, new.name, new.urn, tuple(diff)))
+    for key, old in base.resources.items():
+        if key not in proposed.resources:
+            changes.append(ResourceChange(DELETE, old.type, old.name, old.urn))
+    return changes
+
+
+@dataclass
+class Diff:
+    base: State
+    proposed: State
+    changes: list[ResourceChange]
+    traffic: list[TrafficChange]
+    """Every destination on either side; `changed_traffic` holds the moved ones."""
+
+    @property
+    def changed_traffic(self) -> list[TrafficChange]:
+        return [t for t in self.traffic if t.changed]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes or self.changed_traffic)
+
+    def counts(self) -> dict[str, int]:
+        return {op: sum(1 for c in self.changes if c.op == op) for op in OPS}
+
+    def as_json(self) -> dict:
+        return {"changes": [c.as_json() for c in self.changes],
+                "traffic": [t.as_json() for t in self.changed_traffic]}
+
+
+def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
+    return Diff(base=base, proposed=proposed, changes=resource_changes(base, proposed, lenient=lenient),
+                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)))
+
+
+def shown(value: Any) -> str:
+    """A property value on one line, secrets already masked upstream."""
+    if value is _ABSENT:
+        return "(none)"
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def describe(changes: Iterable[TrafficChange]) -> str:
+    """`reviews v1 100% → 50%, v3 0% → 50%` for a summary line."""
+    from model.traffic import format_percent
+
+    parts, last_host = [], None
+    for c in changes:
+        name = c.subset if c.host == last_host and c.subset else c.destination
+        parts.append(f"{name} {format_percent(c.before)} → {format_percent(c.after)}")
+        last_host = c.host
+    return ", ".join(parts)

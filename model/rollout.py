@@ -1,0 +1,120 @@
+"""Traffic before and after a change, and the step guard that refuses a change
+shifting any destination's share by more than a given number of percentage points.
+
+One rule, used by `meshplan diff`, by the Pulumi program (against the traffic it
+exported last time) and by anything else that knows two traffic tables."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from model.traffic import Share, format_percent
+
+_INDEX_PREFIX = re.compile(r"^#\d+ ")
+EPSILON = 1e-6
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficChange:
+    """One destination of one route, before and after, in percent. `None` means the
+    route did not exist on that side; a destination missing from a route that exists
+    counts 0%."""
+
+    virtual_service: str
+    namespace: str
+    route: str
+    host: str
+    subset: str
+    before: float | None
+    after: float | None
+
+    @property
+    def shift(self) -> float:
+        return (self.after or 0.0) - (self.before or 0.0)
+
+    @property
+    def changed(self) -> bool:
+        return abs(self.shift) > EPSILON or (self.before is None) != (self.after is None)
+
+    @property
+    def destination(self) -> str:
+        return f"{self.host} {self.subset}" if self.subset else self.host
+
+    def as_json(self) -> dict:
+        return {"virtualService": self.virtual_service, "namespace": self.namespace, "route": self.route,
+                "host": self.host, "subset": self.subset, "before": _number(self.before),
+                "after": _number(self.after)}
+
+
+def _number(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    rounded = round(value, 4)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def route_identity(label: str) -> str:
+    """A route is the same route when its name or its match is: adding a rule in
+    front of it shifts its index, not its identity."""
+    return _INDEX_PREFIX.sub("", label)
+
+
+def shares_from_output(rows: Iterable[Mapping]) -> list[Share]:
+    """Shares from the program's `traffic` stack output."""
+    return [Share(virtual_service=str(r["virtualService"]), namespace=str(r.get("namespace", "")),
+                  route=str(r["route"]), host=str(r["host"]), subset=str(r.get("subset") or ""),
+                  percent=float(r["percent"]))
+            for r in rows]
+
+
+def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[TrafficChange]:
+    """Every destination of every route on either side, in the order of `after` then
+    what only `before` had."""
+    def keyed(shares: Iterable[Share]) -> tuple[dict, set, dict]:
+        table, routes, labels = {}, set(), {}
+        for s in shares:
+            route = (s.namespace, s.virtual_service, route_identity(s.route))
+            key = (*route, s.host, s.subset)
+            table[key] = table.get(key, 0.0) + s.percent
+            routes.add(route)
+            labels.setdefault(key, s.route)
+        return table, routes, labels
+
+    old, old_routes, old_labels = keyed(before)
+    new, new_routes, new_labels = keyed(after)
+    changes = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        ns, vs, _, host, subset = key
+        route = key[:3]
+        changes.append(TrafficChange(
+            virtual_service=vs, namespace=ns, route=new_labels.get(key) or old_labels[key], host=host,
+            subset=subset,
+            before=old.get(key, 0.0 if route in old_routes else None),
+            after=new.get(key, 0.0 if route in new_routes else None),
+        ))
+    return changes
+
+
+def step_violations(changes: Iterable[TrafficChange], max_step: float | None) -> list[str]:
+    """One line per route in which a destination's share moves by more than
+    `max_step` points, naming the largest move (the destination gaining traffic on a
+    tie: the version being rolled to).
+
+    Only routes present on both sides are judged: a new or removed route is not a
+    step of a rollout."""
+    if max_step is None:
+        return []
+    worst: dict[tuple[str, str, str], TrafficChange] = {}
+    for c in changes:
+        if c.before is None or c.after is None or abs(c.shift) <= max_step + EPSILON:
+            continue
+        key = (c.namespace, c.virtual_service, route_identity(c.route))
+        if key not in worst or (abs(c.shift), c.shift) > (abs(worst[key].shift), worst[key].shift):
+            worst[key] = c
+    return [
+        f"step guard: VirtualService {c.namespace}/{c.virtual_service} route {c.route!r} moves "
+        f"{c.destination} {format_percent(c.before)} → {format_percent(c.after)} "
+        f"({c.shift:+.4g} points), more than the maximum step of {max_step:g} points"
+        for c in sorted(worst.values(), key=lambda c: (-abs(c.shift), c.namespace, c.virtual_service, c.route))
+    ]

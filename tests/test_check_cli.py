@@ -1,0 +1,100 @@
+"""`meshplan check` on manifest files and stacks, and findings in `render` output."""
+from __future__ import annotations
+
+import json
+
+from meshplan.cli import main
+from model.analysis import Finding
+from tests.manifests import as_yaml, bookinfo, destination_rules, find, gateway, platform
+
+
+def check(capsys, *argv):
+    code = main(["check", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write_sample(tmp_path, objects=None) -> list[str]:
+    """The four sample files, as a user would pass them."""
+    objects = objects or bookinfo()
+    files = {"bookinfo.yaml": [o for o in objects if o["kind"] in ("Service", "ServiceAccount", "Deployment")],
+             "bookinfo-gateway.yaml": [o for o in objects if o["metadata"]["name"] in ("bookinfo-gateway", "bookinfo")
+                                       and o["kind"] in ("Gateway", "VirtualService")],
+             "destination-rule-all.yaml": [o for o in objects if o["kind"] == "DestinationRule"],
+             "virtual-service-all-v1.yaml": [o for o in objects if o["kind"] == "VirtualService"
+                                             and o["metadata"]["name"] != "bookinfo"]}
+    paths = []
+    for name, items in files.items():
+        path = tmp_path / name
+        path.write_text(as_yaml(items))
+        paths.append(str(path))
+    return paths
+
+
+def test_clean_sample_manifests_pass_with_warnings_only(capsys, tmp_path):
+    code, out, _ = check(capsys, *write_sample(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines and all(line.startswith("warning [BM103] DestinationRule default/") for line in lines)
+    assert "warning [BM103] DestinationRule default/ratings: subset v2-mysql selects no pods " \
+           "(app=ratings,version=v2-mysql in namespace default)" in lines
+
+
+def test_unknown_subset_host_gateway_and_podless_subset_fail_naming_the_culprit(capsys, tmp_path):
+    cases = {
+        "subset": (lambda o: find(o, "VirtualService", "reviews")["spec"]["http"][0]["route"][0]["destination"]
+                   .update(subset="v7"), "error [BM102] VirtualService default/reviews: http[0]: subset v7 of reviews"),
+        "host": (lambda o: find(o, "VirtualService", "details")["spec"]["http"][0]["route"][0]["destination"]
+                 .update(host="detials"), "error [BM101] VirtualService default/details: http[0]: destination host detials"),
+        "gateway": (lambda o: find(o, "VirtualService", "bookinfo")["spec"].update(gateways=["bookinfo-gw"]),
+                    "error [BM104] VirtualService default/bookinfo: gateway default/bookinfo-gw is not defined"),
+        "no pods": (lambda o: find(o, "VirtualService", "ratings")["spec"]["http"][0]["route"][0]["destination"]
+                    .update(subset="v2"), "error [BM103] DestinationRule default/ratings: subset v2 selects no pods"),
+    }
+    for name, (mutate, expected) in cases.items():
+        objects = bookinfo()
+        mutate(objects)
+        folder = tmp_path / name.replace(" ", "-")
+        folder.mkdir()
+        code, out, _ = check(capsys, *write_sample(folder, objects))
+        assert code == 1, name
+        assert any(line.startswith(expected) for line in out.splitlines()), (name, out)
+
+
+def test_gateway_option_replaces_the_default_gateway_assumption(capsys, tmp_path):
+    paths = write_sample(tmp_path)
+    code, out, _ = check(capsys, *paths, "--gateway", "istio=ingress@istio-ingress/istio-ingress")
+    assert code == 1
+    assert "error [BM106] Gateway default/bookinfo-gateway: selector istio=ingressgateway matches no gateway " \
+           "workload (gateways: istio=ingress)" in out
+
+
+def test_json_format_and_namespace_option(capsys, tmp_path):
+    path = tmp_path / "all.yaml"
+    path.write_text(as_yaml(platform() + gateway() + destination_rules()))
+    code, out, _ = check(capsys, str(path), "--format", "json", "--namespace", "bookinfo")
+    assert code == 0
+    findings = json.loads(out)["findings"]
+    assert {f["namespace"] for f in findings} == {"bookinfo"}
+    assert set(findings[0]) == {"level", "code", "kind", "namespace", "name", "message"}
+
+
+def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):
+    assert check(capsys, "--stack", "prod")[:2] == (0, "no findings\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("just: [a, list\n")
+    code, _, err = check(capsys, str(bad))
+    assert code == 1 and err.startswith(f"error: {bad}: invalid YAML") and err.count("\n") == 1
+
+
+def test_render_prints_findings_to_stdout_in_text_and_to_stderr_otherwise(capsys, monkeypatch):
+    import meshplan.check
+
+    finding = Finding("warning", "BM105", "VirtualService", "bookinfo", "bookinfo", "host x is not among ...")
+    monkeypatch.setattr(meshplan.check, "check_rendered", lambda rendered: [finding])
+    assert main(["render", "--stack", "dev", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["stack"] == "dev"
+    assert captured.err == f"{finding}\n"
+    assert main(["render", "--stack", "dev"]) == 0
+    assert captured.err == f"{finding}\n" and str(finding) in capsys.readouterr().out

@@ -1,0 +1,43 @@
+"""The program runs the analyzers itself and stops a preview on errors; meshplan
+renders in report-only mode so it can list every finding instead."""
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.checks import REPORT_ONLY_ENV, check_objects
+from meshplan.engine import load_settings, run_program
+from tests.conftest import ROOT, settings_from
+from tests.manifests import bookinfo, find
+
+
+@pytest.fixture
+def enforcing(monkeypatch):
+    monkeypatch.setenv(REPORT_ONLY_ENV, "0")
+
+
+def test_program_check_raises_one_run_error_naming_every_error(enforcing):
+    objects = bookinfo()
+    find(objects, "VirtualService", "reviews")["spec"]["http"][0]["route"][0]["destination"]["subset"] = "v9"
+    find(objects, "VirtualService", "bookinfo")["spec"]["gateways"] = ["nowhere"]
+    with pytest.raises(pulumi.RunError) as stopped:
+        check_objects(settings_from({"app": {"namespace": "default"}}), objects)
+    message = str(stopped.value)
+    assert message.startswith("2 analysis error(s): error [BM102] VirtualService default/reviews")
+    assert "error [BM104] VirtualService default/bookinfo: gateway default/nowhere is not defined" in message
+
+
+def test_program_check_passes_clean_objects_and_leaves_reporting_to_meshplan(enforcing, monkeypatch):
+    objects = bookinfo()
+    check_objects(settings_from({"app": {"namespace": "default"}}), objects)
+    find(objects, "VirtualService", "reviews")["spec"]["http"][0]["route"][0]["destination"]["subset"] = "v9"
+    monkeypatch.setenv(REPORT_ONLY_ENV, "1")
+    check_objects(settings_from({}), objects)
+
+
+def test_program_enforcing_its_checks_renders_every_stack_file():
+    for stack in ("dev", "staging", "prod"):
+        path = ROOT / f"Pulumi.{stack}.yaml"
+        settings, raw = load_settings(path, stack)
+        rendered = run_program(raw, settings=settings, stack=stack, source=str(path), report_only=False)
+        assert len(rendered.resources) > 10

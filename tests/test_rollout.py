@@ -1,0 +1,173 @@
+"""Traffic before/after and the step guard: the rule itself, its setting, and the
+program refusing a preview through a StackReference to its own last deployment."""
+from __future__ import annotations
+
+import pytest
+
+from model.errors import ConfigError
+from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic import Share
+from tests.conftest import EXAMPLES, settings_from
+
+
+def share(subset, percent, route="#0 default", vs="reviews"):
+    return Share(virtual_service=vs, namespace="bookinfo", route=route, host="reviews", subset=subset, percent=percent)
+
+
+def test_a_destination_new_to_an_existing_route_starts_from_zero():
+    changes = traffic_changes([share("v1", 100)], [share("v1", 50), share("v3", 50)])
+    assert [(c.subset, c.before, c.after) for c in changes] == [("v1", 100, 50), ("v3", 0.0, 50)]
+
+
+def test_a_route_only_on_one_side_has_no_other_side():
+    [change] = traffic_changes([], [share("v1", 100)])
+    assert (change.before, change.after, change.changed) == (None, 100, True)
+
+
+def test_routes_are_matched_by_match_not_by_index():
+    before = [share("v1", 100, "#0 default")]
+    after = [share("v2", 100, "#0 end-user=jason"), share("v1", 100, "#1 default")]
+    moved = [c for c in traffic_changes(before, after) if c.changed]
+    assert [(c.route, c.before, c.after) for c in moved] == [("#0 end-user=jason", None, 100)]
+
+
+def test_step_guard_names_virtual_service_version_and_shift():
+    changes = traffic_changes([share("v1", 50), share("v3", 50)], [share("v3", 100)])
+    assert step_violations(changes, 25) == [
+        "step guard: VirtualService bookinfo/reviews route '#0 default' moves reviews v3 50% → 100% "
+        "(+50 points), more than the maximum step of 25 points"]
+    assert step_violations(changes, 50) == []
+    assert step_violations(changes, None) == []
+
+
+def test_new_routes_are_not_judged_as_steps():
+    assert step_violations(traffic_changes([], [share("v3", 100)]), 10) == []
+
+
+def test_shares_read_back_from_the_traffic_output():
+    rows = [{"virtualService": "reviews", "namespace": "bookinfo", "route": "#0 default", "host": "reviews",
+             "subset": "v1", "percent": 100.0}]
+    assert shares_from_output(rows) == [share("v1", 100.0)]
+
+
+def test_rollout_setting_is_parsed_and_validated():
+    settings = settings_from({"rollout": {"maxStep": 25, "guardPreviews": True}})
+    assert (settings.rollout.max_step, settings.rollout.guard_previews) == (25.0, True)
+    assert settings_from({}).rollout.max_step is None
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:rollout.maxStep = 0: expected percentage points"):
+        settings_from({"rollout": {"maxStep": 0}})
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:rollout.step: unknown key"):
+        settings_from({"rollout": {"step": 5}})
+
+
+GUARDED = """
+config:
+  bookinfo-mesh:environment: dev
+  bookinfo-mesh:rollout:
+    maxStep: 25
+    guardPreviews: {guard}
+  bookinfo-mesh:services:
+    reviews:
+      to: v3
+"""
+PREVIOUS = {"traffic": [
+    {"virtualService": "reviews", "namespace": "bookinfo", "route": "#0 default", "host": "reviews",
+     "subset": "v1", "percent": 50.0},
+    {"virtualService": "reviews", "namespace": "bookinfo", "route": "#0 default", "host": "reviews",
+     "subset": "v3", "percent": 50.0}]}
+
+
+def test_program_refuses_a_larger_step_than_its_last_deployment_with_the_cli_message(tmp_stack):
+    from meshplan.engine import render
+
+    path = tmp_stack(GUARDED.format(guard="true"))
+    with pytest.raises(ConfigError) as refused:
+        render(path, previous_outputs=PREVIOUS)
+    assert "step guard: VirtualService bookinfo/reviews route '#0 default' moves reviews v3 50% → 100% " \
+           "(+50 points), more than the maximum step of 25 points" in str(refused.value)
+
+
+def test_program_guard_passes_small_steps_first_deployments_and_when_off(tmp_stack):
+    from meshplan.engine import render
+
+    within = {"traffic": [{**row, "percent": p} for row, p in zip(PREVIOUS["traffic"], (10.0, 90.0))]}
+    assert render(tmp_stack(GUARDED.format(guard="true")), previous_outputs=within).outputs["rolloutGuard"] \
+        == "within 25 points"
+    assert render(tmp_stack(GUARDED.format(guard="true"), "Pulumi.first.yaml")).outputs["rolloutGuard"] \
+        == "no previous traffic"
+    off = render(tmp_stack(GUARDED.format(guard="false"), "Pulumi.off.yaml"), previous_outputs=PREVIOUS)
+    assert off.outputs["rolloutGuard"] == "off"
+    assert off.reads == []
+
+
+def test_program_reads_its_own_stack_through_a_stack_reference(tmp_stack):
+    from meshplan.engine import render
+
+    rendered = render(tmp_stack(GUARDED.format(guard="true")), previous_outputs={})
+    [reference] = rendered.reads
+    assert reference["type"] == "pulumi:pulumi:StackReference"
+    assert reference["id"].endswith("/bookinfo-mesh/test")
+
+
+def test_example_task_files_step_by_at_most_fifty_points():
+    """The Istio traffic-shifting task moves reviews in steps of 50 points at most."""
+    from meshplan.diff import diff_states, state_from_rendered
+    from tests.conftest import render_file
+
+    tasks = EXAMPLES / "istio-tasks"
+    steps = ["all-v1", "reviews-50-v3", "reviews-v3"]
+    for before, after in zip(steps, steps[1:]):
+        diff = diff_states(state_from_rendered(render_file(tasks / f"{before}.yaml", "dev")),
+                           state_from_rendered(render_file(tasks / f"{after}.yaml", "dev")))
+        assert step_violations(diff.traffic, 50) == []
+        assert step_violations(diff.traffic, 25) != []
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from model.traffic import shares  # noqa: E402
+
+SUBSETS = ("v1", "v2", "v3")
+weights = st.dictionaries(st.sampled_from(SUBSETS), st.integers(min_value=0, max_value=1000), min_size=1).filter(
+    lambda w: len(w) == 1 or sum(w.values()) > 0)
+
+
+def route_shares(split: dict[str, int]) -> list[Share]:
+    names = list(split)
+    return [share(name, percent) for name, percent in zip(names, shares([split[n] for n in names]))]
+
+
+@given(weights, weights)
+def test_shifts_within_a_route_cancel_out(before, after):
+    changes = traffic_changes(route_shares(before), route_shares(after))
+    assert abs(sum(c.shift for c in changes)) < 1e-6
+    assert {c.subset for c in changes} == set(before) | set(after)
+
+
+@given(weights, weights, st.integers(min_value=1, max_value=100))
+def test_step_guard_refuses_exactly_the_moves_larger_than_the_step(before, after, step):
+    changes = traffic_changes(route_shares(before), route_shares(after))
+    largest = max(abs(c.shift) for c in changes)
+    refused = step_violations(changes, step)
+    assert bool(refused) == (largest > step + 1e-6)
+    assert len(refused) <= 1  # one line per route, naming its largest move
+    if refused:
+        assert f"({max(changes, key=lambda c: (abs(c.shift), c.shift)).shift:+.4g} points)" in refused[0]
+
+
+def test_one_line_per_route_names_the_largest_move():
+    changes = traffic_changes([share("v1", 100), share("v1", 100, route="#0 end-user=jason", vs="other")],
+                              [share("v2", 100), share("v2", 60, route="#0 end-user=jason", vs="other"),
+                               share("v1", 40, route="#0 end-user=jason", vs="other")])
+    lines = step_violations(changes, 25)
+    assert len(lines) == 2
+    assert "VirtualService bookinfo/reviews route '#0 default' moves reviews v2 0% → 100% (+100 points)" in lines[0]
+    assert "VirtualService bookinfo/other route '#0 end-user=jason' moves reviews v2 0% → 60% (+60 points)" \
+        in lines[1]
+
+
+@given(weights)
+def test_an_unchanged_split_moves_nothing(split):
+    assert not [c for c in traffic_changes(route_shares(split), route_shares(split)) if c.changed]
