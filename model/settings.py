@@ -51,6 +51,22 @@ _EXTERNAL_HOST_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 _HOST_RE = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ResourceRequirements:
+    """Container requests/limits, in Kubernetes quantity strings."""
+
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+    def as_kubernetes(self) -> dict:
+        body: dict = {}
+        if self.requests:
+            body["requests"] = dict(self.requests)
+        if self.limits:
+            body["limits"] = dict(self.limits)
+        return body
+
+
 @dataclass(frozen=True)
 class Environment:
     """The posture a stack starts from; each value can still be set explicitly."""
@@ -70,39 +86,38 @@ class Environment:
     """DestinationRules carry `trafficPolicy.tls.mode: ISTIO_MUTUAL`."""
     authorization: str
     """`least-privilege`: allow-nothing plus one viewer policy per service."""
+    resources: ResourceRequirements | None
+    """Requests/limits of application containers that state none of their own."""
 
 
 # Anything not marked dev or staging gets the production posture: a stack that
 # forgets to say what it is must not come up open. dev and staging create no
 # security objects, so their render stays upstream Bookinfo.
 ENVIRONMENTS: Mapping[str, Environment] = {
-    "dev": Environment("dev", 1, False, True, False, "NodePort", 1, True, "ALLOW_ANY",
-                       "NONE", False, "none"),
-    "staging": Environment("staging", 2, False, False, True, "LoadBalancer", 1, True, "ALLOW_ANY",
-                           "NONE", False, "none"),
-    "prod": Environment("prod", 3, True, False, True, "LoadBalancer", 2, True, "REGISTRY_ONLY",
-                        "STRICT", True, "least-privilege"),
+    "dev": Environment(
+        name="dev", replicas=1, restricted_pods=False, addons=True, protect_crds=False,
+        ingress_service_type="NodePort", istiod_replicas=1, access_log=True,
+        outbound_traffic_policy="ALLOW_ANY", mtls_mode="NONE", istio_mutual=False,
+        authorization="none", resources=None),
+    "staging": Environment(
+        name="staging", replicas=2, restricted_pods=False, addons=False, protect_crds=True,
+        ingress_service_type="LoadBalancer", istiod_replicas=1, access_log=True,
+        outbound_traffic_policy="ALLOW_ANY", mtls_mode="NONE", istio_mutual=False,
+        authorization="none", resources=None),
+    "prod": Environment(
+        name="prod", replicas=3, restricted_pods=True, addons=False, protect_crds=True,
+        ingress_service_type="LoadBalancer", istiod_replicas=2, access_log=True,
+        outbound_traffic_policy="REGISTRY_ONLY", mtls_mode="STRICT", istio_mutual=True,
+        authorization="least-privilege",
+        # Sized for Bookinfo's heaviest container (reviews, a Liberty JVM); the
+        # scheduler needs requests, and limits keep one pod from starving a node.
+        resources=ResourceRequirements(requests={"cpu": "100m", "memory": "256Mi"},
+                                       limits={"cpu": "1", "memory": "1Gi"})),
 }
 DEFAULT_ENVIRONMENT = "prod"
 
 
 # --------------------------------------------------------------------------- types
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResourceRequirements:
-    """Container requests/limits, in Kubernetes quantity strings."""
-
-    requests: Mapping[str, str] = field(default_factory=dict)
-    limits: Mapping[str, str] = field(default_factory=dict)
-
-    def as_kubernetes(self) -> dict:
-        body: dict = {}
-        if self.requests:
-            body["requests"] = dict(self.requests)
-        if self.limits:
-            body["limits"] = dict(self.limits)
-        return body
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +248,8 @@ class ServiceSettings:
     replicas: int
     routes: tuple[Route, ...]
     """Match routes in the order written, then the default (catch-all) route."""
+    resources: ResourceRequirements | None = None
+    """Container requests/limits set for this service in stack config."""
     traffic_policy: TrafficPolicy | None = None
     """Service-level DestinationRule policy (load balancer, circuit breaking)."""
     subset_policies: Mapping[str, TrafficPolicy] = field(default_factory=dict)
@@ -252,6 +269,10 @@ class AppSettings:
     replicas: int
     """Replicas of every Deployment unless a service says otherwise."""
     restricted_pods: bool
+    resources: ResourceRequirements | None = None
+    """Container requests/limits set for every service in stack config."""
+    default_resources: ResourceRequirements | None = None
+    """The environment's requests/limits for containers that state none at all."""
     tracing_endpoint: str | None = None
     """Where traces go (e.g. a Jaeger collector URL); None leaves tracing unconfigured."""
 
@@ -594,7 +615,7 @@ def _resources(r: _Reader, value: Any, path: str) -> ResourceRequirements:
     return ResourceRequirements(**parts)
 
 
-_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods", "tracing")
+_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
 
 
 def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
@@ -621,6 +642,8 @@ def _parse_app(r: _Reader, raw: dict, env: Environment, p: str) -> AppSettings:
                       lambda v: r.integer(v, f"{p}.replicas", minimum=0, maximum=100)),
         restricted_pods=_get(raw, "restrictedPods", env.restricted_pods,
                              lambda v: r.boolean(v, f"{p}.restrictedPods")),
+        resources=_get(raw, "resources", None, lambda v: _resources(r, v, f"{p}.resources")),
+        default_resources=env.resources,
         tracing_endpoint=_get(
             r.mapping(raw.get("tracing"), f"{p}.tracing", ("endpoint",)), "endpoint", None,
             lambda v: r.string(v, f"{p}.tracing.endpoint", pattern=re.compile(r"^https?://\S+$"),
@@ -677,7 +700,7 @@ def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, p: s
 
 
 _ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
-_SERVICE_KEYS = ("versions", "replicas", "routes", "weights", "to", *_ROUTE_OPTIONS,
+_SERVICE_KEYS = ("versions", "replicas", "resources", "routes", "weights", "to", *_ROUTE_OPTIONS,
                  "trafficPolicy", "subsetTrafficPolicy")
 
 
@@ -709,6 +732,7 @@ def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) ->
             subset_policies[version] = _traffic_policy(r, policy, vp)
         parsed[service.name] = ServiceSettings(
             name=service.name, versions=versions, replicas=replicas, routes=routes,
+            resources=_get(svc, "resources", None, lambda v: _resources(r, v, f"{sp}.resources")),
             traffic_policy=_get(svc, "trafficPolicy", None,
                                 lambda v: _traffic_policy(r, v, f"{sp}.trafficPolicy")),
             subset_policies=subset_policies,

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version
-from model.settings import Settings
+from model.settings import ResourceRequirements, Settings
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
 # "all" in lower case and sets no seccomp profile; the admission check compares
@@ -151,6 +151,15 @@ def secret_env(pairs: tuple[tuple[str, SecretKey], ...]) -> list[dict]:
             for name, ref in pairs]
 
 
+def container_resources(settings: Settings, service_name: str, *, has_own: bool) -> ResourceRequirements | None:
+    """Requests/limits for a service's containers: the service's config, else the
+    app's config, else (only where the application states none) the environment's."""
+    configured = settings.service(service_name).resources or settings.app.resources
+    if configured is not None:
+        return configured
+    return None if has_own else settings.app.default_resources
+
+
 def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
     app = settings.app
     container: dict = {
@@ -174,6 +183,9 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     if mounts:
         container["volumeMounts"] = mounts
     container.update(version.container_extras)
+    resources = container_resources(settings, svc.name, has_own="resources" in container)
+    if resources is not None:
+        container["resources"] = resources.as_kubernetes()
     if app.restricted_pods:
         container["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
 

@@ -9,7 +9,7 @@ import yaml
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policy import bookinfo_policies as pack
-from tests.conftest import ROOT, STACKS, render_stack
+from tests.conftest import ROOT, STACKS, render_file, render_stack
 from tests.manifests import bookinfo, find
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -146,13 +146,25 @@ def test_helm_installed_gateway_is_what_the_stack_policy_matches_gateways_agains
     assert culprit.endswith("::routing-gateway-bookinfo-gateway")
 
 
-def test_rendered_prod_containers_have_no_resource_requests_yet():
-    """Bookinfo's upstream Deployments set no requests or limits and neither do the
-    stack settings: the prod policy reports every container until they do."""
-    found = [m for r in registered("prod")
-             for m in violations(pack.validate_prod_resources, r.resource_type, r.props, stack="prod")]
-    assert sorted(m.split(":")[0] for m in found) == [f"container {s}" for s in ("details", "productpage", "ratings", "reviews")]
-    assert all("no resources requests.cpu, requests.memory, limits.memory" in m for m in found)
+def test_rendered_prod_passes_the_prod_pod_policies():
+    """prod's environment gives every container requests and limits and the
+    restricted security context, so neither prod policy finds anything."""
+    for policy in (pack.validate_prod_resources, pack.validate_prod_security_context):
+        found = [m for r in registered("prod")
+                 for m in violations(policy, r.resource_type, r.props, stack="prod")]
+        assert found == [], policy.__name__
+
+
+def test_prod_without_resources_is_reported_container_by_container(tmp_path):
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text("config:\n  bookinfo-mesh:environment: prod\n"
+                    "  bookinfo-mesh:services:\n    ratings:\n      resources:\n"
+                    "        limits: {cpu: 500m}\n")
+    rendered = render_file(path, "prod")
+    found = [m for r in rendered.resources if r.custom
+             for m in violations(pack.validate_prod_resources, r.type, r.inputs, stack="prod")]
+    assert [m.split(":")[0] for m in found] == ["container ratings"]
+    assert "no resources requests.cpu, requests.memory, limits.memory" in found[0]
 
 
 def test_pack_files_assemble_the_importable_policies():

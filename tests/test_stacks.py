@@ -47,6 +47,8 @@ def test_prod_runs_three_restricted_replicas_and_reviews_v3_only():
             assert container["securityContext"] == {
                 "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                 "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+            assert container["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                              "limits": {"cpu": "1", "memory": "1Gi"}}
     assert shares(rendered, "reviews") == {"v3": 100}
     assert objects_of(rendered, "DestinationRule")["reviews"]["spec"]["subsets"] == [
         {"name": "v3", "labels": {"version": "v3"}}]
@@ -55,6 +57,17 @@ def test_prod_runs_three_restricted_replicas_and_reviews_v3_only():
 def test_dev_containers_carry_no_security_context_as_upstream():
     for deployment in objects_of(render_stack("dev"), "Deployment").values():
         assert "securityContext" not in deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_container_resources_come_from_service_then_app_config(tmp_stack):
+    rendered = render_file(tmp_stack(
+        "config:\n  bookinfo-mesh:environment: dev\n"
+        "  bookinfo-mesh:app:\n    resources:\n      requests: {cpu: 50m}\n"
+        "  bookinfo-mesh:services:\n    reviews:\n      resources:\n        limits: {memory: 2Gi}\n"))
+    deployments = objects_of(rendered, "Deployment")
+    resources = {name: d["spec"]["template"]["spec"]["containers"][0]["resources"] for name, d in deployments.items()}
+    assert resources["reviews-v2"] == {"limits": {"memory": "2Gi"}}
+    assert resources["details-v1"] == {"requests": {"cpu": "50m"}}
 
 
 def test_images_can_come_from_another_registry_and_tag(tmp_stack):
