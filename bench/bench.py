@@ -82,10 +82,6 @@ def main() -> None:
     compare("meshplan diff all-v1 → 50/50 v3", [
         sys.executable, "-m", "meshplan", "diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
         "--base-config", "examples/istio-tasks/all-v1.yaml"])
-    extra = ROOT / "bench" / "extra_commands.py"
-    if extra.exists():
-        for label, command in __import__("runpy").run_path(str(extra))["COMMANDS"]:
-            compare(label, [sys.executable, *command])
     small, large = synthetic(200), synthetic(1000)
     print(f"1,000 / 200 services time ratio {large / small:.2f} (5.00 = linear)")
 

@@ -206,20 +206,19 @@ def _prod(args: ResourceValidationArgs) -> bool:
     return environment(args.get_config(), args.stack_tags, args.urn) == "prod"
 
 
-def validate_prod_resources(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None or not _prod(args):
-        return
-    for problem in resource_problems(spec):
-        report_violation(problem, None)
+def _prod_pod_rule(problems_of):
+    """A resource policy that reports `problems_of(pod spec)` for workloads of prod stacks."""
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        spec = pod_spec(args.resource_type, args.props)
+        if spec is None or not _prod(args):
+            return
+        for problem in problems_of(spec):
+            report_violation(problem, None)
+    return validate
 
 
-def validate_prod_security_context(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None or not _prod(args):
-        return
-    for problem in security_context_problems(spec):
-        report_violation(problem, None)
+validate_prod_resources = _prod_pod_rule(resource_problems)
+validate_prod_security_context = _prod_pod_rule(security_context_problems)
 
 
 def validate_prod_mtls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
