@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.kubernetes import child_options, logical_name, register
+from components.kubernetes import register_all
 from model.egress import egress_objects
 from model.settings import Settings
 
@@ -29,7 +29,7 @@ class Egress(pulumi.ComponentResource):
     def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:egress:Egress", name, None, opts)
         self.objects = egress_objects(args.settings)
-        for body in self.objects:
-            register(logical_name(name, body), body, child_options(self, opts))
-        self.external_hosts = pulumi.Output.from_input([s.host for s in args.settings.egress.services])
+        register_all(self, name, self.objects, opts)
+        self.external_hosts = pulumi.Output.from_input(
+            [host for body in self.objects if body["kind"] == "ServiceEntry" for host in body["spec"]["hosts"]])
         self.register_outputs({"external_hosts": self.external_hosts})

@@ -51,6 +51,12 @@ def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOpti
                                   protect=protect)
 
 
+def register_all(component: pulumi.ComponentResource, name: str, bodies: list[dict],
+                 opts: pulumi.ResourceOptions | None) -> list[pulumi.CustomResource]:
+    """Register each body as a child of `component` (named `<name>-<kind>-<name>`)."""
+    return [register(logical_name(name, body), body, child_options(component, opts)) for body in bodies]
+
+
 def logical_name(component: str, body: dict) -> str:
     """`<component>-<kind>-<metadata.name>`: unique within the stack even where two
     kinds share a name (Service and VirtualService `reviews`)."""

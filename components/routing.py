@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.kubernetes import child_options, logical_name, register
+from components.kubernetes import register_all
 from model.observability import observability_objects
 from model.routing import routing_objects
 from model.settings import Settings
@@ -33,8 +33,7 @@ class Routing(pulumi.ComponentResource):
         super().__init__("bookinfo-mesh:routing:Routing", name, None, opts)
         objects = routing_objects(args.settings) + observability_objects(args.settings)
         self.objects = objects
-        for body in objects:
-            register(logical_name(name, body), body, child_options(self, opts))
+        register_all(self, name, objects, opts)
         self.traffic = pulumi.Output.from_input([
             {"virtualService": s.virtual_service, "namespace": s.namespace, "route": s.route,
              "host": s.host, "subset": s.subset, "percent": s.percent}

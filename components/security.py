@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.kubernetes import child_options, logical_name, register
+from components.kubernetes import child_options, logical_name, register, register_all
 from model.security import ingress_tls_secret, security_objects
 from model.settings import Settings
 
@@ -31,8 +31,7 @@ class Security(pulumi.ComponentResource):
         super().__init__("bookinfo-mesh:security:Security", name, None, opts)
         objects = security_objects(args.settings)
         self.objects = objects
-        for body in objects:
-            register(logical_name(name, body), body, child_options(self, opts))
+        register_all(self, name, objects, opts)
         secret = ingress_tls_secret(args.settings)
         if secret is not None:
             tls = args.settings.ingress.tls

@@ -205,3 +205,7 @@ def test_volume_size_and_class_and_protection_come_from_config(tmp_stack):
 
 def test_dev_stores_are_not_protected_but_keep_their_claims(bms):
     assert not [r.name for r in bms.resources if r.protect and r.type == "kubernetes:apps/v1:StatefulSet"]
+
+
+def test_the_stack_exports_payment_among_its_external_hosts(bms):
+    assert bms.outputs["externalHosts"] == ["bookinfo-payment.bookinfo-ext.svc.cluster.local"]
