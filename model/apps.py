@@ -134,6 +134,11 @@ class Store:
         return f"{self.name}-headless" if self.client_service else self.name
 
 
+def service_namespace(svc: Service, app_namespace: str) -> str:
+    """Where a service runs: its own namespace if it has one, else the application's."""
+    return svc.namespace or app_namespace
+
+
 @dataclass(frozen=True, kw_only=True)
 class IngressRoute:
     """Requests entering through the ingress gateway and the service they go to."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from model.mesh import (EGRESS_GATEWAY_HOST, EGRESS_GATEWAY_LABELS, GATEWAY_HTTP_PORT,
                         GATEWAY_HTTPS_PORT)
-from model.settings import ExternalPort, ExternalService, Settings
-from model.workloads import service_namespace
+from model.settings import ExternalService, Settings
 
 NETWORKING = "networking.istio.io/v1"
 EGRESS_GATEWAY_NAME = "istio-egressgateway"
@@ -115,44 +114,14 @@ def egress_gateway_route(*, name: str, host: str, port: int, protocol: str, name
     return [destination_rule, virtual_service]
 
 
-def service_fqdn(service: str, namespace: str) -> str:
-    """The cluster-local FQDN. Istio matches a ServiceEntry host literally; sidecars
-    also answer the short forms (`svc.ns`, `svc.ns.svc`) of cluster-local hosts, so
-    a client calling http://bookinfo-payment.bookinfo-ext:8080 meets these routes."""
-    return f"{service}.{namespace}.svc.cluster.local"
-
-
-def external_service_name(service: str) -> str:
-    """`external-payment` for `bookinfo-payment`: the name the ServiceEntry and the
-    other egress objects of an application's external service go by."""
-    return f"external-{service.rsplit('-', 1)[-1]}"
-
-
-def application_external_services(settings: Settings) -> tuple[ExternalService, ...]:
-    """The deployed services the application marks external, as external hosts whose
-    HTTP port leaves through the egress gateway."""
-    app = settings.app.application
-    found = []
-    for name in settings.services:
-        svc = app.service(name)
-        if not svc.external:
-            continue
-        port = ExternalPort(number=svc.port, name=svc.port_name, protocol="HTTP")
-        found.append(ExternalService(
-            name=external_service_name(svc.name),
-            host=service_fqdn(svc.name, service_namespace(svc, settings.app.namespace)),
-            ports=(port,), resolution="DNS", egress_gateway_port=port,
-        ))
-    return tuple(found)
-
-
 def egress_objects(settings: Settings) -> list[dict]:
-    """Per external service (the stack's and the application's) its ServiceEntry and
-    TLS origination objects; then, if any host leaves through the egress gateway, one
-    Gateway for all of them and per host its DestinationRule and VirtualService."""
+    """Per external service (the stack's and the application's; settings hold both)
+    its ServiceEntry and TLS origination objects; then, if any host leaves through
+    the egress gateway, one Gateway for all of them and per host its DestinationRule
+    and VirtualService."""
     ns = settings.app.namespace
     objects: list[dict] = []
-    externals = settings.egress.services + application_external_services(settings)
+    externals = settings.egress.services
     through_gateway = [s for s in externals if s.egress_gateway_port is not None]
     for external in externals:
         objects.append(service_entry(external, ns))

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from model.apps import APPLICATIONS, Application
+from model.apps import APPLICATIONS, Application, Service, service_namespace
 from model.errors import ConfigError
 
 PROJECT = "bookinfo-mesh"
@@ -513,10 +513,9 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     security = _parse_security(r, r.mapping(config.get("security"), f"{p}security", _SECURITY_KEYS),
                                env, f"{p}security")
     egress = _parse_egress(r, r.mapping(config.get("egress"), f"{p}egress", ("externalServices",)),
-                           istio, f"{p}egress")
+                           istio, app, services, p)
     stores = _parse_stores(r, r.mapping(config.get("stores"), f"{p}stores"), app.application, env, f"{p}stores")
     _check_secrets(r, config, app.application, p)
-    _check_egress(r, istio, app.application, services, p)
     return Settings(
         stack=stack,
         source=source,
@@ -676,17 +675,6 @@ def _parse_stores(r: _Reader, raw: dict, app: Application, env: Environment, p: 
             protect=_get(cfg, "protect", env.protect_crds, lambda v: r.boolean(v, f"{sp}.protect")),
         )
     return parsed
-
-
-def _check_egress(r: _Reader, istio: IstioSettings, app: Application,
-                  services: Mapping[str, ServiceSettings], p: str) -> None:
-    """External services are reached through the egress gateway, so an Istio this
-    stack installs must install that gateway too."""
-    external = [name for name in services if app.service(name).external]
-    if external and istio.install and not istio.egress_gateway:
-        raise r.fail(f"{p}istio.egressGateway.enabled",
-                     f"{app.name} reaches {', '.join(external)} through the egress gateway; set it to true",
-                     istio.egress_gateway)
 
 
 def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, p: str) -> None:
@@ -1049,24 +1037,83 @@ def _parse_security(r: _Reader, raw: dict, env: Environment, p: str) -> Security
 _EXTERNAL_KEYS = ("name", "host", "ports", "resolution", "tlsOrigination", "loadBalancer", "egressGateway")
 
 
-def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, p: str) -> EgressSettings:
+def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, app: AppSettings,
+                  deployed: Mapping[str, ServiceSettings], p: str) -> EgressSettings:
+    """The external hosts the stack lists under `egress`, then the services the
+    application itself marks external: one list, so names and hosts stay unique
+    across both and each Istio object is built once."""
+    gateway_missing = istio.install and not istio.egress_gateway
     raw_services = raw.get("externalServices", [])
+    ep_list = f"{p}egress.externalServices"
     if not isinstance(raw_services, list):
-        raise r.fail(f"{p}.externalServices", "expected a list of external services", raw_services)
+        raise r.fail(ep_list, "expected a list of external services", raw_services)
     services: list[ExternalService] = []
     for i, item in enumerate(raw_services):
-        ep = f"{p}.externalServices[{i}]"
+        ep = f"{ep_list}[{i}]"
         service = _external_service(r, r.mapping(item, ep, _EXTERNAL_KEYS), ep)
-        for earlier in services:
-            if service.name == earlier.name:
-                raise r.fail(f"{ep}.name", "used twice; names must be unique", service.name)
-            if service.host == earlier.host:
-                raise r.fail(f"{ep}.host", "listed twice", service.host)
-        if service.egress_gateway_port is not None and istio.install and not istio.egress_gateway:
+        _refuse_clash(r, service, services, ep)
+        if service.egress_gateway_port is not None and gateway_missing:
             raise r.fail(f"{ep}.egressGateway",
                          "needs the egress gateway installed: set istio.egressGateway.enabled: true")
         services.append(service)
+    listed = len(services)
+    application = app.application
+    external = [name for name in deployed if application.service(name).external]
+    if external and gateway_missing:
+        raise r.fail(f"{p}istio.egressGateway.enabled",
+                     f"{application.name} reaches {', '.join(external)} through the egress gateway; set it to true",
+                     istio.egress_gateway)
+    for name in external:
+        service = application_external_service(application.service(name), app.namespace)
+        clash = _clash(service, services[:listed])
+        if clash is not None:
+            index, field_name = clash
+            raise r.fail(f"{ep_list}[{index}].{field_name}",
+                         f"{application.name} already uses it for its external service {name}",
+                         getattr(service, field_name))
+        services.append(service)
     return EgressSettings(services=tuple(services))
+
+
+def _clash(service: ExternalService, earlier: list[ExternalService]) -> tuple[int, str] | None:
+    """Where `service` repeats the name or host of an earlier one: (index, field)."""
+    for index, other in enumerate(earlier):
+        for field_name in ("name", "host"):
+            if getattr(service, field_name) == getattr(other, field_name):
+                return index, field_name
+    return None
+
+
+def _refuse_clash(r: _Reader, service: ExternalService, earlier: list[ExternalService], ep: str) -> None:
+    clash = _clash(service, earlier)
+    if clash is not None:
+        field_name = clash[1]
+        message = "used twice; names must be unique" if field_name == "name" else "listed twice"
+        raise r.fail(f"{ep}.{field_name}", message, getattr(service, field_name))
+
+
+def service_fqdn(service: str, namespace: str) -> str:
+    """The cluster-local FQDN. Istio matches a ServiceEntry host literally; sidecars
+    also answer the short forms (`svc.ns`, `svc.ns.svc`) of cluster-local hosts, so
+    a client calling http://bookinfo-payment.bookinfo-ext:8080 meets these routes."""
+    return f"{service}.{namespace}.svc.cluster.local"
+
+
+def external_service_name(service: str) -> str:
+    """`external-payment` for `bookinfo-payment`: the name the ServiceEntry and the
+    other egress objects of an application's external service go by."""
+    return f"external-{service.rsplit('-', 1)[-1]}"
+
+
+def application_external_service(svc: Service, app_namespace: str) -> ExternalService:
+    """A service the application marks external, as an external host whose HTTP
+    port leaves through the egress gateway."""
+    port = ExternalPort(number=svc.port, name=svc.port_name, protocol="HTTP")
+    return ExternalService(
+        name=external_service_name(svc.name),
+        host=service_fqdn(svc.name, service_namespace(svc, app_namespace)),
+        ports=(port,), resolution="DNS", egress_gateway_port=port,
+    )
 
 
 def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:

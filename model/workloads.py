@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version
+from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version, service_namespace
 from model.settings import ResourceRequirements, Settings
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
@@ -51,11 +51,6 @@ def namespace(name: str, revision: str, *, injected: bool = True) -> dict:
     if injected:
         metadata["labels"] = injection_labels(revision)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
-
-
-def service_namespace(svc: Service, app_namespace: str) -> str:
-    """Where a service runs: its own namespace if it has one, else the application's."""
-    return svc.namespace or app_namespace
 
 
 def service(svc: Service, ns: str) -> dict:

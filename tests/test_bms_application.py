@@ -206,6 +206,25 @@ def test_bms_without_the_egress_gateway_is_refused_with_the_key_to_set():
         settings_from({"app": {"name": "bms"}, **PASSWORD})
 
 
+@pytest.mark.parametrize("entry, field, value", [
+    ({"name": "external-payment", "host": "api.example.com"}, "name", '"external-payment"'),
+    ({"host": "bookinfo-payment.bookinfo-ext.svc.cluster.local"}, "host",
+     '"bookinfo-payment.bookinfo-ext.svc.cluster.local"'),
+])
+def test_a_listed_external_host_may_not_take_the_name_or_host_of_payment(entry, field, value):
+    listed = {**entry, "ports": [{"number": 443, "protocol": "HTTPS"}]}
+    with pytest.raises(ConfigError) as caught:
+        bms_settings(egress={"externalServices": [listed]})
+    assert str(caught.value) == (f"Pulumi.test.yaml: bookinfo-mesh:egress.externalServices[0].{field} = {value}: "
+                                 "bms already uses it for its external service bookinfo-payment")
+
+
+def test_bms_settings_hold_payment_as_one_more_external_host():
+    (payment,) = bms_settings().egress.services
+    assert (payment.name, payment.host, payment.egress_gateway_port.number) == (
+        "external-payment", "bookinfo-payment.bookinfo-ext.svc.cluster.local", 8080)
+
+
 def test_bms_without_a_database_password_is_refused_with_how_to_set_it():
     with pytest.raises(ConfigError, match=r"databasePassword.*pulumi config set --secret databasePassword"):
         settings_from({"app": {"name": "bms"}, "istio": {"egressGateway": {"enabled": True}}})
