@@ -16,8 +16,11 @@ def load_settings() -> Settings:
     # The language host passes config in PULUMI_CONFIG; tests and meshplan set it
     # directly. Explicitly set values win, as in the SDK's own lookup.
     engine_config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = {key for key in engine_config
+                   if runtime_config.is_config_secret(key) or key in runtime_config.get_config_secret_keys_env()}
     try:
-        return parse_settings(from_engine_config(engine_config), stack=stack, source=f"Pulumi.{stack}.yaml")
+        return parse_settings(from_engine_config(engine_config, secret_keys), stack=stack,
+                              source=f"Pulumi.{stack}.yaml")
     except ConfigError as error:
         # RunError ends the program with its message alone, no traceback.
         raise pulumi.RunError(str(error)) from None

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import ConfigError
-from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
+from model.settings import PROJECT, SECRET_SHOWN, SecretValue, Settings, parse_settings, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SHOWN = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"

@@ -13,7 +13,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import yaml
 
@@ -515,7 +515,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     egress = _parse_egress(r, r.mapping(config.get("egress"), f"{p}egress", ("externalServices",)),
                            istio, app, services, p)
     stores = _parse_stores(r, r.mapping(config.get("stores"), f"{p}stores"), app.application, env, f"{p}stores")
-    _check_secrets(r, config, app.application, p)
+    _check_secrets(r, config, app.application, stack, p)
     return Settings(
         stack=stack,
         source=source,
@@ -677,14 +677,17 @@ def _parse_stores(r: _Reader, raw: dict, app: Application, env: Environment, p: 
     return parsed
 
 
-def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, p: str) -> None:
-    """Every secret the application needs is set. The value is never echoed."""
-    for needed in app.secrets:
-        value = config.get(needed.config_key)
-        if value is None or value == "":
-            raise r.fail(f"{p}{needed.config_key}",
-                         f"required by {app.name}; set it with "
-                         f"`pulumi config set --secret {needed.config_key} <value>`")
+def _check_secrets(r: _Reader, config: Mapping[str, Any], app: Application, stack: str, p: str) -> None:
+    """Every secret the application needs is set, and set as a Pulumi secret: a
+    plaintext value would sit readable in the stack file and in the state. The value
+    is never echoed."""
+    for key in SECRET_KEYS:
+        value = config.get(key)
+        set_with = f"set it with `pulumi config set --secret {key} <value> --stack {stack}`"
+        if value is not None and not isinstance(value, SecretValue):
+            raise r.fail(f"{p}{key}", f"holds plaintext; a password must be a Pulumi secret: {set_with}")
+        if value is None and key in (needed.config_key for needed in app.secrets):
+            raise r.fail(f"{p}{key}", f"required by {app.name} and not set; {set_with}")
 
 
 _ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
@@ -1187,8 +1190,13 @@ def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
 
 
 class SecretValue(str):
-    """A secret config value read offline: the ciphertext cannot be decrypted here,
-    so it stands in as an opaque, clearly marked string."""
+    """A secret config value as the settings see it: only the mark that it is set as
+    a Pulumi secret (offline the ciphertext cannot be decrypted; in a real run the
+    program reads the value itself as a secret Output)."""
+
+
+SECRET_SHOWN = "[secret]"
+"""How a secret value is shown wherever a value would be."""
 
 
 def read_stack_file(path: str) -> dict[str, Any]:
@@ -1234,20 +1242,25 @@ def read_stack_file(path: str) -> dict[str, Any]:
 def _reveal_placeholders(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
-            return SecretValue("[secret]")
+            return SecretValue(SECRET_SHOWN)
         return {k: _reveal_placeholders(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_reveal_placeholders(v) for v in value]
     return value
 
 
-def from_engine_config(config: Mapping[str, str]) -> dict[str, Any]:
+def from_engine_config(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> dict[str, Any]:
     """Project keys from the config the Pulumi engine hands the program: every value
-    is a string, structured ones JSON-encoded."""
+    is a string, structured ones JSON-encoded. `secret_keys`: the full keys the engine
+    marks secret; a secret key's plaintext never enters the result (the program reads
+    it as a secret Output), only the mark that it is set as a secret."""
     project: dict[str, Any] = {}
     for key, text in config.items():
         namespace, _, name = key.rpartition(":")
         if namespace != PROJECT:
+            continue
+        if name in SECRET_KEYS and key in secret_keys:
+            project[name] = SecretValue(SECRET_SHOWN)
             continue
         try:
             project[name] = json.loads(text)

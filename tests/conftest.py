@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from meshplan.engine import Rendered, render  # noqa: E402
-from model.settings import parse_settings  # noqa: E402
+from meshplan.engine import Rendered, run_program  # noqa: E402
+from model.settings import SECRET_KEYS, SECRET_SHOWN, SecretValue, parse_settings, read_stack_file  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 STACKS = sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml"))
@@ -20,11 +20,22 @@ STACKS = sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml
 _cache: dict[tuple[str, str | None], Rendered] = {}
 
 
+def with_secrets_set(raw: dict) -> dict:
+    """A stack's config as it is once its user has run `pulumi config set --secret`
+    for every secret key: the repository's stack files hold no secret values."""
+    return {**{key: SecretValue(SECRET_SHOWN) for key in SECRET_KEYS}, **raw}
+
+
 def render_file(path: str | Path, stack: str | None = None) -> Rendered:
-    """Render a stack file once per test session (renders are pure functions of it)."""
-    key = (str(Path(path).resolve()), stack)
+    """Render a stack file once per test session (renders are pure functions of it),
+    with its secrets set."""
+    path = Path(path)
+    stack = stack or path.stem.removeprefix("Pulumi.")
+    key = (str(path.resolve()), stack)
     if key not in _cache:
-        _cache[key] = render(Path(path), stack=stack)
+        raw = with_secrets_set(read_stack_file(str(path)))
+        settings = parse_settings(raw, stack=stack, source=str(path))
+        _cache[key] = run_program(raw, settings=settings, stack=stack, source=str(path))
     return _cache[key]
 
 

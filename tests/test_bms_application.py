@@ -11,9 +11,10 @@ from model.egress import egress_gateway, egress_gateway_route, egress_gateway_se
 from model.mesh import EGRESS_GATEWAY_HOST, EGRESS_GATEWAY_LABELS
 from model.stores import store_objects
 from model.workloads import application_objects, deployment_name
+from model.settings import SECRET_SHOWN, SecretValue
 from tests.conftest import settings_from
 
-PASSWORD = {"databasePassword": "not-the-real-one"}
+PASSWORD = {"databasePassword": SecretValue(SECRET_SHOWN)}  # as after `pulumi config set --secret`
 
 
 def bms_settings(**config):
@@ -225,9 +226,18 @@ def test_bms_settings_hold_payment_as_one_more_external_host():
         "external-payment", "bookinfo-payment.bookinfo-ext.svc.cluster.local", 8080)
 
 
-def test_bms_without_a_database_password_is_refused_with_how_to_set_it():
-    with pytest.raises(ConfigError, match=r"databasePassword.*pulumi config set --secret databasePassword"):
+def test_bms_without_a_database_password_is_refused_with_the_command_that_sets_it():
+    with pytest.raises(ConfigError, match=r"databasePassword: required by bms and not set; set it with "
+                                          r"`pulumi config set --secret databasePassword <value> --stack test`$"):
         settings_from({"app": {"name": "bms"}, "istio": {"egressGateway": {"enabled": True}}})
+
+
+@pytest.mark.parametrize("app", ["bms", "bookinfo"])
+def test_a_plaintext_database_password_is_refused_without_echoing_it(app):
+    with pytest.raises(ConfigError, match=r"databasePassword: holds plaintext; .*--secret") as error:
+        settings_from({"app": {"name": app}, "istio": {"egressGateway": {"enabled": True}},
+                       "databasePassword": "hunter2"})
+    assert "hunter2" not in str(error.value)
 
 
 def test_store_settings_name_only_stores_the_application_has():

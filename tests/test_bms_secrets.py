@@ -3,13 +3,16 @@ that pods read by reference, and in plain text nowhere on the way, render output
 included."""
 from __future__ import annotations
 
+import json
+
+import pulumi
 import pytest
 import yaml
 
 from meshplan import formats
 from meshplan.engine import SECRET_SHOWN, run_program
 from model.errors import ConfigError
-from model.settings import parse_settings, read_stack_file
+from model.settings import SecretValue, parse_settings, read_stack_file
 from tests.conftest import ROOT, objects_of, render_stack
 
 PLAINTEXT = "Plain-Text-Pa55word-4711"
@@ -20,15 +23,27 @@ def rendered_with_plaintext():
     """The bms stack run with a password the engine hands over decrypted, as
     `pulumi up` does after `pulumi config set --secret`."""
     raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
-    raw["databasePassword"] = PLAINTEXT
+    raw["databasePassword"] = SecretValue(PLAINTEXT)
     settings = parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
     return run_program(raw, settings=settings, stack="bms", source="Pulumi.bms.yaml")
 
 
-def test_the_stack_file_holds_the_password_only_as_ciphertext():
-    document = yaml.safe_load((ROOT / "Pulumi.bms.yaml").read_text())
-    value = document["config"]["bookinfo-mesh:databasePassword"]
-    assert set(value) == {"secure"} and value["secure"].startswith("v1:")
+def test_the_repository_holds_no_password_not_even_as_ciphertext():
+    # A `secure:` value must be real ciphertext of the stack's own secrets provider;
+    # the user sets it with `pulumi config set --secret`.
+    for path in [*ROOT.glob("Pulumi.*.yaml"), *ROOT.glob("examples/*/*.yaml")]:
+        document = yaml.safe_load(path.read_text()) or {}
+        assert "bookinfo-mesh:databasePassword" not in (document.get("config") or {}), path.name
+        assert "secure:" not in path.read_text(), path.name
+
+
+def test_an_offline_render_of_the_bms_stack_file_says_which_command_sets_the_password(capsys):
+    from meshplan.cli import main
+
+    assert main(["render", "--stack", "bms"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: Pulumi.bms.yaml: bookinfo-mesh:databasePassword: required by bms and not set; "
+                   "set it with `pulumi config set --secret databasePassword <value> --stack bms`"]
 
 
 @pytest.mark.parametrize("printer", [formats.as_json, formats.as_yaml, formats.summary])
@@ -89,7 +104,7 @@ def test_no_container_sets_a_password_literally_or_turns_authentication_off(rend
 
 def test_a_config_error_does_not_echo_the_password():
     raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
-    raw["databasePassword"] = PLAINTEXT
+    raw["databasePassword"] = SecretValue(PLAINTEXT)
     raw["app"] = {**raw["app"], "replicas": "many"}
     with pytest.raises(ConfigError) as error:
         parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
@@ -109,24 +124,36 @@ def engine_config():
         def call(self, args):
             return {}
 
-    def configure(config: dict[str, str]) -> None:
+    def configure(config: dict[str, str], secret_keys: list[str]) -> None:
         runtime_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(Echo(), project="bookinfo-mesh", stack="bms", preview=False)
-        pulumi.runtime.set_all_config(config, [])
+        pulumi.runtime.set_all_config(config, secret_keys)
 
     yield configure
     pulumi.runtime.set_all_config({}, [])
 
 
-def test_the_config_edge_reads_the_password_as_a_secret_output_even_if_stored_plain(engine_config):
-    import pulumi
-
-    from components.config import load_secrets
-
+def _engine_config_of_bms() -> dict[str, str]:
     raw = read_stack_file(str(ROOT / "Pulumi.bms.yaml"))
-    raw["databasePassword"] = PLAINTEXT
-    settings = parse_settings(raw, stack="bms", source="Pulumi.bms.yaml")
-    engine_config({"bookinfo-mesh:databasePassword": PLAINTEXT})
+    return {f"bookinfo-mesh:{key}": json.dumps(value) for key, value in raw.items()}
+
+
+def test_the_config_edge_refuses_a_password_the_engine_does_not_mark_secret(engine_config):
+    from components.config import load_settings
+
+    engine_config({**_engine_config_of_bms(), "bookinfo-mesh:databasePassword": PLAINTEXT}, [])
+    with pytest.raises(pulumi.RunError, match="databasePassword: holds plaintext") as error:
+        load_settings()
+    assert PLAINTEXT not in str(error.value)
+
+
+def test_the_config_edge_reads_the_password_as_a_secret_output(engine_config):
+    from components.config import load_secrets, load_settings
+
+    engine_config({**_engine_config_of_bms(), "bookinfo-mesh:databasePassword": PLAINTEXT},
+                  ["bookinfo-mesh:databasePassword"])
+    settings = load_settings()
+    assert PLAINTEXT not in repr(settings)
     seen = {}
 
     @pulumi.runtime.test
