@@ -116,8 +116,17 @@ def mesh_plan(settings: Settings) -> MeshPlan:
             key="prometheus", name="prometheus", chart="prometheus", version=PROMETHEUS_CHART_VERSION,
             repository=PROMETHEUS_REPOSITORY, namespace=ISTIO_NAMESPACE, after=("istiod",),
             values={
-                "fullnameOverride": "prometheus",
-                "server": {"service": {"servicePort": 9090}, "podLabels": addon_pods},
+                # The chart names its server `<release>-server` unless this is set on the
+                # server (no template reads a top-level fullnameOverride); Kiali looks for
+                # prometheus.istio-system:9090, as Istio's own addon does.
+                "server": {
+                    "fullnameOverride": "prometheus",
+                    "service": {"servicePort": 9090},
+                    "podLabels": addon_pods,
+                    # No volume claim: a plain local cluster has no default StorageClass,
+                    # and Helm would wait for the claim forever (Istio's addon does the same).
+                    "persistentVolume": {"enabled": False},
+                },
                 "alertmanager": {"enabled": False},
                 "prometheus-pushgateway": {"enabled": False},
                 "kube-state-metrics": {"enabled": False},
@@ -131,7 +140,12 @@ def mesh_plan(settings: Settings) -> MeshPlan:
             values={
                 "auth": {"strategy": "anonymous"},
                 "deployment": {"pod_labels": addon_pods},
-                "external_services": {"prometheus": {"url": "http://prometheus.istio-system:9090"}},
+                "external_services": {
+                    "prometheus": {"url": "http://prometheus.istio-system:9090"},
+                    # Kiali does not start while its tracing backend is unreachable, and
+                    # the program installs none.
+                    "tracing": {"enabled": False},
+                },
             },
         ))
     return MeshPlan(namespaces=tuple(namespaces), releases=tuple(releases))
