@@ -14,16 +14,16 @@ from components.workloads import Workloads, WorkloadsArgs
 settings = load_settings()
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
+# Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
+# and validate objects), never for the gateways' external addresses.
 workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
-                      pulumi.ResourceOptions(depends_on=[mesh]))
-# Routing needs Istio's CRDs and the app namespaces, not every pod: depending on the
-# whole workloads component would tie each Istio object to every Deployment.
-routing = Routing("routing", RoutingArgs(settings=settings),
-                  pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
-security = Security("security", SecurityArgs(settings=settings),
-                    pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
-egress = Egress("egress", EgressArgs(settings=settings),
-                pulumi.ResourceOptions(depends_on=[mesh, *workloads.namespace_resources]))
+                      pulumi.ResourceOptions(depends_on=mesh.control_plane))
+# Istio objects need the app namespaces, not every pod: depending on the whole
+# workloads component would tie each Istio object to every Deployment.
+after_namespaces = pulumi.ResourceOptions(depends_on=[*mesh.control_plane, *workloads.namespace_resources])
+routing = Routing("routing", RoutingArgs(settings=settings), after_namespaces)
+security = Security("security", SecurityArgs(settings=settings), after_namespaces)
+egress = Egress("egress", EgressArgs(settings=settings), after_namespaces)
 
 check_objects(settings, [*workloads.objects, *routing.objects, *security.objects, *egress.objects])
 

@@ -9,7 +9,7 @@ import pulumi
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.kubernetes import child_options, register
-from model.mesh import MeshPlan, mesh_plan
+from model.mesh import CONTROL_PLANE, MeshPlan, mesh_plan
 from model.settings import Settings
 
 
@@ -24,6 +24,10 @@ class IstioMesh(pulumi.ComponentResource):
 
     releases: dict[str, Release]
     """Releases by key (base, istiod, ingress, egress, prometheus, kiali)."""
+    control_plane: list[Release]
+    """What Istio objects and injected pods need before they are created: the CRDs
+    (base) and istiod, whose webhooks validate the objects and inject the sidecars.
+    Not the gateways: their Services may wait for an external address that never comes."""
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bookinfo-mesh:mesh:IstioMesh", name, None, opts)
@@ -47,8 +51,12 @@ class IstioMesh(pulumi.ComponentResource):
                 namespace=release.namespace,
                 repository_opts=RepositoryOptsArgs(repo=release.repository),
                 values=release.values,
+                # Helm waits for a LoadBalancer Service's external address, which a
+                # cluster without a load-balancer implementation never assigns.
+                skip_await=release.skip_await or None,
                 opts=child_options(self, opts, depends_on=after, protect=release.protect),
             )
+        self.control_plane = [self.releases[key] for key in CONTROL_PLANE if key in self.releases]
         self.release_names = pulumi.Output.from_input(
             {key: release.name for key, release in zip(self.releases, plan.releases)}
         )

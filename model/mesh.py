@@ -51,6 +51,13 @@ class HelmRelease:
     after: tuple[str, ...] = ()
     """Keys of releases that must be installed first."""
     protect: bool = False
+    skip_await: bool = False
+    """Don't wait for the release's resources to become ready (a LoadBalancer
+    gateway, whose address may never come)."""
+
+
+CONTROL_PLANE = ("base", "istiod")
+"""Keys of the releases everything else in the mesh waits for."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,10 +98,10 @@ def mesh_plan(settings: Settings) -> MeshPlan:
         return MeshPlan(namespaces=(), releases=())
 
     def istio_release(key: str, name: str, chart: str, namespace: str, values: dict,
-                      after: tuple[str, ...], protect: bool = False) -> HelmRelease:
+                      after: tuple[str, ...], protect: bool = False, skip_await: bool = False) -> HelmRelease:
         return HelmRelease(key=key, name=name, chart=chart, version=istio.version,
                            repository=istio.chart_repository, namespace=namespace,
-                           values=values, after=after, protect=protect)
+                           values=values, after=after, protect=protect, skip_await=skip_await)
 
     base_values = {"defaultRevision": istio.revision} if istio.revision else {}
     releases = [
@@ -104,7 +111,8 @@ def mesh_plan(settings: Settings) -> MeshPlan:
         istio_release("istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, _istiod_values(settings),
                       ("base",)),
         istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
-                      _gateway_values(settings, istio.ingress_service_type), ("istiod",)),
+                      _gateway_values(settings, istio.ingress_service_type), ("istiod",),
+                      skip_await=istio.ingress_service_type == "LoadBalancer"),
     ]
     namespaces = [ISTIO_NAMESPACE, INGRESS_NAMESPACE]
     if istio.egress_gateway:

@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime import mocks
 from pulumi.runtime import settings as runtime_settings
 
-from tests.conftest import ROOT, render_file, render_stack
+from tests.conftest import ROOT, STACKS, render_file, render_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -189,3 +189,28 @@ def test_program_with_bad_config_stops_with_one_line_and_registers_nothing():
     assert str(caught.value) == ('Pulumi.broken.yaml: bookinfo-mesh:services.reviews.weights.v7 = "v7": '
                                  "version is not deployed; deployed: v1, v2, v3")
     assert monitor.types == ["pulumi:pulumi:Stack"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nothing_waits_for_a_gateway_only_for_the_crds_and_istiod(stack):
+    rendered = render_stack(stack)
+    found = releases(rendered)
+    if not found:
+        return
+    control_plane = {found["istio-base"].urn, found["istiod"].urn}
+    gateways = {r.urn for r in found.values() if r.inputs["chart"] == "gateway"}
+    dependents = [r for r in rendered.resources
+                  if r.type.startswith(("kubernetes:networking.istio.io/", "kubernetes:security.istio.io/"))
+                  or r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")]
+    assert dependents
+    for resource in dependents:
+        assert control_plane <= set(resource.depends_on), resource.name
+        assert not gateways & set(resource.depends_on), resource.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_load_balancer_gateway_is_not_awaited_for_its_address(stack):
+    for release in releases(render_stack(stack)).values():
+        if release.inputs["chart"] == "gateway":
+            load_balancer = release.inputs["values"]["service"]["type"] == "LoadBalancer"
+            assert release.inputs.get("skipAwait", False) is load_balancer, release.name
