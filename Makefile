@@ -4,13 +4,23 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: plan test bench render clean
+.PHONY: plan test bench render clean policy-venv
 
 # The virtualenv is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
+
+# The policy pack runs in a virtualenv of its own (policy/PulumiPolicy.yaml), which
+# `pulumi preview --policy-pack policy` expects to exist.
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+## Create the policy pack's virtualenv.
+policy-venv: policy/venv/.installed
 
 ## Render and summarize a stack offline (default: dev).
 plan: $(VENV)/.installed
@@ -25,4 +35,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) policy/venv .pytest_cache .hypothesis

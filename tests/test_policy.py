@@ -3,6 +3,7 @@ with a rendered stack (constructing a PolicyPack would start its server)."""
 from __future__ import annotations
 
 import ast
+import subprocess
 
 import pytest
 import yaml
@@ -177,3 +178,14 @@ def test_pack_files_assemble_the_importable_policies():
     assert names == ["mesh-analysis", "mesh-analysis-warnings", "no-latest-images", "prod-pod-resources",
                      "prod-pod-security-context", "prod-mtls-not-disabled"]
     assert pack.POLICIES[1].enforcement_level == EnforcementLevel.ADVISORY
+
+
+def test_make_policy_venv_gives_the_pack_a_virtualenv_that_loads_its_policies():
+    # What `pulumi preview --policy-pack policy` runs the pack with (PulumiPolicy.yaml:
+    # virtualenv venv); it does not create it.
+    subprocess.run(["make", "policy-venv"], cwd=ROOT, check=True, capture_output=True)
+    python = ROOT / "policy" / "venv" / "bin" / "python"
+    script = ("import sys; sys.path[:0] = ['.', 'policy']; import pulumi_policy, bookinfo_policies; "
+              "print(len(bookinfo_policies.POLICIES))")
+    done = subprocess.run([str(python), "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and int(done.stdout) >= 6, done.stderr

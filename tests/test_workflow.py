@@ -52,19 +52,84 @@ def test_one_comment_is_created_or_updated_by_its_marker():
     assert "updateComment" in script and "createComment" in script
 
 
-def test_pulumi_preview_job_runs_only_with_credentials_and_comments():
+def test_pulumi_preview_job_runs_only_with_a_backend_its_credentials_and_a_cluster():
     jobs = load()["jobs"]
     check = jobs["credentials"]["steps"][0]
     assert check["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+                            "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+                            "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",
+                            "PULUMI_STACK_PREFIX": "${{ vars.PULUMI_STACK_PREFIX }}",
                             "KUBECONFIG_DATA": "${{ secrets.KUBECONFIG }}"}
     preview = jobs["pulumi-preview"]
     assert set(preview["needs"]) == {"meshplan", "credentials"}
     assert "needs.credentials.outputs.available == 'true'" in preview["if"]
-    action = step_using(preview, "pulumi/actions")
-    assert action["with"]["command"] == "preview"
-    assert action["with"]["comment-on-pr"] is True
-    assert action["with"]["policyPacks"] == "./policy"
-    assert action["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+def credentials_available(**env) -> bool:
+    """Run the credentials check's script as the runner would."""
+    script = load()["jobs"]["credentials"]["steps"][0]["run"]
+    with_env = {"PULUMI_ACCESS_TOKEN": "", "PULUMI_CONFIG_PASSPHRASE": "", "PULUMI_BACKEND_URL": "",
+                "PULUMI_STACK_PREFIX": "", "KUBECONFIG_DATA": "", **env}
+    output = subprocess.run(["bash", "-c", 'GITHUB_OUTPUT=/dev/stdout; ' + script], env={**os.environ, **with_env},
+                            capture_output=True, text=True, check=True).stdout
+    return output.strip() == "available=true"
+
+
+def test_either_pulumi_cloud_or_a_self_managed_backend_with_its_passphrase_is_enough():
+    cluster = {"KUBECONFIG_DATA": "apiVersion: v1", "PULUMI_STACK_PREFIX": "acme/bookinfo-mesh"}
+    assert credentials_available(**cluster, PULUMI_ACCESS_TOKEN="pul-1")
+    assert credentials_available(**cluster, PULUMI_BACKEND_URL="s3://state", PULUMI_CONFIG_PASSPHRASE="p")
+    assert not credentials_available(**cluster, PULUMI_BACKEND_URL="s3://state", PULUMI_ACCESS_TOKEN="pul-1")
+    assert not credentials_available(PULUMI_ACCESS_TOKEN="pul-1", PULUMI_STACK_PREFIX="acme/bookinfo-mesh")
+    assert not credentials_available(PULUMI_ACCESS_TOKEN="pul-1", KUBECONFIG_DATA="apiVersion: v1")
+
+
+def test_the_preview_uses_the_cli_release_of_the_pinned_sdk_and_fully_qualified_stacks():
+    preview = load()["jobs"]["pulumi-preview"]
+    sdk = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
+               if line.startswith("pulumi=="))
+    assert step_using(preview, "pulumi/actions")["with"] == {"pulumi-version": sdk}
+    assert preview["env"]["STACK"] == "${{ vars.PULUMI_STACK_PREFIX }}/${{ matrix.stack }}"
+    run = "\n".join(s.get("run", "") for s in preview["steps"])
+    assert 'pulumi login "${PULUMI_BACKEND_URL:-https://api.pulumi.com}"' in run
+    assert 'pulumi preview --stack "$STACK" --policy-pack policy' in run
+    assert "make venv/.installed policy-venv" in run
+
+
+def test_the_preview_is_commented_whether_it_passes_or_fails_and_then_fails_the_job():
+    steps = load()["jobs"]["pulumi-preview"]["steps"]
+    comment = step_using({"steps": steps}, "actions/github-script")
+    assert comment["if"].startswith("always()")
+    assert "updateComment" in comment["with"]["script"]
+    assert comment["env"]["MARKER"] == "<!-- pulumi-preview:${{ matrix.stack }} -->"
+    assert steps[-1]["if"] == "steps.preview.outputs.code != '0'" and "exit 1" in steps[-1]["run"]
+
+
+@pytest.mark.parametrize("code", [0, 255])
+def test_the_comment_shows_the_preview_or_the_failures_first_lines(tmp_path, code):
+    preview = next(s for s in load()["jobs"]["pulumi-preview"]["steps"] if s.get("id") == "preview")
+    # The step's script with the CLI replaced by a stand-in that prints what a
+    # failing preview prints (or a passing one) and exits with `code`.
+    fake = tmp_path / "pulumi"
+    output = ("Previewing update (dev)\n" + "".join(f"  + resource {i}\n" for i in range(300))
+              + ("error: validating stack config: Stack 'dev' with configuration key 'x' must be encrypted\n"
+                 "```injected```\n" if code else "Resources:\n    + 300 to create\n"))
+    (tmp_path / "out.txt").write_text(output)
+    fake.write_text(f'#!/bin/sh\n[ "$1" = preview ] || exit 0\ncat {tmp_path}/out.txt\nexit {code}\n')
+    fake.chmod(0o755)
+    script = preview["run"].replace("${{ matrix.stack }}", "dev")
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "STACK": "acme/bookinfo-mesh/dev",
+           "GITHUB_OUTPUT": str(tmp_path / "github_output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True)
+    comment = (tmp_path / "comment.md").read_text()
+    assert comment.startswith("<!-- pulumi-preview:dev -->\n")
+    assert (tmp_path / "github_output").read_text() == f"code={code}\n"
+    if code:
+        assert "failed (exit 255)" in comment
+        assert "error: validating stack config" in comment and "+ resource" not in comment
+        assert "```injected```" not in comment
+    else:
+        assert "passed" in comment and "+ 300 to create" in comment
 
 
 def _tool(name: str) -> str | None:
@@ -86,6 +151,6 @@ def test_actionlint_finds_nothing():
 def test_actionlint_would_catch_a_broken_workflow(tmp_path):
     broken = tmp_path / ".github" / "workflows" / "broken.yml"
     broken.parent.mkdir(parents=True)
-    broken.write_text(WORKFLOW.read_text().replace("comment-on-pr: true", "comment-on-pr: true\n          commnet: 1"))
+    broken.write_text(WORKFLOW.read_text().replace("pulumi-version: 3.272.0", "pulumi-version: 3.272.0\n          commnet: 1"))
     done = subprocess.run([_tool("actionlint"), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and 'input "commnet" is not defined' in done.stdout
