@@ -4,6 +4,7 @@
     meshplan render --config examples/istio-tasks/reviews-80-20.yaml
     meshplan diff --stack dev --base-ref origin/main [--format text|markdown|json]
     meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml ...
+    meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
 Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
 errors (check, diff) or a refused step (one line each on stderr)."""
@@ -161,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a gateway workload outside the files, e.g. istio=ingress@istio-ingress/istio-ingress "
                             "(repeatable; default: istio=ingressgateway and istio=egressgateway)")
     check.set_defaults(run=_check)
+
+    from meshplan import rollout_cli  # progressive delivery with metric gates: its own module
+    rollout_cli.add_parser(commands, _add_stack_options)
     return parser
 
 

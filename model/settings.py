@@ -19,6 +19,8 @@ import yaml
 
 from model.apps import APPLICATIONS, Application, Service, service_namespace
 from model.errors import ConfigError
+from model.gates import Analysis, parse_analysis
+from model.rollout_plan import StartedFrom, parse_started_from
 
 PROJECT = "bookinfo-mesh"
 
@@ -368,6 +370,10 @@ class RolloutSettings:
     guard_previews: bool = False
     """Whether the program itself reads its previously deployed `traffic` output
     (a StackReference to its own stack) and refuses a larger step."""
+    analysis: Analysis = Analysis()
+    """Metric gates `meshplan rollout` checks before each next step."""
+    started_from: StartedFrom | None = None
+    """Where a running `meshplan rollout` started (it writes and removes this)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -527,7 +533,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         stores=stores,
         security=security,
         egress=egress,
-        rollout=_parse_rollout(r, r.mapping(config.get("rollout"), f"{p}rollout", ("maxStep", "guardPreviews")),
+        rollout=_parse_rollout(r, r.mapping(config.get("rollout"), f"{p}rollout", ("maxStep", "guardPreviews", "analysis", "startedFrom")),
                                f"{p}rollout"),
     )
 
@@ -541,6 +547,8 @@ def _parse_rollout(r: _Reader, raw: dict, p: str) -> RolloutSettings:
     return RolloutSettings(
         max_step=_get(raw, "maxStep", None, step),
         guard_previews=_get(raw, "guardPreviews", False, lambda v: r.boolean(v, f"{p}.guardPreviews")),
+        analysis=parse_analysis(raw.get("analysis"), f"{p}.analysis", r.source),
+        started_from=parse_started_from(raw.get("startedFrom"), f"{p}.startedFrom", r.source),
     )
 
 

@@ -1,0 +1,135 @@
+"""The weight states of a progressive rollout, as plain data: from a service's current
+default-route weights to a canary version, one state per step, and the stack config
+edits that set each state.
+
+The stack config is the only record of where a rollout stands. While one runs,
+`rollout.startedFrom` holds the weights it started from (so a resumed rollout rolls
+back to them, not to wherever it was interrupted); it is removed when the rollout
+ends. Pure: no Pulumi, no rendering."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from model.errors import ConfigError
+
+STARTED_FROM_KEYS = ("service", "to", "weights")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartedFrom:
+    """Written by `meshplan rollout` while a rollout runs."""
+
+    service: str
+    to: str
+    """The canary version being rolled to."""
+    weights: Mapping[str, int]
+    """The service's default-route weights before the rollout's first step."""
+
+
+def parse_started_from(raw: Any, path: str, source: str) -> StartedFrom | None:
+    def fail(where: str, message: str, value: Any) -> ConfigError:
+        return ConfigError(file=source, path=where, value=value, message=message)
+
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise fail(path, "expected a mapping of service, to and weights (written by meshplan rollout)", raw)
+    for key in STARTED_FROM_KEYS:
+        if key not in raw:
+            raise ConfigError(file=source, path=f"{path}.{key}", message="missing (written by meshplan rollout)")
+    for key in raw:
+        if key not in STARTED_FROM_KEYS:
+            raise ConfigError(file=source, path=f"{path}.{key}",
+                              message=f"unknown key; allowed: {', '.join(STARTED_FROM_KEYS)}")
+    for key in ("service", "to"):
+        if not isinstance(raw[key], str) or not raw[key]:
+            raise fail(f"{path}.{key}", "expected a name", raw[key])
+    weights = raw["weights"]
+    if not isinstance(weights, dict) or not weights:
+        raise fail(f"{path}.weights", "expected version → weight", weights)
+    for version, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise fail(f"{path}.weights.{version}", "expected a whole number of at least 0", weight)
+    return StartedFrom(service=raw["service"], to=raw["to"], weights={str(k): v for k, v in weights.items()})
+
+
+def current_weights(service_config: Mapping[str, Any], deployed: tuple[str, ...]) -> dict[str, int]:
+    """A service's default-route weights as stack config states them: `weights`, or
+    `to` (one version, 100), or nothing (the first deployed version, 100)."""
+    if "weights" in service_config:
+        return {str(v): int(w) for v, w in service_config["weights"].items()}
+    if "to" in service_config:
+        return {str(service_config["to"]): 100}
+    return {deployed[0]: 100}
+
+
+def canary_share(weights: Mapping[str, int], canary: str) -> float:
+    """The canary's share in percent (weights are relative)."""
+    total = sum(weights.values())
+    return 100.0 * weights.get(canary, 0) / total if total else 0.0
+
+
+def weights_at(start: Mapping[str, int], canary: str, percent: int) -> dict[str, int]:
+    """The weights that give the canary `percent` and split the rest among the other
+    versions in their starting proportions, as whole numbers summing to 100 (largest
+    remainders get the rounding). Every version of `start` stays listed, at 0 if need
+    be, so each step edits the same config keys."""
+    others = {v: w for v, w in start.items() if v != canary}
+    rest = 100 - percent
+    other_total = sum(others.values())
+    result: dict[str, int] = {}
+    if others and other_total == 0:
+        # Only the canary had traffic: the rest goes to the first other version.
+        others = {v: (1 if i == 0 else 0) for i, v in enumerate(others)}
+        other_total = 1
+    exact = {v: rest * w / other_total for v, w in others.items()} if others else {}
+    floors = {v: int(x) for v, x in exact.items()}
+    left = rest - sum(floors.values())
+    for v in sorted(exact, key=lambda v: (-(exact[v] - floors[v]), list(others).index(v)))[:left]:
+        floors[v] += 1
+    result.update(floors)
+    result[canary] = percent
+    return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedStep:
+    number: int
+    """1-based, counting the steps of the whole rollout (a resumed one keeps its numbers)."""
+    percent: int
+    """The canary's share after this step."""
+    weights: dict[str, int]
+    resumed: bool = False
+    """The step the stack config already records: applied again (an up is idempotent)
+    and judged, since an interrupted run may not have finished either."""
+
+
+def plan_steps(*, start: Mapping[str, int], current: Mapping[str, int], canary: str,
+               steps: tuple[int, ...], resuming: bool) -> list[PlannedStep]:
+    """The states still to go. Steps at or below the canary's current share are done;
+    when resuming, the step the config records is judged again first."""
+    now = canary_share(current, canary)
+    planned = []
+    for number, percent in enumerate(steps, start=1):
+        if percent > now + 1e-9:
+            planned.append(PlannedStep(number=number, percent=percent, weights=weights_at(start, canary, percent)))
+        elif resuming and abs(percent - now) < 1e-9:
+            planned = [PlannedStep(number=number, percent=percent, weights=dict(current), resumed=True)]
+    return planned
+
+
+def weight_edits(service: str, weights: Mapping[str, int], *, had_to: bool) -> tuple[dict[str, Any], list[str]]:
+    """Config edits (key paths without the project prefix) that set a service's
+    default-route weights: values to set and paths to remove first."""
+    removals = [f"services.{service}.to"] if had_to else []
+    return {f"services.{service}.weights.{v}": w for v, w in weights.items()}, removals
+
+
+def started_from_edits(record: StartedFrom) -> dict[str, Any]:
+    edits: dict[str, Any] = {"rollout.startedFrom.service": record.service, "rollout.startedFrom.to": record.to}
+    edits.update({f"rollout.startedFrom.weights.{v}": w for v, w in record.weights.items()})
+    return edits
+
+
+STARTED_FROM_PATH = "rollout.startedFrom"
