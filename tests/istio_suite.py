@@ -52,6 +52,16 @@ def istio_code(finding) -> str:
     return getattr(finding, "istio", "") or ""
 
 
+def from_analyzer(finding, analyzer: str) -> bool:
+    """Whether the finding's rule mirrors this Istio analyzer: each Go case runs one
+    analyzer, so only the findings of the rules mirroring it are compared (another
+    analyzer may emit the same code about the same input)."""
+    from model.analysis import CATALOGUE
+
+    rule = CATALOGUE.get(finding.code)
+    return rule is not None and analyzer in rule.istio_analyzers
+
+
 def run_case(case: Path) -> CaseResult:
     from meshplan.check import check_manifests
 
@@ -60,7 +70,8 @@ def run_case(case: Path) -> CaseResult:
     expected = Counter((m["code"], m["kind"], m["namespace"] or "", m["name"]) for m in spec["expected"])
     # Istio's harness puts objects that name no namespace in namespace "".
     findings = check_manifests([str(case / f) for f in spec["inputFiles"]], namespace="")
-    found = Counter((istio_code(f), f.kind, f.namespace, f.name) for f in findings if istio_code(f) in codes)
+    found = Counter((istio_code(f), f.kind, f.namespace, f.name) for f in findings
+                    if istio_code(f) in codes and from_analyzer(f, spec["analyzer_name"]))
     return CaseResult(name=spec["case"], codes=codes, expected=expected, found=found)
 
 
