@@ -25,7 +25,8 @@ class Finding:
     """The Kiali validation code (KIAnnnn) it corresponds to, if any."""
 
     def __str__(self) -> str:
-        return f"{self.level} [{self.code}] {self.kind} {self.namespace}/{self.name}: {self.message}"
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.level} [{self.code}] {self.kind} {where}: {self.message}"
 
     def as_json(self) -> dict:
         return {"level": self.level, "code": self.code, "istio": self.istio, "kiali": self.kiali,

@@ -50,7 +50,10 @@ def _enable_namespaces_by_default(index: Index) -> bool:
 
 
 def _user_namespaces(index: Index) -> list[Mapping]:
-    return [n for n in index.of("Namespace") if _name(n) != ISTIO_NAMESPACE]
+    """Namespaces of applications: not Istio's own, nor one holding a gateway the mesh
+    installs (gateway pods ask for their proxy through their own labels)."""
+    gateway_namespaces = {w.namespace for w in index.workloads if w.assumed}
+    return [n for n in index.of("Namespace") if _name(n) != ISTIO_NAMESPACE and _name(n) not in gateway_namespaces]
 
 
 @rule("BM126", INFO, "namespace not labelled for sidecar injection (nor ambient)", istio="IST0102",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
-from model.analysis.index import (MESH_GATEWAY, Index, as_list, fqdn, route_destinations, spec_of, vs_gateways)
+from model.analysis.index import Index, as_list, fqdn, route_destinations, spec_of
 from model.analysis.registry import rule
 
 DESTINATION_HOSTS = "virtualservice.DestinationHostAnalyzer"
@@ -68,22 +68,24 @@ def destination_port_required(index: Index) -> Iterable:
                            "name one (destination.port.number)")
 
 
-@rule("BM117", WARNING, "gateway route without a subset to a host whose mesh VirtualService routes by subsets",
+@rule("BM117", WARNING, "gateway route without a subset to a host other VirtualServices route by subsets",
       istio="IST0140", analyzer=DESTINATION_HOSTS)
-def ingress_route_bypasses_mesh_rules(index: Index) -> Iterable:
-    mesh_hosts: dict[str, list[str]] = {}
+def ingress_route_bypasses_subsets(index: Index) -> Iterable:
+    by_subsets: dict[str, list[str]] = {}
     for vs in index.of("VirtualService"):
-        if MESH_GATEWAY in vs_gateways(vs) and any(t.get("subset") for _, t in route_destinations(vs)):
-            for host in as_list(spec_of(vs).get("hosts")):
-                mesh_hosts.setdefault(fqdn(str(host), index.ns(vs)), []).append(index.ref(vs))
+        for _, target in route_destinations(vs):
+            if target.get("subset"):
+                host = fqdn(str(target.get("host") or ""), index.ns(vs))
+                by_subsets.setdefault(host, []).append(index.ref(vs))
     for vs in index.of("VirtualService"):
-        if MESH_GATEWAY in vs_gateways(vs):
+        if not as_list(spec_of(vs).get("gateways")):
             continue
         for where, target in route_destinations(vs):
             host = fqdn(str(target.get("host") or ""), index.ns(vs))
-            if not target.get("subset") and host in mesh_hosts:
-                yield vs, (f"{where}: route to {target.get('host')} names no subset, so the subset rules of "
-                           f"VirtualService {', '.join(mesh_hosts[host])} do not apply to requests from the gateway")
+            others = sorted(set(by_subsets.get(host, [])) - {index.ref(vs)})
+            if not target.get("subset") and others:
+                yield vs, (f"{where}: route to {target.get('host')} names no subset, so the subsets VirtualService "
+                           f"{', '.join(others)} routes to do not apply to requests through its gateways")
 
 
 @rule("BM102", ERROR, "route or mirror subset not defined by a DestinationRule for its host",
