@@ -230,3 +230,52 @@ def test_gateway_port_must_be_a_port_of_the_gateway_service_the_8080_trap():
     custom = installed_gateways([{"name": "istio-ingressgateway", "chart": "gateway", "values": {
         "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}}])
     assert not [f for f in analyze(bookinfo(), gateways=custom) if f.code == "BM114"]
+
+
+def test_readme_code_table_is_the_catalogue():
+    from model.analysis.registry import markdown_table
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- check-codes:begin -->\n", 1)[1].split("<!-- check-codes:end -->", 1)[0]
+    assert table == markdown_table()
+
+
+def test_every_rule_declares_its_code_level_doc_and_runs_alone():
+    from model.analysis import CATALOGUE
+
+    assert len(CATALOGUE) >= 35
+    for code, rule in CATALOGUE.items():
+        assert rule.code == code and rule.level in ("error", "warning", "info") and rule.doc
+        # Each rule runs on its own: the others' results are never needed.
+        assert analyze(bookinfo(), only=[code]) == [f for f in analyze(bookinfo()) if f.code == code]
+
+
+def test_export_to_limits_where_a_host_counts():
+    objects = bookinfo()
+    entry = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+             "metadata": {"name": "everything", "namespace": "other"},
+             "spec": {"hosts": ["*"], "exportTo": ["."]}}
+    find(objects, "VirtualService", "ratings")["spec"]["http"][0]["route"][0]["destination"]["host"] = "ratingz"
+    assert "BM101" in codes(errors(analyze([*objects, entry])))
+    entry["spec"]["exportTo"] = ["*"]
+    assert "BM101" not in codes(errors(analyze([*objects, entry])))
+
+
+def test_destination_ports_and_mirrors_are_judged():
+    objects = bookinfo()
+    rule = find(objects, "VirtualService", "reviews")["spec"]["http"][0]
+    rule["route"][0]["destination"]["port"] = {"number": 9999}
+    rule["mirror"] = {"host": "reviewz"}
+    found = {f.code: f for f in errors(analyze(objects))}
+    assert "port 9999 is not one of its ports (9080)" in found["BM115"].message
+    assert "http[0] mirror: destination host reviewz" in found["BM101"].message
+
+
+def test_overlapping_wildcard_hosts_conflict_in_the_mesh():
+    def vs(name, namespace, host):
+        return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": "x.example.com"}}]}]}}
+    found = analyze([vs("a", "foo", "*.productpage.d"), vs("b", "bar", "*.d")], only=["BM107"])
+    assert sorted(f.name for f in found) == ["a", "b"] and {f.istio for f in found} == {"IST0109"}

@@ -104,3 +104,43 @@ def test_render_prints_findings_to_stdout_in_text_and_to_stderr_otherwise(capsys
     assert captured.err == f"{finding}\n"
     assert main(["render", "--stack", "dev"]) == 0
     assert captured.err == f"{finding}\n" and str(finding) in capsys.readouterr().out
+
+
+def test_directories_and_gateway_ports_keep_the_port_check_on(capsys, tmp_path):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write_sample(folder)
+    code, out, _ = check(capsys, str(folder), "--gateway", "istio=ingressgateway@istio-system/istio-ingressgateway:80,443")
+    assert code == 0
+    assert "warning [BM114] Gateway default/bookinfo-gateway: server port 8080 is not a port of gateway Service " \
+           "istio-system/istio-ingressgateway (ports: 80, 443) [gateway given with --gateway]" in out
+    code, out, _ = check(capsys, str(folder), "--gateway", "istio=ingressgateway@istio-system/istio-ingressgateway")
+    assert "Service ports assumed 80, 443, 15021 (add :PORTS to say)" in out
+    code, _, err = check(capsys, str(folder), "--gateway", "istio=x:http")
+    assert code == 1 and err.startswith("error: --gateway") and err.count("\n") == 1
+
+
+def test_crds_option_reports_schema_and_cel_errors(capsys, tmp_path):
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "spec": {"group": "networking.istio.io", "names": {"kind": "VirtualService"},
+                    "versions": [{"name": "v1", "served": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {
+                            "type": "object", "properties": {
+                                "hosts": {"type": "array", "items": {"type": "string"}},
+                                "timeout": {"type": "string", "x-kubernetes-validations": [
+                                    {"rule": "duration(self) >= duration('1ms')",
+                                     "message": "must be a valid duration greater than 1ms"}]}}}}}}}]}}
+    crds = tmp_path / "crds.yaml"
+    crds.write_text(as_yaml([crd]))
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "v"},
+          "spec": {"hosts": "reviews", "timeout": "1us", "htp": []}}
+    path = tmp_path / "vs.yaml"
+    path.write_text(as_yaml([vs]))
+    code, out, _ = check(capsys, str(path), "--crds", str(crds), "--format", "json")
+    schema = [f["message"] for f in json.loads(out)["findings"] if f["code"] == "BM135"]
+    assert code == 1 and all(f for f in schema)
+    assert "spec.hosts: 'reviews' is not of type 'array'" in schema
+    assert "spec.timeout: must be a valid duration greater than 1ms" in schema
+    assert any("'htp' was unexpected" in m for m in schema)
+    code, _, err = check(capsys, str(path), "--crds", str(tmp_path / "none.yaml"))
+    assert code == 1 and "no such file (--crds)" in err

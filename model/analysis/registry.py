@@ -68,3 +68,11 @@ def rule(code: str, level: str, doc: str, *, istio: str = "", kiali: str = "", o
 def codes() -> Mapping[str, tuple[str, str]]:
     """Code → (one-line doc, istioctl / Kiali equivalent)."""
     return {code: (r.doc, r.equivalent) for code, r in sorted(CATALOGUE.items())}
+
+
+def markdown_table() -> str:
+    """The README's code table, generated from the catalogue."""
+    lines = ["| Code | Level | Finding | istioctl / Kiali |", "|---|---|---|---|"]
+    for code, r in sorted(CATALOGUE.items()):
+        lines.append(f"| {code} | {r.level_doc or r.level} | {r.doc} | {r.equivalent} |")
+    return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ def _system_service(index: Index, service: Mapping) -> bool:
     return index.ns(service) == ISTIO_NAMESPACE and ("istio" in labels or labels.get("release") == "istio")
 
 
-@rule("BM131", INFO, "Service port name outside the <protocol>[-suffix] convention (protocol sniffed)",
+@rule("BM131", INFO, "Service port name outside the `<protocol>[-suffix]` convention (protocol sniffed)",
       istio="IST0118", analyzer="service.PortNameAnalyzer")
 def port_name_convention(index: Index) -> Iterable:
     for service in index.of("Service"):
