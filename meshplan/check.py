@@ -1,27 +1,45 @@
 """`meshplan check`: the analyzers of `model.analysis` over a rendered stack or over
-plain manifest files, like `istioctl analyze --use-kube=false`."""
+plain manifest files and directories, like `istioctl analyze --use-kube=false`."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import yaml
 
 from meshplan.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
+from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.errors import ConfigError
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
-def check_rendered(rendered: Rendered) -> list[Finding]:
+
+def check_rendered(rendered: Rendered, *, schemas=None) -> list[Finding]:
     """Findings of a rendered stack; its gateways are the ones its Helm releases
     install (or the defaults when it installs none)."""
     return analyze(rendered.objects(), gateways=installed_gateways(r.inputs for r in rendered.releases()),
-                   default_namespace=rendered.settings.app.namespace)
+                   default_namespace=rendered.settings.app.namespace, schemas=schemas)
+
+
+def manifest_files(paths: Iterable[str]) -> list[str]:
+    """The files named, and the YAML/JSON files under each directory named (sorted)."""
+    files: list[str] = []
+    for path in paths:
+        if Path(path).is_dir():
+            found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if not found:
+                raise ConfigError(file=path, path="", message="directory holds no .yaml, .yml or .json file")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
 
 
 def load_manifests(paths: Iterable[str]) -> list[dict]:
     """Every object of every YAML document of the files (`kind: List` unpacked)."""
     objects: list[dict] = []
-    for path in paths:
+    for path in manifest_files(paths):
         try:
             with open(path, encoding="utf-8") as handle:
                 documents = list(yaml.safe_load_all(handle))
@@ -45,9 +63,19 @@ def load_manifests(paths: Iterable[str]) -> list[dict]:
 
 
 def parse_gateway(text: str) -> GatewayWorkload:
-    """`--gateway istio=ingress[,app=x][@namespace/service]`: a gateway workload
-    running outside the files."""
-    labels_text, _, where = text.partition("@")
+    """`--gateway istio=ingress[,app=x][@namespace/service][:80,443]`: a gateway workload
+    running outside the files. Without `:PORTS` its Service is assumed to have the
+    gateway Helm chart's ports, and findings about ports say so."""
+    rest, colon, ports_text = text.rpartition(":") if ":" in text else (text, "", "")
+    ports: tuple[int, ...] = ()
+    if colon:
+        try:
+            ports = tuple(int(p) for p in ports_text.split(",") if p.strip())
+        except ValueError:
+            ports = ()
+        if not ports or any(not 0 < p < 65536 for p in ports):
+            raise ConfigError(file="--gateway", path="", value=text, message="expected ports like :80,443 after the labels")
+    labels_text, _, where = rest.partition("@")
     labels = {}
     for pair in labels_text.split(","):
         key, sep, value = pair.partition("=")
@@ -55,9 +83,12 @@ def parse_gateway(text: str) -> GatewayWorkload:
             raise ConfigError(file="--gateway", path="", value=text, message="expected labels like istio=ingressgateway")
         labels[key.strip()] = value.strip()
     namespace, _, service = (where or "istio-system/").partition("/")
-    return GatewayWorkload(labels=labels, namespace=namespace or "istio-system", service=service or "gateway")
+    source = "given with --gateway" if ports else \
+        f"given with --gateway, Service ports assumed {', '.join(map(str, HELM_GATEWAY_PORTS))} (add :PORTS to say)"
+    return GatewayWorkload(labels=labels, namespace=namespace or "istio-system", service=service or "gateway",
+                           ports=ports or HELM_GATEWAY_PORTS, source=source)
 
 
 def check_manifests(paths: Sequence[str], *, namespace: str = "default",
-                    gateways: Sequence[GatewayWorkload] | None = None) -> list[Finding]:
-    return analyze(load_manifests(paths), gateways=gateways, default_namespace=namespace)
+                    gateways: Sequence[GatewayWorkload] | None = None, schemas=None) -> list[Finding]:
+    return analyze(load_manifests(paths), gateways=gateways, default_namespace=namespace, schemas=schemas)

@@ -3,7 +3,8 @@
     meshplan render --stack dev [--format text|json|yaml]
     meshplan render --config examples/istio-tasks/reviews-80-20.yaml
     meshplan diff --stack dev --base-ref origin/main [--format text|markdown|json]
-    meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml ...
+    meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml dir/ ...
+    meshplan check --crds crd-all.gen.yaml ...   (adds schema validation, IST0106)
     meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
 Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
@@ -59,16 +60,21 @@ def _check(args: argparse.Namespace) -> int:
     from meshplan import formats
     from meshplan.check import check_manifests, check_rendered, parse_gateway
 
+    schemas = None
+    if args.crds:
+        from model.analysis.schema import load_crds
+
+        schemas = load_crds(args.crds)
     if args.files:
         if args.stack or args.config:
             raise ConfigError(file="meshplan check", path="", message="give manifest files or --stack/--config, not both")
         gateways = [parse_gateway(g) for g in args.gateway] or None
-        findings = check_manifests(args.files, namespace=args.namespace, gateways=gateways)
+        findings = check_manifests(args.files, namespace=args.namespace, gateways=gateways, schemas=schemas)
     else:
         from meshplan.engine import render
 
         path, stack = _stack_source(args)
-        findings = check_rendered(render(path, stack=stack))
+        findings = check_rendered(render(path, stack=stack), schemas=schemas)
     if args.format == "json":
         sys.stdout.write(formats.findings_json(findings))
     else:
@@ -153,14 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=_diff)
 
     check = commands.add_parser("check", help="offline analysis of a stack or of manifest files")
-    check.add_argument("files", nargs="*", metavar="FILE", help="manifest files (instead of a stack)")
+    check.add_argument("files", nargs="*", metavar="FILE",
+                       help="manifest files or directories of them (instead of a stack)")
     _add_stack_options(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--namespace", default="default",
                        help="namespace of manifest objects that name none (default: default)")
-    check.add_argument("--gateway", action="append", default=[], metavar="LABELS[@NS/SERVICE]",
-                       help="a gateway workload outside the files, e.g. istio=ingress@istio-ingress/istio-ingress "
-                            "(repeatable; default: istio=ingressgateway and istio=egressgateway)")
+    check.add_argument("--gateway", action="append", default=[], metavar="LABELS[@NS/SERVICE][:PORTS]",
+                       help="a gateway workload outside the files, e.g. istio=ingress@istio-ingress/istio-ingress:80,443 "
+                            "(repeatable; default: istioctl's assumed istio=ingressgateway in istio-system, "
+                            "ports 80, 443, 31400, 15443)")
+    check.add_argument("--crds", metavar="FILE",
+                       help="Istio's CRD file (crd-all.gen.yaml of your release): also validate every Istio object "
+                            "against its schema and CEL rules (IST0106)")
     check.set_defaults(run=_check)
 
     from meshplan import rollout_cli  # progressive delivery with metric gates: its own module

@@ -35,7 +35,10 @@ def test_clean_sample_manifests_pass_with_warnings_only(capsys, tmp_path):
     code, out, _ = check(capsys, *write_sample(tmp_path))
     assert code == 0
     lines = out.splitlines()
-    assert lines and all(line.startswith("warning [BM103] DestinationRule default/") for line in lines)
+    # What istioctl analyze says of upstream's files: subsets without pods, the
+    # 8080 server port on its assumed gateway, and the ingress route without a subset.
+    assert {line.split(" ", 3)[1] for line in lines} == {"[BM103]", "[BM114]", "[BM117]"}
+    assert all(line.startswith("warning ") for line in lines)
     assert "warning [BM103] DestinationRule default/ratings: subset v2-mysql selects no pods " \
            "(app=ratings,version=v2-mysql in namespace default)" in lines
 
@@ -76,11 +79,14 @@ def test_json_format_and_namespace_option(capsys, tmp_path):
     assert code == 0
     findings = json.loads(out)["findings"]
     assert {f["namespace"] for f in findings} == {"bookinfo"}
-    assert set(findings[0]) == {"level", "code", "kind", "namespace", "name", "message"}
+    assert set(findings[0]) == {"level", "code", "istio", "kiali", "kind", "namespace", "name", "message"}
+    assert {(f["code"], f["istio"]) for f in findings} >= {("BM103", "IST0173"), ("BM114", "IST0162")}
 
 
 def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):
-    assert check(capsys, "--stack", "prod")[:2] == (0, "no findings\n")
+    # The one warning every Bookinfo stack carries, explained in the README.
+    code, out, _ = check(capsys, "--stack", "prod")
+    assert code == 0 and [line.split(" ", 3)[1] for line in out.splitlines()] == ["[BM117]"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("just: [a, list\n")
     code, _, err = check(capsys, str(bad))
@@ -98,3 +104,43 @@ def test_render_prints_findings_to_stdout_in_text_and_to_stderr_otherwise(capsys
     assert captured.err == f"{finding}\n"
     assert main(["render", "--stack", "dev"]) == 0
     assert captured.err == f"{finding}\n" and str(finding) in capsys.readouterr().out
+
+
+def test_directories_and_gateway_ports_keep_the_port_check_on(capsys, tmp_path):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write_sample(folder)
+    code, out, _ = check(capsys, str(folder), "--gateway", "istio=ingressgateway@istio-system/istio-ingressgateway:80,443")
+    assert code == 0
+    assert "warning [BM114] Gateway default/bookinfo-gateway: server port 8080 is not a port of gateway Service " \
+           "istio-system/istio-ingressgateway (ports: 80, 443) [gateway given with --gateway]" in out
+    code, out, _ = check(capsys, str(folder), "--gateway", "istio=ingressgateway@istio-system/istio-ingressgateway")
+    assert "Service ports assumed 80, 443, 15021 (add :PORTS to say)" in out
+    code, _, err = check(capsys, str(folder), "--gateway", "istio=x:http")
+    assert code == 1 and err.startswith("error: --gateway") and err.count("\n") == 1
+
+
+def test_crds_option_reports_schema_and_cel_errors(capsys, tmp_path):
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "spec": {"group": "networking.istio.io", "names": {"kind": "VirtualService"},
+                    "versions": [{"name": "v1", "served": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {
+                            "type": "object", "properties": {
+                                "hosts": {"type": "array", "items": {"type": "string"}},
+                                "timeout": {"type": "string", "x-kubernetes-validations": [
+                                    {"rule": "duration(self) >= duration('1ms')",
+                                     "message": "must be a valid duration greater than 1ms"}]}}}}}}}]}}
+    crds = tmp_path / "crds.yaml"
+    crds.write_text(as_yaml([crd]))
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "v"},
+          "spec": {"hosts": "reviews", "timeout": "1us", "htp": []}}
+    path = tmp_path / "vs.yaml"
+    path.write_text(as_yaml([vs]))
+    code, out, _ = check(capsys, str(path), "--crds", str(crds), "--format", "json")
+    schema = [f["message"] for f in json.loads(out)["findings"] if f["code"] == "BM135"]
+    assert code == 1 and all(f for f in schema)
+    assert "spec.hosts: 'reviews' is not of type 'array'" in schema
+    assert "spec.timeout: must be a valid duration greater than 1ms" in schema
+    assert any("'htp' was unexpected" in m for m in schema)
+    code, _, err = check(capsys, str(path), "--crds", str(tmp_path / "none.yaml"))
+    assert code == 1 and "no such file (--crds)" in err

@@ -1,0 +1,37 @@
+"""What a rule reports: one finding about one object, with the project's code and the
+istioctl / Kiali code it corresponds to."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+LEVELS = (ERROR, WARNING, INFO)
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    code: str
+    kind: str
+    namespace: str
+    name: str
+    message: str
+    istio: str = ""
+    """The istioctl analyze code (ISTnnnn) this finding corresponds to, if any."""
+    kiali: str = ""
+    """The Kiali validation code (KIAnnnn) it corresponds to, if any."""
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.level} [{self.code}] {self.kind} {where}: {self.message}"
+
+    def as_json(self) -> dict:
+        return {"level": self.level, "code": self.code, "istio": self.istio, "kiali": self.kiali,
+                "kind": self.kind, "namespace": self.namespace, "name": self.name, "message": self.message}
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == ERROR]

@@ -1,0 +1,141 @@
+"""Rules about who is in the mesh: namespaces labelled for sidecar injection,
+workloads that will run without a sidecar, and application pods running as the
+proxy's own UID."""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Mapping
+
+from model.analysis.findings import INFO, WARNING
+from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list
+from model.analysis.registry import rule
+
+INJECTION = "injection.Analyzer"
+INJECTION_LABEL = "istio-injection"
+REVISION_LABEL = "istio.io/rev"
+DATAPLANE_LABEL = "istio.io/dataplane-mode"
+INJECT_SWITCH = "sidecar.istio.io/inject"
+PROXY_CONTAINER = "istio-proxy"
+PROXY_UID = 1337
+
+
+def _labels(namespace: Mapping) -> Mapping:
+    return (namespace.get("metadata") or {}).get("labels") or {}
+
+
+def _name(obj: Mapping) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _ambient(labels: Mapping) -> bool:
+    return labels.get(DATAPLANE_LABEL) == "ambient"
+
+
+def _injected(labels: Mapping) -> bool:
+    return labels.get(INJECTION_LABEL) == "enabled" or (
+        bool(labels.get(REVISION_LABEL)) and labels.get(INJECTION_LABEL) != "disabled")
+
+
+def _enable_namespaces_by_default(index: Index) -> bool:
+    """`sidecarInjectorWebhook.enableNamespacesByDefault` of the injector ConfigMap, when given."""
+    for config_map in index.of("ConfigMap"):
+        if _name(config_map).startswith("istio-sidecar-injector") and index.ns(config_map) == ISTIO_NAMESPACE:
+            try:
+                values = json.loads(((config_map.get("data") or {}).get("values")) or "{}")
+            except ValueError:
+                continue
+            if (values.get("sidecarInjectorWebhook") or {}).get("enableNamespacesByDefault") is True:
+                return True
+    return False
+
+
+def _user_namespaces(index: Index) -> list[Mapping]:
+    """Namespaces of applications: not Istio's own, nor one holding a gateway the mesh
+    installs (gateway pods ask for their proxy through their own labels)."""
+    gateway_namespaces = {w.namespace for w in index.workloads if w.assumed}
+    return [n for n in index.of("Namespace") if _name(n) != ISTIO_NAMESPACE and _name(n) not in gateway_namespaces]
+
+
+@rule("BM126", INFO, "namespace not labelled for sidecar injection (nor ambient)", istio="IST0102",
+      analyzer=INJECTION)
+def namespace_not_injected(index: Index) -> Iterable:
+    if _enable_namespaces_by_default(index):
+        return
+    for namespace in _user_namespaces(index):
+        labels = _labels(namespace)
+        if INJECTION_LABEL not in labels and not labels.get(REVISION_LABEL) and not _ambient(labels):
+            yield namespace, (f"not labelled {INJECTION_LABEL}=enabled or {REVISION_LABEL}=<revision>: "
+                              "its pods get no sidecar")
+
+
+@rule("BM127", INFO, "namespace without injection labels where the injector injects every namespace",
+      istio="IST0148", analyzer=INJECTION)
+def namespace_injected_by_default(index: Index) -> Iterable:
+    if not _enable_namespaces_by_default(index):
+        return
+    for namespace in _user_namespaces(index):
+        labels = _labels(namespace)
+        if INJECTION_LABEL not in labels and not labels.get(REVISION_LABEL) and not _ambient(labels):
+            yield namespace, ("no injection label: the injector (enableNamespacesByDefault) injects it; "
+                              f"label it {INJECTION_LABEL}=enabled or disabled to say so")
+
+
+@rule("BM128", WARNING, "namespace with conflicting injection labels (injection and revision, or sidecar and ambient)",
+      istio="IST0123", analyzer=INJECTION)
+def conflicting_injection_labels(index: Index) -> Iterable:
+    for namespace in index.of("Namespace"):
+        labels = _labels(namespace)
+        if labels.get(INJECTION_LABEL) == "disabled":
+            continue
+        modes = [m for m, on in ((f"{INJECTION_LABEL}=enabled", labels.get(INJECTION_LABEL) == "enabled"),
+                                 (f"{REVISION_LABEL}={labels.get(REVISION_LABEL)}", bool(labels.get(REVISION_LABEL))),
+                                 (f"{DATAPLANE_LABEL}=ambient", _ambient(labels))) if on]
+        if len(modes) > 1:
+            yield namespace, f"labels {' and '.join(modes)} ask for different injection"
+
+
+def _opted_out(workload: Workload) -> bool:
+    switch = workload.labels.get(INJECT_SWITCH, workload.annotations.get(INJECT_SWITCH))
+    return str(switch).lower() == "false"
+
+
+def _has_proxy(workload: Workload) -> bool:
+    return any(isinstance(c, Mapping) and c.get("name") == PROXY_CONTAINER
+               for c in as_list(workload.pod_spec.get("containers")) + as_list(workload.pod_spec.get("initContainers")))
+
+
+@rule("BM129", WARNING, "workload that runs without a sidecar in the mesh", istio="IST0103", analyzer=INJECTION)
+def workload_without_sidecar(index: Index) -> Iterable:
+    namespaces = {_name(n): _labels(n) for n in index.of("Namespace")}
+    by_default = _enable_namespaces_by_default(index)
+    for workload in index.workloads:
+        labels = namespaces.get(workload.namespace)
+        if workload.assumed or labels is None or _opted_out(workload) or workload.pod_spec.get("hostNetwork"):
+            continue
+        injected = _injected(labels) or (by_default and INJECTION_LABEL not in labels)
+        if workload.kind == "Pod":
+            # A Pod shows whether it was injected; only an injected namespace's pods must be.
+            if injected and not _ambient(labels) and not _has_proxy(workload):
+                yield workload.obj, (f"no {PROXY_CONTAINER} container although namespace {workload.namespace} "
+                                     "injects sidecars: restart it to inject one")
+        elif not injected and not _ambient(labels) and workload.namespace != ISTIO_NAMESPACE:
+            # A template never shows the sidecar: its pods get one only in an injecting namespace.
+            yield workload.obj, (f"its pods will run without a sidecar: namespace {workload.namespace} is not "
+                                 f"labelled {INJECTION_LABEL}=enabled or {REVISION_LABEL}=<revision>")
+
+
+@rule("BM130", WARNING, "application container runs as UID 1337, the proxy's own", istio="IST0144",
+      analyzer="applicationUID.Analyzer")
+def application_uid(index: Index) -> Iterable:
+    for workload in index.workloads:
+        if workload.assumed:
+            continue
+        pod_uid = (workload.pod_spec.get("securityContext") or {}).get("runAsUser")
+        if pod_uid == PROXY_UID:
+            yield workload.obj, f"pod securityContext.runAsUser is {PROXY_UID}, the sidecar's UID"
+            continue
+        for container in as_list(workload.pod_spec.get("containers")):
+            if isinstance(container, Mapping) and container.get("name") != PROXY_CONTAINER and \
+                    (container.get("securityContext") or {}).get("runAsUser") == PROXY_UID:
+                yield workload.obj, (f"container {container.get('name')} runs as UID {PROXY_UID}, the sidecar's UID")
+                break

@@ -1,0 +1,114 @@
+"""Istio 1.30.3's own analyzer test cases as a scoring harness for `meshplan check`.
+
+The cases live beside the project (`../shared/upstream/istio-analyzers/<case>/`: input
+YAML files and `expected.json`), never inside it. For each case `meshplan check` runs
+on the case's files exactly as a user would run it on manifests; its findings are
+compared with Istio's expected messages as a multiset of (Istio code, kind, namespace,
+name), restricted to the codes the case's analyzer can emit (a case says nothing about
+other codes).
+
+`python -m tests.istio_suite` prints the score per Istio code."""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_DIR = ROOT.parent / "shared" / "upstream" / "istio-analyzers"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    codes: tuple[str, ...]
+    expected: Counter
+    found: Counter
+
+    @property
+    def missing(self) -> Counter:
+        return self.expected - self.found
+
+    @property
+    def unexpected(self) -> Counter:
+        return self.found - self.expected
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing and not self.unexpected
+
+
+def case_dirs() -> list[Path]:
+    """Every case folder of the suite (empty where the suite is absent)."""
+    if not SUITE_DIR.is_dir():
+        return []
+    return sorted(p for p in SUITE_DIR.iterdir() if (p / "expected.json").is_file())
+
+
+def istio_code(finding) -> str:
+    """The Istio code a finding corresponds to ('' for none)."""
+    return getattr(finding, "istio", "") or ""
+
+
+def from_analyzer(finding, analyzer: str) -> bool:
+    """Whether the finding's rule mirrors this Istio analyzer: each Go case runs one
+    analyzer, so only the findings of the rules mirroring it are compared (another
+    analyzer may emit the same code about the same input)."""
+    from model.analysis import CATALOGUE
+
+    rule = CATALOGUE.get(finding.code)
+    return rule is not None and analyzer in rule.istio_analyzers
+
+
+def run_case(case: Path) -> CaseResult:
+    from meshplan.check import check_manifests
+
+    spec = json.loads((case / "expected.json").read_text())
+    codes = tuple(spec["analyzer_codes"])
+    expected = Counter((m["code"], m["kind"], m["namespace"] or "", m["name"]) for m in spec["expected"])
+    # Istio's harness puts objects that name no namespace in namespace "".
+    findings = check_manifests([str(case / f) for f in spec["inputFiles"]], namespace="")
+    found = Counter((istio_code(f), f.kind, f.namespace, f.name) for f in findings
+                    if istio_code(f) in codes and from_analyzer(f, spec["analyzer_name"]))
+    return CaseResult(name=spec["case"], codes=codes, expected=expected, found=found)
+
+
+def score(results: list[CaseResult]) -> dict[str, tuple[int, int, int]]:
+    """Per Istio code: (expected found, expected total, unexpected)."""
+    table: dict[str, list[int]] = {}
+    for result in results:
+        for code in result.codes:
+            row = table.setdefault(code, [0, 0, 0])
+            expected = Counter({k: n for k, n in result.expected.items() if k[0] == code})
+            found = Counter({k: n for k, n in result.found.items() if k[0] == code})
+            row[0] += sum((expected & found).values())
+            row[1] += sum(expected.values())
+            row[2] += sum((found - expected).values())
+    return {code: tuple(row) for code, row in sorted(table.items())}
+
+
+def main() -> int:
+    results = [run_case(case) for case in case_dirs()]
+    if not results:
+        print(f"no suite at {SUITE_DIR}")
+        return 1
+    table = score(results)
+    print("| Istio code | expected found | expected total | unexpected |")
+    print("|---|---:|---:|---:|")
+    for code, (hit, total, extra) in table.items():
+        print(f"| {code} | {hit} | {total} | {extra} |")
+    hit, total, extra = (sum(col) for col in zip(*table.values()))
+    print(f"| all | {hit} | {total} | {extra} |")
+    print(f"cases passing: {sum(r.passed for r in results)}/{len(results)}")
+    if "-v" in sys.argv:
+        for r in results:
+            if not r.passed:
+                print(f"{r.name}: missing {dict(r.missing)} unexpected {dict(r.unexpected)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
