@@ -15,12 +15,7 @@ from tests.istio_suite import SUITE_DIR, case_dirs, run_case
 NOT_MIRRORED = {
     "annotations.K8sAnalyzer": "annotation checks (IST0107/0108/0125/0135) need Istio's annotation catalogue",
     "authn.BlockedCIDRsAnalyzer": "reads istiod's own Deployment settings (IST0175)",
-    "deployment.MultiServiceAnalyzer": "multi-Service protocol conflicts (IST0116/0137) not mirrored yet",
     "deprecation.DeprecationAnalyzer": "deprecated fields (IST0002) not mirrored yet",
-    "envoyfilter.EnvoyPatchAnalyzer": "EnvoyFilter patch checks (IST0151-0155) not mirrored",
-    "injection.ImageAnalyzer": "proxy image of the injector configuration (IST0158) not mirrored",
-    "service.PortNameAnalyzer/ExternalName": "ExternalName port names (IST0150) not mirrored yet",
-    "sidecar.SelectorAnalyzer": "Sidecar resources (IST0101/0110/0111/0167) not mirrored",
     "virtualservice.JWTClaimRouteAnalyzer": "JWT claim routes (IST0149) not mirrored yet",
 }
 """Analyzers whose cases are expected to fail, and why (strict: a fix must drop the entry)."""
@@ -31,8 +26,6 @@ CASES = case_dirs()
 def _why_not(case) -> str | None:
     spec = json.loads((case / "expected.json").read_text())
     analyzer = spec["analyzer_name"]
-    if analyzer == "service.PortNameAnalyzer" and "ExternalName" in spec["case"]:
-        analyzer += "/ExternalName"
     if not spec["expected"]:
         return None  # nothing expected: the case holds (and is checked) without the analyzer
     return NOT_MIRRORED.get(analyzer)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
-from model.analysis import (destinationrules, gateways_rules, membership, routes, schema, security,  # noqa: F401
-                            services, virtualservices)  # registers every rule
+from model.analysis import (destinationrules, envoyfilters, gateways_rules, membership, proxy_image,  # noqa: F401
+                            routes, schema, security, services, sidecars, virtualservices)  # registers every rule
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import CLUSTER_DOMAIN, MESH_GATEWAY, build_index, fqdn, host_matches
