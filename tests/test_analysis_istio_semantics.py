@@ -15,7 +15,8 @@ def _gateway(name: str, namespace: str, credential: str = "", host: str = "shop.
     server = {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": [host]}
     if credential:
         server["tls"] = {"mode": "SIMPLE", "credentialName": credential}
-    return {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": name, "namespace": namespace},
+    return {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {"selector": {"istio": "ingress"}, "servers": [server]}}
 
 
@@ -72,7 +73,8 @@ def test_jwks_check_without_istiod_among_the_objects_is_a_warning_that_names_the
 
 
 def _claim_route(gateway="istio-ingress/shop-gateway") -> dict:
-    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "shop", "namespace": "shop"},
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "shop", "namespace": "shop"},
             "spec": {"hosts": ["shop.example.com"], "gateways": [gateway], "http": [{
                 "match": [{"headers": {"@request.auth.claims.group": {"exact": "beta"}}}],
                 "route": [{"destination": {"host": "shop"}}]}]}}
@@ -101,7 +103,8 @@ def test_pod_template_annotations_are_judged_as_the_pod_s_and_metadata_ones_as_t
                   "spec": {"template": {"metadata": {"labels": {"app": "web"}, "annotations": {
                       "sidecar.istio.io/proxyCPU": "100m", "sidecar.istio.io/injct": "false",
                       "traffic.sidecar.istio.io/excludeOutboundPorts": "all",
-                      "sidecar.istio.io/statsInclusionPrefixes": "cluster"}}, "spec": {"containers": [{"name": "web"}]}}}}
+                      "sidecar.istio.io/statsInclusionPrefixes": "cluster"}},
+                      "spec": {"containers": [{"name": "web"}]}}}}
     found = {(f.code, f.level, f.message.split(":")[0]) for f in analyze([deployment])
              if f.istio in ("IST0107", "IST0108", "IST0125", "IST0135")}
     assert found == {

@@ -85,7 +85,8 @@ def _unverified(tls: Mapping, workload_selector: bool) -> str | None:
             "no check at all)")
 
 
-@rule("BM120", WARNING, "TLS origination without caCertificates (server not checked against a chosen CA)", istio="IST0128",
+@rule("BM120", WARNING, "TLS origination without caCertificates (server not checked against a chosen CA)",
+      istio="IST0128",
       analyzer="destinationrule.CaCertificateAnalyzer")
 def tls_without_ca(index: Index) -> Iterable:
     for dr in index.of("DestinationRule"):

@@ -41,7 +41,8 @@ def _misplaced(operation: str, apply_to: str) -> bool:
 def _relative(envoy_filter: Mapping, *, with_proxy_version: bool) -> list[str]:
     if spec_of(envoy_filter).get("priority"):
         return []
-    return [f"configPatches[{n}] {operation} on {apply_to}" for n, apply_to, operation, versioned in _patches(envoy_filter)
+    return [f"configPatches[{n}] {operation} on {apply_to}"
+            for n, apply_to, operation, versioned in _patches(envoy_filter)
             if operation in RELATIVE and not _misplaced(operation, apply_to) and versioned == with_proxy_version]
 
 
@@ -76,7 +77,8 @@ def replace_misplaced(index: Index) -> Iterable:
     for envoy_filter in index.of("EnvoyFilter"):
         patches = _misplaced_patches(envoy_filter, "REPLACE")
         if patches:
-            yield envoy_filter, f"REPLACE in {'; '.join(patches)}: only HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST can be replaced"
+            yield envoy_filter, (f"REPLACE in {'; '.join(patches)}: only HTTP_FILTER, NETWORK_FILTER and "
+                                 "VIRTUAL_HOST can be replaced")
 
 
 @rule("BM143", ERROR, "EnvoyFilter ADD patch on ROUTE_CONFIGURATION or HTTP_ROUTE (ignored)", istio="IST0153",

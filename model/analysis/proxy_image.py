@@ -96,11 +96,12 @@ def proxy_image_mismatch(index: Index) -> Iterable:
             continue
         stale = []
         for workload in index.workloads:
-            if workload.kind != "Pod" or workload.namespace != _name(namespace) or \
+            if workload.kind != "Pod" or workload.assumed or workload.namespace != _name(namespace) or \
                     PROXY_IMAGE_ANNOTATION in workload.annotations:
                 continue
             running, wanted = _proxy_image(workload), expected_image(index, workload, values)
             if running is not None and running != wanted:
                 stale.append(f"{workload.name} ({running}, injector: {wanted})")
         if stale:
-            yield namespace, f"pods run another proxy image than the injector injects now (restart them): {'; '.join(stale)}"
+            yield namespace, ("pods run another proxy image than the injector injects now (restart them): "
+                              + "; ".join(stale))

@@ -99,8 +99,8 @@ def _authenticated(index: Index, workload: Workload) -> bool:
         spec, namespace = spec_of(authn), index.ns(authn)
         refs = [r for r in [spec.get("targetRef"), *as_list(spec.get("targetRefs"))] if isinstance(r, Mapping)]
         if refs:
-            if namespace == workload.namespace and any(
-                    r.get("kind") == "Gateway" and workload.labels.get(GATEWAY_NAME_LABEL) == r.get("name") for r in refs):
+            named = {str(r.get("name")) for r in refs if r.get("kind") == "Gateway"}
+            if namespace == workload.namespace and workload.labels.get(GATEWAY_NAME_LABEL) in named:
                 return True
             continue
         selector = _selector(authn)
@@ -115,7 +115,8 @@ def _claim_keys(vs: Mapping) -> list[str]:
         for match in as_list((route or {}).get("match")):
             for field in ("headers", "withoutHeaders"):
                 headers = (match or {}).get(field)
-                keys += [str(k) for k in (headers if isinstance(headers, Mapping) else {}) if str(k).startswith(CLAIM_HEADER)]
+                if isinstance(headers, Mapping):
+                    keys += [str(k) for k in headers if str(k).startswith(CLAIM_HEADER)]
     return list(dict.fromkeys(keys))
 
 
