@@ -12,42 +12,14 @@ import pytest
 from tests.conftest import render_stack
 from tests.istio_suite import SUITE_DIR, case_dirs, run_case
 
-NOT_MIRRORED = {
-    "annotations.K8sAnalyzer": "annotation checks (IST0107/0108/0125/0135) need Istio's annotation catalogue",
-    "authn.BlockedCIDRsAnalyzer": "reads istiod's own Deployment settings (IST0175)",
-    "deployment.MultiServiceAnalyzer": "multi-Service protocol conflicts (IST0116/0137) not mirrored yet",
-    "deprecation.DeprecationAnalyzer": "deprecated fields (IST0002) not mirrored yet",
-    "envoyfilter.EnvoyPatchAnalyzer": "EnvoyFilter patch checks (IST0151-0155) not mirrored",
-    "injection.ImageAnalyzer": "proxy image of the injector configuration (IST0158) not mirrored",
-    "service.PortNameAnalyzer/ExternalName": "ExternalName port names (IST0150) not mirrored yet",
-    "sidecar.SelectorAnalyzer": "Sidecar resources (IST0101/0110/0111/0167) not mirrored",
-    "virtualservice.JWTClaimRouteAnalyzer": "JWT claim routes (IST0149) not mirrored yet",
-}
-"""Analyzers whose cases are expected to fail, and why (strict: a fix must drop the entry)."""
-
 CASES = case_dirs()
-
-
-def _why_not(case) -> str | None:
-    spec = json.loads((case / "expected.json").read_text())
-    analyzer = spec["analyzer_name"]
-    if analyzer == "service.PortNameAnalyzer" and "ExternalName" in spec["case"]:
-        analyzer += "/ExternalName"
-    if not spec["expected"]:
-        return None  # nothing expected: the case holds (and is checked) without the analyzer
-    return NOT_MIRRORED.get(analyzer)
 
 
 def _params():
     if not CASES:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"Istio's analyzer cases not found at {SUITE_DIR} "
                                                                   "(they live beside the project, not in it)"))]
-    params = []
-    for case in CASES:
-        why = _why_not(case)
-        marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
-        params.append(pytest.param(case, marks=marks, id=case.name))
-    return params
+    return [pytest.param(case, id=case.name) for case in CASES]
 
 
 @pytest.mark.parametrize("case", _params())
@@ -55,6 +27,17 @@ def test_istio_case_gives_exactly_the_expected_messages(case):
     result = run_case(case)
     assert not result.missing and not result.unexpected, (
         f"{result.name}: missing {dict(result.missing)}, unexpected {dict(result.unexpected)}")
+
+
+def test_every_analyzer_of_the_suite_is_mirrored_by_a_rule():
+    """A case expecting nothing would pass without any rule: each analyzer must have one."""
+    from model.analysis import CATALOGUE
+
+    if not CASES:
+        pytest.skip(f"Istio's analyzer cases not found at {SUITE_DIR}")
+    analyzers = {json.loads((case / "expected.json").read_text())["analyzer_name"] for case in CASES}
+    mirrored = {name for rule in CATALOGUE.values() for name in rule.istio_analyzers}
+    assert analyzers - mirrored == set()
 
 
 def test_all_eighty_cases_are_present_when_the_suite_is():

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
-from model.analysis import (destinationrules, gateways_rules, membership, routes, schema, security,  # noqa: F401
-                            services, virtualservices)  # registers every rule
+from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
+                            istio_annotations, membership, proxy_image, routes, schema, security, services,
+                            sidecars, virtualservices)  # registers every rule
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import CLUSTER_DOMAIN, MESH_GATEWAY, build_index, fqdn, host_matches

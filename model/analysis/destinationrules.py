@@ -80,10 +80,13 @@ def _unverified(tls: Mapping, workload_selector: bool) -> str | None:
     if tls.get("credentialName") and workload_selector:
         return None  # the CA comes with the credential's Secret
     note = " (credentialName only applies with a workloadSelector)" if tls.get("credentialName") else ""
-    return f"TLS mode {tls['mode']} without caCertificates{note}: the server's certificate is not verified"
+    return (f"TLS mode {tls['mode']} without caCertificates{note}: the server's certificate is not checked against "
+            "a CA you chose (istiod's VERIFY_CERTIFICATE_AT_CLIENT decides between the proxy's system roots and "
+            "no check at all)")
 
 
-@rule("BM120", WARNING, "TLS origination without caCertificates (server not verified)", istio="IST0128",
+@rule("BM120", WARNING, "TLS origination without caCertificates (server not checked against a chosen CA)",
+      istio="IST0128",
       analyzer="destinationrule.CaCertificateAnalyzer")
 def tls_without_ca(index: Index) -> Iterable:
     for dr in index.of("DestinationRule"):
@@ -93,7 +96,7 @@ def tls_without_ca(index: Index) -> Iterable:
             yield dr, f"host {spec.get('host')}: {why}"
 
 
-@rule("BM121", WARNING, "port-level TLS origination without caCertificates (server not verified)",
+@rule("BM121", WARNING, "port-level TLS origination without caCertificates (server not checked against a chosen CA)",
       istio="IST0129", analyzer="destinationrule.CaCertificateAnalyzer")
 def port_tls_without_ca(index: Index) -> Iterable:
     for dr in index.of("DestinationRule"):

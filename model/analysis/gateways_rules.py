@@ -26,8 +26,7 @@ def _servers(gateway: Mapping) -> list[Mapping]:
 
 
 def _workloads(index: Index, gateway: Mapping) -> list[Workload]:
-    selector = _selector(gateway)
-    return index.selected(selector) if selector else []
+    return index.gateway_workloads(gateway)
 
 
 def _assumed_note(workloads: list[Workload]) -> str:
@@ -96,7 +95,9 @@ def conflicting_gateways(index: Index) -> Iterable:
             if other is gateway:
                 continue
             theirs = {id(w) for w in _workloads(index, other)}
-            if not (mine & theirs or (not mine and not theirs and _selector(gateway) == _selector(other))):
+            same_pods_unseen = not mine and not theirs and _selector(gateway) == _selector(other) and \
+                (not index.gateways_scoped or index.ns(gateway) == index.ns(other))
+            if not (mine & theirs or same_pods_unseen):
                 continue
             for port in sorted(_ports(gateway) & _ports(other)):
                 hosts = [h for h in _hosts(gateway, port) if any(hosts_overlap(h, o) for o in _hosts(other, port))]
@@ -111,6 +112,13 @@ def _credentials(gateway: Mapping) -> list[str]:
             if isinstance(s.get("tls"), Mapping) and s["tls"].get("credentialName")]
 
 
+def _same_secret(index: Index, gateway: Mapping, other: Mapping) -> bool:
+    """A credentialName resolves in the namespace of the gateway pods: one name on
+    gateway pods of different namespaces is two Secrets."""
+    mine, theirs = (set(_secret_namespaces(index, g)) for g in (gateway, other))
+    return not mine or not theirs or bool(mine & theirs)
+
+
 @rule("BM124", WARNING, "one TLS credential on several Gateways of the same workloads (HTTP/2 connection reuse 404s)",
       istio="IST0138", analyzer="gateway.CertificateAnalyzer")
 def duplicate_certificate(index: Index) -> Iterable:
@@ -119,7 +127,7 @@ def duplicate_certificate(index: Index) -> Iterable:
         selector = _selector(gateway).items()
         for name in dict.fromkeys(_credentials(gateway)):
             sharing = [o for o in gateways if o is not gateway and name in _credentials(o)
-                       and selector <= _selector(o).items()]
+                       and selector <= _selector(o).items() and _same_secret(index, gateway, o)]
             if sharing:
                 yield gateway, (f"credential {name} is also used by Gateway "
                                 f"{', '.join(index.ref(o) for o in sharing)}: clients reusing an HTTP/2 "

@@ -23,6 +23,8 @@ ISTIO_NAMESPACE = "istio-system"
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 CLUSTER_SCOPED = frozenset({"Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+SCOPE_GATEWAY_TO_NAMESPACE = "PILOT_SCOPE_GATEWAY_TO_NAMESPACE"
+"""istiod setting: a Gateway selects gateway pods of its own namespace only (default: any)."""
 TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
     "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
     "ReplicaSet": ("spec", "template"), "Job": ("spec", "template"),
@@ -213,6 +215,30 @@ class Index:
         """Workloads whose pod labels carry `selector` (in `namespace` when given)."""
         return [w for w in self.workloads if (namespace is None or w.namespace == namespace)
                 and selects(selector, w.labels)]
+
+    @cached_property
+    def istiod_env(self) -> dict[str, str] | None:
+        """Environment of istiod's containers when its Deployment (`app: istiod` in
+        istio-system) is among the objects; None when istiod is outside them."""
+        for deployment in self.of("Deployment"):
+            if self.ns(deployment) != ISTIO_NAMESPACE or (_meta(deployment).get("labels") or {}).get("app") != "istiod":
+                continue
+            pod_spec = spec_of(((deployment.get("spec") or {}).get("template")) or {})
+            return {str(e.get("name")): str(e.get("value") or "") for c in as_list(pod_spec.get("containers"))
+                    if isinstance(c, Mapping) for e in as_list(c.get("env")) if isinstance(e, Mapping)}
+        return None
+
+    def gateway_workloads(self, gateway: Mapping) -> list[Workload]:
+        """The gateway pods a Gateway's selector picks: in any namespace, or in its own
+        when istiod scopes Gateways to their namespace."""
+        selector = spec_of(gateway).get("selector")
+        if not isinstance(selector, Mapping) or not selector:
+            return []
+        return self.selected(dict(selector), self.ns(gateway) if self.gateways_scoped else None)
+
+    @property
+    def gateways_scoped(self) -> bool:
+        return (self.istiod_env or {}).get(SCOPE_GATEWAY_TO_NAMESPACE, "").lower() == "true"
 
     def services_selecting(self, workload: Workload) -> list[Mapping]:
         out = []

@@ -15,6 +15,7 @@ INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 DATAPLANE_LABEL = "istio.io/dataplane-mode"
 INJECT_SWITCH = "sidecar.istio.io/inject"
+AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
 PROXY_CONTAINER = "istio-proxy"
 PROXY_UID = 1337
 
@@ -92,6 +93,31 @@ def conflicting_injection_labels(index: Index) -> Iterable:
                                  (f"{DATAPLANE_LABEL}=ambient", _ambient(labels))) if on]
         if len(modes) > 1:
             yield namespace, f"labels {' and '.join(modes)} ask for different injection"
+
+
+def namespace_is_ambient(index: Index, namespace: str) -> bool:
+    """Labelled for ambient mode and not for sidecar injection (which wins)."""
+    labels = next((_labels(n) for n in index.of("Namespace") if _name(n) == namespace), {})
+    return _ambient(labels) and not _injected(labels)
+
+
+def ambient_workload(index: Index, workload: Workload) -> bool:
+    """Whether a workload's pods run in ambient mode: redirected by the node (the CNI marks
+    such a Pod), or in an ambient namespace without a sidecar nor an opt-out."""
+    if workload.annotations.get(AMBIENT_REDIRECTION) == "enabled":
+        return True
+    return (namespace_is_ambient(index, workload.namespace) and not _has_proxy(workload)
+            and workload.labels.get(DATAPLANE_LABEL) != "none")
+
+
+def sidecar_injected(index: Index, workload: Workload) -> bool:
+    """Whether a workload's pods get (or have) a sidecar: its own switch first, then its
+    namespace's labels, then a proxy container already in the spec."""
+    switch = str(workload.labels.get(INJECT_SWITCH, workload.annotations.get(INJECT_SWITCH, ""))).lower()
+    if switch in ("false", "true"):
+        return switch == "true"
+    labels = next((_labels(n) for n in index.of("Namespace") if _name(n) == workload.namespace), {})
+    return _injected(labels) or _has_proxy(workload)
 
 
 def _opted_out(workload: Workload) -> bool:

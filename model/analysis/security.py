@@ -1,12 +1,13 @@
-"""Rules about AuthorizationPolicies: the workloads they select and the namespaces
-and service accounts they name."""
+"""Rules about security policies: the workloads AuthorizationPolicies select and the
+namespaces and service accounts they name; JWT claim routes that need a
+RequestAuthentication on their gateway; istiod's guard on JWKS URIs."""
 from __future__ import annotations
 
 import re
 from typing import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
-from model.analysis.index import ISTIO_NAMESPACE, Index, as_list, labels_text, spec_of
+from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, labels_text, selects, spec_of, vs_gateways
 from model.analysis.registry import rule
 
 POLICIES = "auth.AuthorizationPoliciesAnalyzer"
@@ -81,3 +82,87 @@ def principal_account_missing(index: Index) -> Iterable:
                 if ns not in namespaces or account == "default" or (ns, account) in accounts:
                     continue
                 yield policy, f"principal {principal} names service account {ns}/{account}, which does not exist"
+
+
+# ----------------------------------------------------------------------------- request authentication
+
+CLAIM_HEADER = "@request.auth.claims."
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+BLOCKED_CIDRS = "BLOCKED_CIDRS_IN_JWKS_URIS"
+
+
+def _authenticated(index: Index, workload: Workload) -> bool:
+    """Whether a RequestAuthentication applies to the workload: one in its namespace
+    selecting it (or selecting nothing, i.e. all), one in the root namespace selecting
+    it, or one whose targetRef(s) names its Kubernetes Gateway."""
+    for authn in index.of("RequestAuthentication"):
+        spec, namespace = spec_of(authn), index.ns(authn)
+        refs = [r for r in [spec.get("targetRef"), *as_list(spec.get("targetRefs"))] if isinstance(r, Mapping)]
+        if refs:
+            named = {str(r.get("name")) for r in refs if r.get("kind") == "Gateway"}
+            if namespace == workload.namespace and workload.labels.get(GATEWAY_NAME_LABEL) in named:
+                return True
+            continue
+        selector = _selector(authn)
+        if namespace in (workload.namespace, ISTIO_NAMESPACE) and selects(selector, workload.labels):
+            return True
+    return False
+
+
+def _claim_keys(vs: Mapping) -> list[str]:
+    keys = []
+    for route in as_list(spec_of(vs).get("http")):
+        for match in as_list((route or {}).get("match")):
+            for field in ("headers", "withoutHeaders"):
+                headers = (match or {}).get(field)
+                if isinstance(headers, Mapping):
+                    keys += [str(k) for k in headers if str(k).startswith(CLAIM_HEADER)]
+    return list(dict.fromkeys(keys))
+
+
+@rule("BM153", ERROR, "VirtualService routes on JWT claims through a gateway no RequestAuthentication applies to",
+      istio="IST0149", analyzer="virtualservice.JWTClaimRouteAnalyzer",
+      level_doc="error; warning when the gateway pods are assumed (files only, no --gateway)")
+def jwt_claim_route_without_authentication(index: Index) -> Iterable:
+    for vs in index.of("VirtualService"):
+        keys = _claim_keys(vs)
+        if not keys:
+            continue
+        for ref in vs_gateways(vs):
+            gw_ns, _, name = ref.rpartition("/")
+            gateway = index.gateways.get((gw_ns or index.ns(vs), name))
+            if gateway is None:
+                continue  # an undefined gateway is BM104's finding
+            for workload in index.gateway_workloads(gateway):
+                if _authenticated(index, workload):
+                    continue
+                message = (f"matches on {', '.join(keys)} through Gateway {index.ref(gateway)}, but no "
+                           f"RequestAuthentication applies to its pod {workload.namespace}/{workload.name}: "
+                           "without a validated JWT the claims are empty and the match never holds")
+                if workload.assumed and not index.gateways_known:
+                    yield vs, message + f" [gateway {workload.assumed}]", WARNING
+                else:
+                    yield vs, message
+
+
+@rule("BM154", WARNING, "RequestAuthentication while istiod does not block private CIDRs for JWKS URIs",
+      istio="IST0175", analyzer="authn.BlockedCIDRsAnalyzer")
+def jwks_fetch_unrestricted(index: Index) -> Iterable:
+    authns = index.of("RequestAuthentication")
+    if not authns:
+        return
+    env = index.istiod_env
+    if env is None:
+        for authn in authns:
+            if any(isinstance(r, Mapping) and r.get("jwksUri") for r in as_list(spec_of(authn).get("jwtRules"))):
+                yield authn, (f"istiod fetches its jwksUri; istiod is not among the objects: make sure the cluster's "
+                              f"istiod sets {BLOCKED_CIDRS} (e.g. 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16) so a "
+                              "jwksUri cannot reach internal addresses")
+        return
+    if not env.get(BLOCKED_CIDRS):
+        for deployment in index.of("Deployment"):
+            if index.ns(deployment) == ISTIO_NAMESPACE and \
+                    ((deployment.get("metadata") or {}).get("labels") or {}).get("app") == "istiod":
+                yield deployment, (f"{len(authns)} RequestAuthentication(s) make istiod fetch JWKS URIs, and "
+                                   f"{BLOCKED_CIDRS} is not set: a jwksUri may reach internal addresses")
+                break

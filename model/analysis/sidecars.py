@@ -1,0 +1,78 @@
+"""Rules about Sidecar resources: the workloads their `workloadSelector` picks, two
+Sidecars claiming one workload or one namespace, and Sidecars that cannot apply
+because their workloads run in ambient mode (no sidecar proxy to configure).
+
+A Sidecar's egress `hosts` are filters on what the proxy imports, not references:
+a host no Service defines is legal there, so they are not judged."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from model.analysis.findings import ERROR, WARNING
+from model.analysis.index import Index, Workload, labels_text, spec_of
+from model.analysis.membership import ambient_workload, namespace_is_ambient
+from model.analysis.registry import rule
+
+SIDECARS = "sidecar.SelectorAnalyzer"
+
+
+def _selector(sidecar: Mapping) -> dict:
+    labels = (spec_of(sidecar).get("workloadSelector") or {}).get("labels")
+    return dict(labels) if isinstance(labels, Mapping) else {}
+
+
+def _selected(index: Index, sidecar: Mapping) -> list[Workload]:
+    """A Sidecar applies to workloads of its own namespace only."""
+    return index.selected(_selector(sidecar), index.ns(sidecar))
+
+
+@rule("BM136", ERROR, "Sidecar workloadSelector matches no workload in its namespace", istio="IST0101",
+      analyzer=SIDECARS)
+def sidecar_selects_nothing(index: Index) -> Iterable:
+    for sidecar in index.of("Sidecar"):
+        selector = _selector(sidecar)
+        if selector and not _selected(index, sidecar):
+            yield sidecar, (f"workloadSelector {labels_text(selector)} matches no workload in namespace "
+                            f"{index.ns(sidecar)} (a Sidecar only applies to its own namespace)")
+
+
+@rule("BM137", ERROR, "two Sidecars with workload selectors pick the same workload", istio="IST0110",
+      analyzer=SIDECARS)
+def sidecars_share_a_workload(index: Index) -> Iterable:
+    selecting = [s for s in index.of("Sidecar") if _selector(s)]
+    for sidecar in selecting:
+        for workload in _selected(index, sidecar):
+            others = [index.ref(o) for o in selecting if o is not sidecar and index.ns(o) == index.ns(sidecar)
+                      and any(w.obj is workload.obj for w in _selected(index, o))]
+            if others:
+                yield sidecar, (f"{workload.kind} {workload.name} is also selected by Sidecar {', '.join(others)}: "
+                                "which one applies is undefined")
+
+
+@rule("BM138", ERROR, "several Sidecars without a workload selector in one namespace", istio="IST0111",
+      analyzer=SIDECARS)
+def several_namespace_sidecars(index: Index) -> Iterable:
+    by_namespace: dict[str, list[Mapping]] = {}
+    for sidecar in index.of("Sidecar"):
+        if not _selector(sidecar):
+            by_namespace.setdefault(index.ns(sidecar), []).append(sidecar)
+    for namespace, sidecars in by_namespace.items():
+        if len(sidecars) > 1:
+            for sidecar in sidecars:
+                others = ", ".join(index.ref(o) for o in sidecars if o is not sidecar)
+                yield sidecar, (f"namespace {namespace} has other Sidecars without a workloadSelector ({others}): "
+                                "only one may be the namespace default")
+
+
+@rule("BM139", WARNING, "Sidecar for workloads in ambient mode (no sidecar proxy, so it has no effect)",
+      istio="IST0167", analyzer=SIDECARS)
+def sidecar_in_ambient(index: Index) -> Iterable:
+    for sidecar in index.of("Sidecar"):
+        namespace = index.ns(sidecar)
+        if not _selector(sidecar):
+            if namespace_is_ambient(index, namespace):
+                yield sidecar, f"namespace {namespace} runs in ambient mode: a Sidecar has no proxy to configure"
+            continue
+        ambient = [w.name for w in _selected(index, sidecar) if ambient_workload(index, w)]
+        if ambient:
+            yield sidecar, f"it selects {', '.join(ambient)}, which run in ambient mode: no sidecar proxy to configure"
