@@ -6,10 +6,7 @@ The mock monitor answers every registration with the inputs as outputs, so the
 program runs exactly as under `pulumi up` with nothing sent anywhere."""
 from __future__ import annotations
 
-import asyncio
-import atexit
 import contextlib
-import gc
 import io
 import json
 import os
@@ -19,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshplan.sdk import STACK_REFERENCE_TYPE, STACK_TYPE
 from model.errors import ConfigError
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
@@ -28,8 +26,6 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET_SHOWN = "[secret]"
-STACK_TYPE = "pulumi:pulumi:Stack"
-STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
 """Tells the program's checks to leave findings to meshplan (see components/checks.py)."""
 
@@ -133,40 +129,11 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     program's reference to its own last deployment) reads; none by default.
     `report_only`: let the program's analyzers report instead of failing the run."""
     import pulumi
-    from google.protobuf import json_format
-    from pulumi.runtime import mocks
-    from pulumi.runtime import settings as runtime_settings
 
-    records: list[dict] = []
-    reads: list[dict] = []
+    from meshplan import sdk
+
+    captured = sdk.Captured(records=[], reads=[])
     outputs: dict = {}
-
-    class RecordingMonitor(mocks.MockMonitor):
-        def ReadResource(self, request):  # noqa: N802
-            reads.append({"type": request.type, "name": request.name, "id": request.id})
-            return super().ReadResource(request)
-
-        def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
-            response = super().RegisterResource(request)
-            records.append({
-                "mock_urn": response.urn, "type": request.type, "name": request.name,
-                "parent": request.parent or None, "deps": list(request.dependencies),
-                "protect": bool(request.protect), "custom": request.custom,
-                "inputs": json_format.MessageToDict(request.object),
-            })
-            return response
-
-    class EchoMocks(pulumi.runtime.Mocks):
-        """Every resource's outputs are its inputs, its ID its name."""
-
-        def new_resource(self, args):
-            if args.typ == STACK_REFERENCE_TYPE:
-                return [f"{args.name}-id", {**args.inputs, "outputs": previous_outputs or {}}]
-            return [f"{args.name}-id", args.inputs]
-
-        def call(self, args):
-            return {}
-
     engine_config, secret_keys = {}, []
     for key, value in raw_config.items():
         full_key = f"{PROJECT}:{key}"
@@ -174,23 +141,19 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if _contains_secret(value):
             secret_keys.append(full_key)
 
-    runtime_settings.ROOT.set(None)
-    echo = EchoMocks()
-    pulumi.runtime.set_mocks(echo, project=PROJECT, stack=stack, preview=preview,
-                             monitor=RecordingMonitor(echo))
-    pulumi.runtime.set_all_config(engine_config, secret_keys)
+    echo = sdk.echo_mocks(previous_outputs)
+    sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,
+                    monitor=sdk.recording_monitor(echo, captured),
+                    config=engine_config, secret_keys=secret_keys)
 
     main = project_dir / "__main__.py"
     added = str(project_dir) not in sys.path
     if added:
         sys.path.insert(0, str(project_dir))
 
-    @pulumi.runtime.test
     def program():
         runpy.run_path(str(main), run_name="__main__")
-        # Under mocks the root stack is finished before the program runs, so its
-        # exports never reach the monitor: read them off the stack resource.
-        exports = runtime_settings.get_root_resource().outputs
+        exports = sdk.root_exports()
         collected = [
             pulumi.Output.all(pulumi.Output.from_input(value), pulumi.Output.from_input(value).is_secret())
             .apply(lambda pair, key=key: outputs.__setitem__(key, SECRET_SHOWN if pair[1] else pair[0]))
@@ -201,8 +164,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     saved_mode = os.environ.get(REPORT_ONLY_ENV)
     os.environ[REPORT_ONLY_ENV] = "1" if report_only else "0"
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            program()
+        with contextlib.redirect_stdout(io.StringIO()), sdk.offline_registration():
+            sdk.run_test_program(program)
     except pulumi.RunError as error:
         raise ConfigError(file=source, path="", message=str(error)) from None
     finally:
@@ -213,21 +176,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(records, stack), outputs=plain(outputs), reads=reads)
-
-
-def _close_event_loops() -> None:
-    """The SDK leaves an asyncio loop open in every executor thread it awaited from.
-    Closed before interpreter teardown, their finalizers no longer race the teardown
-    of their own self-pipes, which otherwise prints a stray "Invalid file
-    descriptor" traceback after a successful render now and then."""
-    for candidate in gc.get_objects():
-        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() \
-                and not candidate.is_running():
-            candidate.close()
-
-
-atexit.register(_close_event_loops)
+                    resources=_registrations(captured.records, stack), outputs=plain(outputs),
+                    reads=captured.reads)
 
 
 def _contains_secret(value: Any) -> bool:

@@ -100,19 +100,11 @@ def test_a_config_error_does_not_echo_the_password():
 def engine_config():
     """Mocks and config as the engine sets them for one program run; cleared after."""
     import pulumi
-    from pulumi.runtime import settings as runtime_settings
 
-    class Echo(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            return [f"{args.name}-id", args.inputs]
-
-        def call(self, args):
-            return {}
+    from meshplan import sdk
 
     def configure(config: dict[str, str]) -> None:
-        runtime_settings.ROOT.set(None)
-        pulumi.runtime.set_mocks(Echo(), project="bookinfo-mesh", stack="bms", preview=False)
-        pulumi.runtime.set_all_config(config, [])
+        sdk.start_mocks(sdk.echo_mocks(), project="bookinfo-mesh", stack="bms", config=config)
 
     yield configure
     pulumi.runtime.set_all_config({}, [])
