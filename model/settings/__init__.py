@@ -54,6 +54,7 @@ from model.settings.types import (  # noqa: F401
 from model.settings.environments import (  # noqa: F401
     Environment,
     DEFAULT_ENVIRONMENT,
+    ENVIRONMENTS,
 )
 from model.settings.parse_edges import (  # noqa: F401
     OBSERVABILITY_ADDONS,

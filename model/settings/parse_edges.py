@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from model.apps import Service, service_namespace
 from model.settings.environments import Environment
 from model.settings.parse_services import _load_balancer
-from model.settings.reader import _Reader, _get
+from model.settings.reader import Cursor, _Reader, _get
 from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecuritySettings, ServiceSettings, TlsOrigination
 from model.settings.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, _DNS_LABEL_RE, _EXTERNAL_HOST_RE, _HOST_RE
 
@@ -15,52 +15,46 @@ from model.settings.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROT
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
 
 
-def _parse_ingress(r: _Reader, raw: dict, p: str, istio: IstioSettings) -> IngressSettings:
-    exposed = r.mapping(raw.get("observability"), f"{p}.observability", OBSERVABILITY_ADDONS)
-    observability = {
-        addon: r.string(host, f"{p}.observability.{addon}", pattern=_HOST_RE, what="a host name")
-        for addon, host in exposed.items()
-    }
+def _parse_ingress(ingress: Cursor, istio: IstioSettings) -> IngressSettings:
+    exposed = ingress["observability"].mapping(OBSERVABILITY_ADDONS)
+    observability = {addon: exposed[addon].string(pattern=_HOST_RE, what="a host name") for addon in exposed.keys()}
     if "kiali" in observability and not istio.kiali:
-        raise r.fail(f"{p}.observability.kiali", "Kiali is not installed; set istio.addons.kiali: true")
+        raise exposed["kiali"].fail("Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
-        hosts=_get(raw, "hosts", ("*",), lambda v: r.strings(v, f"{p}.hosts", pattern=_HOST_RE,
-                                                            what="a host name or '*'")),
+        hosts=ingress.get("hosts", ("*",), lambda c: c.strings(pattern=_HOST_RE, what="a host name or '*'")),
         observability=observability,
-        tls=_get(raw, "tls", None, lambda v: _ingress_tls(r, v, f"{p}.tls")),
+        tls=ingress.get("tls", None, _ingress_tls),
     )
 
 
-def _ingress_tls(r: _Reader, value: Any, path: str) -> IngressTls:
-    raw = r.mapping(value, path, ("credentialName", "httpsRedirect", "certificate", "privateKey"))
-    if "credentialName" not in raw:
-        raise r.fail(f"{path}.credentialName", "required (the TLS Secret the gateway serves)")
-    if ("certificate" in raw) != ("privateKey" in raw):
-        raise r.fail(f"{path}.privateKey" if "certificate" in raw else f"{path}.certificate",
-                     "give certificate and privateKey together (both Pulumi secrets), or neither")
+def _ingress_tls(at: Cursor) -> IngressTls:
+    tls = at.mapping(("credentialName", "httpsRedirect", "certificate", "privateKey"))
+    if "credentialName" not in tls:
+        raise tls["credentialName"].fail("required (the TLS Secret the gateway serves)")
+    if ("certificate" in tls) != ("privateKey" in tls):
+        raise tls["privateKey" if "certificate" in tls else "certificate"].fail(
+            "give certificate and privateKey together (both Pulumi secrets), or neither")
     # The PEM texts are never echoed into a message, whatever is wrong with them.
     for key in ("certificate", "privateKey"):
-        if key in raw and (not isinstance(raw[key], str) or not raw[key]):
-            raise r.fail(f"{path}.{key}", "expected PEM text (set it with pulumi config set --secret)")
+        if key in tls and (not isinstance(tls[key].raw, str) or not tls[key].raw):
+            raise tls[key].fail("expected PEM text (set it with pulumi config set --secret)")
     return IngressTls(
-        credential_name=r.string(raw["credentialName"], f"{path}.credentialName", pattern=_DNS_LABEL_RE,
-                                 what="a Secret name"),
-        https_redirect=_get(raw, "httpsRedirect", True, lambda v: r.boolean(v, f"{path}.httpsRedirect")),
-        certificate=raw.get("certificate"),
-        private_key=raw.get("privateKey"),
+        credential_name=tls["credentialName"].string(pattern=_DNS_LABEL_RE, what="a Secret name"),
+        https_redirect=tls.get("httpsRedirect", True, Cursor.boolean),
+        certificate=tls["certificate"].raw,
+        private_key=tls["privateKey"].raw,
     )
 
 
 _SECURITY_KEYS = ("mtlsMode", "istioMutual", "authorization")
 
 
-def _parse_security(r: _Reader, raw: dict, env: Environment, p: str) -> SecuritySettings:
+def _parse_security(security: Cursor, env: Environment) -> SecuritySettings:
     return SecuritySettings(
-        mtls_mode=_get(raw, "mtlsMode", env.mtls_mode,
-                       lambda v: r.string(v, f"{p}.mtlsMode", choices=MTLS_MODES)),
-        istio_mutual=_get(raw, "istioMutual", env.istio_mutual, lambda v: r.boolean(v, f"{p}.istioMutual")),
-        authorization=_get(raw, "authorization", env.authorization,
-                           lambda v: r.string(v, f"{p}.authorization", choices=AUTHORIZATION_MODES)),
+        mtls_mode=security.get("mtlsMode", env.mtls_mode, lambda c: c.string(choices=MTLS_MODES)),
+        istio_mutual=security.get("istioMutual", env.istio_mutual, Cursor.boolean),
+        authorization=security.get("authorization", env.authorization,
+                                   lambda c: c.string(choices=AUTHORIZATION_MODES)),
     )
 
 

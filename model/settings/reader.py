@@ -1,4 +1,10 @@
-"""Reading raw config with the key path at hand, so every refusal names it."""
+"""Reading raw config with the key path at hand, so every refusal names it.
+
+`Cursor` is the reader parsers use: it stands at one key path of one file, so a key
+is spelled once and its path follows (`cursor["istio"]["istiod"].get("replicas", 1,
+lambda c: c.integer(minimum=1))` refuses `bookinfo-mesh:istio.istiod.replicas`).
+`_Reader` holds the checks themselves, by value and path; parsers not yet moved to
+the cursor still call it directly (`cursor.reader`, `cursor.raw`, `cursor.path`)."""
 from __future__ import annotations
 
 import difflib
@@ -88,6 +94,69 @@ def _get(raw: Mapping, key: str, default: Any, convert: Callable[[Any], Any]) ->
     return convert(raw[key]) if key in raw else default
 
 
+class Cursor:
+    """Raw config at one key path of one file. Indexing walks down (a missing key
+    reads as None, which `mapping()` turns into an empty mapping); every check
+    names the cursor's own path in its refusal."""
+
+    def __init__(self, reader: _Reader, raw: Any, path: str):
+        self.reader, self.raw, self.path = reader, raw, path
+
+    @classmethod
+    def root(cls, raw: Any, *, source: str, path: str) -> Cursor:
+        return cls(_Reader(source), raw, path)
+
+    def _child_path(self, key: str) -> str:
+        # The project prefix (`bookinfo-mesh:`) takes its keys without a dot.
+        return f"{self.path}{key}" if self.path.endswith(":") else f"{self.path}.{key}"
+
+    def __getitem__(self, key: str) -> Cursor:
+        value = self.raw.get(key) if isinstance(self.raw, Mapping) else None
+        return Cursor(self.reader, value, self._child_path(key))
+
+    def __contains__(self, key: str) -> bool:
+        return isinstance(self.raw, Mapping) and key in self.raw
+
+    def get(self, key: str, default: Any, read: Callable[[Cursor], Any]) -> Any:
+        """`read(cursor at key)` if the key is set, else `default`."""
+        return read(self[key]) if key in self else default
+
+    def fail(self, message: str, *value: Any) -> ConfigError:
+        return self.reader.fail(self.path, message, *value)
+
+    def mapping(self, allowed: tuple[str, ...] | None = None) -> Cursor:
+        """This value as a mapping (None reads as empty), keys checked against `allowed`."""
+        return Cursor(self.reader, self.reader.mapping(self.raw, self.path, allowed), self.path)
+
+    def keys(self) -> list[str]:
+        return list(self.raw)
+
+    def boolean(self) -> bool:
+        return self.reader.boolean(self.raw, self.path)
+
+    def integer(self, *, minimum: int = 0, maximum: int | None = None) -> int:
+        return self.reader.integer(self.raw, self.path, minimum=minimum, maximum=maximum)
+
+    def string(self, *, choices: tuple[str, ...] | None = None, pattern: re.Pattern | None = None,
+               what: str = "a string") -> str:
+        return self.reader.string(self.raw, self.path, choices=choices, pattern=pattern, what=what)
+
+    def strings(self, *, choices: tuple[str, ...] | None = None, pattern: re.Pattern | None = None,
+                what: str = "a string") -> tuple[str, ...]:
+        return self.reader.strings(self.raw, self.path, choices=choices, pattern=pattern, what=what)
+
+    def text(self, *, pattern: re.Pattern, what: str) -> str:
+        """A string that YAML may have read as a number (an image tag `1.20`)."""
+        return self.reader.string(_numbers_as_text(self.raw), self.path, pattern=pattern, what=what)
+
+    def resources(self) -> ResourceRequirements:
+        return _resources(self.reader, self.raw, self.path)
+
+
+def _numbers_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 _QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 
 
@@ -97,8 +166,7 @@ def _resources(r: _Reader, value: Any, path: str) -> ResourceRequirements:
     for part in ("requests", "limits"):
         amounts = r.mapping(raw.get(part), f"{path}.{part}", ("cpu", "memory"))
         parts[part] = {
-            k: r.string(str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v,
-                        f"{path}.{part}.{k}", pattern=_QUANTITY_RE, what="a quantity like 500m or 2Gi")
+            k: r.string(_numbers_as_text(v), f"{path}.{part}.{k}", pattern=_QUANTITY_RE, what="a quantity like 500m or 2Gi")
             for k, v in amounts.items()
         }
     return ResourceRequirements(**parts)

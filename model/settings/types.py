@@ -6,7 +6,6 @@ from typing import Any, Mapping
 
 
 from model.apps import Application
-from model.settings.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,17 +28,17 @@ class ResourceRequirements:
 class IstioSettings:
     """How Istio is installed (or that it already is)."""
 
-    install: bool = True
-    version: str = DEFAULT_ISTIO_VERSION
-    chart_repository: str = ISTIO_CHART_REPOSITORY
-    revision: str = ""
+    install: bool
+    version: str
+    chart_repository: str
+    revision: str
     """Control-plane revision; empty for the default revision."""
     access_log: bool
     outbound_traffic_policy: str
     istiod_replicas: int
-    istiod_resources: ResourceRequirements | None = None
+    istiod_resources: ResourceRequirements | None
     ingress_service_type: str
-    egress_gateway: bool = False
+    egress_gateway: bool
     protect_crds: bool
     kiali: bool
     prometheus: bool
@@ -174,11 +173,11 @@ class AppSettings:
     replicas: int
     """Replicas of every Deployment unless a service says otherwise."""
     restricted_pods: bool
-    resources: ResourceRequirements | None = None
+    resources: ResourceRequirements | None
     """Container requests/limits set for every service in stack config."""
-    default_resources: ResourceRequirements | None = None
+    default_resources: ResourceRequirements | None
     """The environment's requests/limits for containers that state none at all."""
-    tracing_endpoint: str | None = None
+    tracing_endpoint: str | None
     """Where traces go (e.g. a Jaeger collector URL); None leaves tracing unconfigured."""
 
 
@@ -188,7 +187,7 @@ class StoreSettings:
 
     name: str
     storage_size: str
-    storage_class: str | None = None
+    storage_class: str | None
     """None: the cluster's default StorageClass."""
     protect: bool
     """Pulumi refuses to delete or replace the StatefulSet (its volume claims are
@@ -201,7 +200,7 @@ class IngressTls:
 
     credential_name: str
     """Kubernetes TLS Secret in the ingress gateway's namespace."""
-    https_redirect: bool = True
+    https_redirect: bool
     """Port 80 answers with a redirect to HTTPS."""
     certificate: str | None = None
     private_key: str | None = None
@@ -210,11 +209,11 @@ class IngressTls:
 
 @dataclass(frozen=True, kw_only=True)
 class IngressSettings:
-    hosts: tuple[str, ...] = ("*",)
-    observability: Mapping[str, str] = field(default_factory=dict)
+    hosts: tuple[str, ...]
+    observability: Mapping[str, str]
     """Addon (kiali, tracing) → the host it is exposed on through the ingress gateway;
     empty: none exposed."""
-    tls: IngressTls | None = None
+    tls: IngressTls | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,10 +266,10 @@ class EgressSettings:
 class RolloutSettings:
     """Limits on how fast traffic may move between versions."""
 
-    max_step: float | None = None
+    max_step: float | None
     """Largest shift, in percentage points, of any destination's share in one change;
     None: no limit."""
-    guard_previews: bool = False
+    guard_previews: bool
     """Whether the program itself reads its previously deployed `traffic` output
     (a StackReference to its own stack) and refuses a larger step."""
 
@@ -288,11 +287,11 @@ class Settings:
     services: Mapping[str, ServiceSettings]
     """Deployed services by name (application order); backing stores included."""
     ingress: IngressSettings
-    stores: Mapping[str, StoreSettings] = field(default_factory=dict)
+    stores: Mapping[str, StoreSettings]
     """The application's stateful stores by name (all of them are deployed)."""
     security: SecuritySettings
     egress: EgressSettings
-    rollout: RolloutSettings = RolloutSettings()
+    rollout: RolloutSettings
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
