@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+
+from model.names import component_type
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.kubernetes import child_options, register
@@ -26,7 +28,7 @@ class IstioMesh(pulumi.ComponentResource):
     """Releases by key (base, istiod, ingress, egress, prometheus, kiali)."""
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:mesh:IstioMesh", name, None, opts)
+        super().__init__(component_type("mesh", "IstioMesh"), name, None, opts)
         plan: MeshPlan = mesh_plan(args.settings)
         namespaces = [
             register(f"{name}-namespace-{ns}",

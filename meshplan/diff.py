@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from meshplan.engine import PROJECT_DIR, SECRET_SHOWN, STACK_REFERENCE_TYPE, STACK_TYPE, Rendered, plain
+from meshplan.engine import PROJECT_DIR, SECRET_SHOWN, Rendered, plain
 from model.errors import ConfigError
+from model.names import HELM_RELEASE_TYPE, STACK_REFERENCE_TYPE, STACK_TYPE
 from model.rollout import TrafficChange, traffic_changes
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 OPS = (CREATE, UPDATE, REPLACE, DELETE)
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 # Changes Kubernetes (or the Helm provider) cannot apply in place: the object is
 # deleted and created again. Keys are type tokens ("*" for every Kubernetes object);
@@ -41,7 +41,7 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.clusterIPs"),
     "kubernetes:core/v1:PersistentVolumeClaim": ("spec.accessModes", "spec.storageClassName", "spec.selector",
                                                  "spec.volumeName", "spec.volumeMode"),
-    HELM_RELEASE: ("name", "namespace"),
+    HELM_RELEASE_TYPE: ("name", "namespace"),
 }
 
 
@@ -49,13 +49,13 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
 # --against-state a key only the state has is no change when its value is one of
 # these or false, 0 or empty.
 PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    HELM_RELEASE: {"timeout": 300, "compat": "true"},
+    HELM_RELEASE_TYPE: {"timeout": 300, "compat": "true"},
 }
 
 
 def forces_replace(type_token: str, path: str) -> bool:
     prefixes = REPLACE_PATHS.get(type_token, ())
-    if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE:
+    if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE_TYPE:
         prefixes = (*REPLACE_PATHS["*"], *prefixes)
     return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in prefixes)
 

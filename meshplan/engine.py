@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshplan.sdk import STACK_REFERENCE_TYPE, STACK_TYPE
+from model.names import HELM_RELEASE_TYPE, STACK_TYPE
 from model.errors import ConfigError
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
@@ -67,7 +67,7 @@ class Rendered:
         return [r.inputs for r in self.resources if r.is_kubernetes_object]
 
     def releases(self) -> list[Registration]:
-        return [r for r in self.resources if r.type == "kubernetes:helm.sh/v3:Release"]
+        return [r for r in self.resources if r.type == HELM_RELEASE_TYPE]
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.resources}

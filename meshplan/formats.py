@@ -8,6 +8,7 @@ import json
 import yaml
 
 from meshplan.engine import Rendered
+from model.names import HELM_RELEASE_TYPE
 from model.traffic import format_percent, traffic_table
 
 
@@ -82,7 +83,7 @@ def _clip(text: str, width: int) -> str:
 
 def _detail(resource) -> str:
     inputs = resource.inputs
-    if resource.type == "kubernetes:helm.sh/v3:Release":
+    if resource.type == HELM_RELEASE_TYPE:
         return f"  ({inputs.get('chart')} {inputs.get('version')} → ns {inputs.get('namespace')})"
     metadata = inputs.get("metadata") or {}
     if metadata.get("namespace"):

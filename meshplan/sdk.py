@@ -43,8 +43,7 @@ import gc
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-STACK_TYPE = "pulumi:pulumi:Stack"
-STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.settings import Settings
+from model.names import gateway_label, service_fqdn
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
@@ -23,14 +24,9 @@ PROMETHEUS_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART_VERSION = "27.23.0"
 
 
-def gateway_label(release_name: str) -> dict[str, str]:
-    """The `istio=` pod label the gateway chart derives from its release name."""
-    return {"istio": release_name.removeprefix("istio-")}
-
-
 INGRESS_GATEWAY_LABELS = gateway_label(INGRESS_RELEASE)
 EGRESS_GATEWAY_LABELS = gateway_label(EGRESS_RELEASE)
-EGRESS_GATEWAY_HOST = f"{EGRESS_RELEASE}.{ISTIO_NAMESPACE}.svc.cluster.local"
+EGRESS_GATEWAY_HOST = service_fqdn(EGRESS_RELEASE, ISTIO_NAMESPACE)
 # Ports of the gateway chart's Service (it maps 80→80 and 443→443).
 GATEWAY_HTTP_PORT = 80
 GATEWAY_HTTPS_PORT = 443

@@ -8,8 +8,8 @@ from __future__ import annotations
 from model.mesh import GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, INGRESS_GATEWAY_LABELS
 from model.settings import Destination, Fault, RequestMatch, Retries, Route, Settings, TrafficPolicy
 from model.workloads import subset_labels
+from model.names import NETWORKING_API, istio_object
 
-NETWORKING = "networking.istio.io/v1"
 GATEWAY_NAME = "bookinfo-gateway"
 INGRESS_VIRTUAL_SERVICE = "bookinfo"
 
@@ -18,8 +18,7 @@ ISTIO_MUTUAL = {"mode": "ISTIO_MUTUAL"}
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
-    return {"apiVersion": NETWORKING, "kind": kind,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return istio_object(NETWORKING_API, kind, name, namespace, spec)
 
 
 def gateway(settings: Settings) -> dict:

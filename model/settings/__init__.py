@@ -10,8 +10,8 @@ By job: `vocabulary` (allowed values), `types` (the frozen settings), `environme
 (presets), `reader` (the config cursor), `parse`, `parse_services`, `parse_edges`
 (the parsers) and `sources` (stack file, engine config). Import from here.
 """
+from model.names import PROJECT, service_fqdn  # noqa: F401
 from model.settings.vocabulary import (  # noqa: F401
-    PROJECT,
     ISTIO_CHART_REPOSITORY,
     DEFAULT_ISTIO_VERSION,
     OUTBOUND_POLICIES,
@@ -58,7 +58,7 @@ from model.settings.environments import (  # noqa: F401
 )
 from model.settings.parse_edges import (  # noqa: F401
     OBSERVABILITY_ADDONS,
-    service_fqdn,
+
     external_service_name,
     application_external_service,
 )

@@ -14,7 +14,8 @@ from model.settings.parse_edges import _SECURITY_KEYS, _parse_egress, _parse_ing
 from model.settings.parse_services import _parse_services
 from model.settings.reader import Cursor
 from model.settings.types import AppSettings, IstioSettings, RolloutSettings, Settings, StoreSettings
-from model.settings.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, PROJECT, SERVICE_TYPES, _DNS_LABEL_RE, _IMAGE_TAG_RE, _VERSION_RE
+from model.names import PROJECT
+from model.settings.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, SERVICE_TYPES, _DNS_LABEL_RE, _IMAGE_TAG_RE, _VERSION_RE
 from model.settings.reader import _QUANTITY_RE
 
 

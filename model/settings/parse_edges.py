@@ -10,6 +10,7 @@ from model.settings.parse_services import _load_balancer
 from model.settings.reader import Cursor, _Reader, _get
 from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecuritySettings, ServiceSettings, TlsOrigination
 from model.settings.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, _DNS_LABEL_RE, _EXTERNAL_HOST_RE, _HOST_RE
+from model.names import service_fqdn
 
 
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
@@ -114,13 +115,6 @@ def _refuse_clash(r: _Reader, service: ExternalService, earlier: list[ExternalSe
         field_name = clash[1]
         message = "used twice; names must be unique" if field_name == "name" else "listed twice"
         raise r.fail(f"{ep}.{field_name}", message, getattr(service, field_name))
-
-
-def service_fqdn(service: str, namespace: str) -> str:
-    """The cluster-local FQDN. Istio matches a ServiceEntry host literally; sidecars
-    also answer the short forms (`svc.ns`, `svc.ns.svc`) of cluster-local hosts, so
-    a client calling http://bookinfo-payment.bookinfo-ext:8080 meets these routes."""
-    return f"{service}.{namespace}.svc.cluster.local"
 
 
 def external_service_name(service: str) -> str:

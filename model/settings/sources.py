@@ -9,7 +9,7 @@ import yaml
 
 from model.errors import ConfigError
 from model.settings.types import Settings
-from model.settings.vocabulary import PROJECT
+from model.names import PROJECT
 
 from model.settings.parse import parse_settings
 

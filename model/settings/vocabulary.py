@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 
-PROJECT = "bookinfo-mesh"
 
 ISTIO_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 DEFAULT_ISTIO_VERSION = "1.30.3"
