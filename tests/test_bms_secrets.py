@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from meshplan import formats
-from meshplan.engine import SECRET_SHOWN, run_program
+from meshplan.engine import run_program
+from meshplan.recording import SECRET_SHOWN
 from model.errors import ConfigError
 from model.settings import parse_settings, read_stack_file
 from tests.conftest import ROOT, objects_of, render_stack
