@@ -11,7 +11,7 @@ from model.names import component_type
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.kubernetes import child_options, register
-from model.mesh import MeshPlan, mesh_plan
+from model.mesh import IstioInstall, istio_install
 from model.settings import Settings
 
 
@@ -29,7 +29,7 @@ class IstioMesh(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("mesh", "IstioMesh"), name, None, opts)
-        plan: MeshPlan = mesh_plan(args.settings)
+        plan: IstioInstall = istio_install(args.settings)
         namespaces = [
             register(f"{name}-namespace-{ns}",
                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},

@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from meshplan.recording import SECRET_SHOWN, Rendered, _registrations, plain
+from components.findings_mode import findings_left_to_caller
 from model.errors import ConfigError
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
-"""Tells the program's checks to leave findings to meshplan (see components/checks.py)."""
-
 
 def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
@@ -37,7 +34,7 @@ def _shown_path(path: Path) -> Path:
         return path
 
 
-def load_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
+def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
     """Settings and the raw project config of a stack file; ConfigError if bad."""
     raw = read_stack_file(str(config_file))
     return parse_settings(raw, stack=stack, source=str(config_file)), raw
@@ -50,7 +47,7 @@ def render(config_file: str | os.PathLike, *, stack: str | None = None,
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = _shown_path(config_path)
-    settings, raw = load_settings(config_path, stack)
+    settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs)
 
@@ -94,18 +91,13 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         ]
         return pulumi.Output.all(*collected)
 
-    saved_mode = os.environ.get(REPORT_ONLY_ENV)
-    os.environ[REPORT_ONLY_ENV] = "1" if report_only else "0"
     try:
-        with contextlib.redirect_stdout(io.StringIO()), sdk.offline_registration():
+        with contextlib.redirect_stdout(io.StringIO()), sdk.offline_registration(), \
+                findings_left_to_caller(report_only):
             sdk.run_test_program(program)
     except pulumi.RunError as error:
         raise ConfigError(file=source, path="", message=str(error)) from None
     finally:
-        if saved_mode is None:
-            os.environ.pop(REPORT_ONLY_ENV, None)
-        else:
-            os.environ[REPORT_ONLY_ENV] = saved_mode
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,

@@ -50,7 +50,7 @@ class HelmRelease:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MeshPlan:
+class IstioInstall:
     namespaces: tuple[str, ...]
     releases: tuple[HelmRelease, ...]
 
@@ -80,11 +80,11 @@ def _gateway_values(settings: Settings, service_type: str) -> dict:
     return values
 
 
-def mesh_plan(settings: Settings) -> MeshPlan:
+def istio_install(settings: Settings) -> IstioInstall:
     """The releases to install, or none when Istio is already on the cluster."""
     istio = settings.istio
     if not istio.install:
-        return MeshPlan(namespaces=(), releases=())
+        return IstioInstall(namespaces=(), releases=())
 
     def istio_release(key: str, name: str, chart: str, namespace: str, values: dict,
                       after: tuple[str, ...], protect: bool = False) -> HelmRelease:
@@ -130,4 +130,4 @@ def mesh_plan(settings: Settings) -> MeshPlan:
                 "external_services": {"prometheus": {"url": "http://prometheus.istio-system:9090"}},
             },
         ))
-    return MeshPlan(namespaces=tuple(namespaces), releases=tuple(releases))
+    return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))

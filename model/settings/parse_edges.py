@@ -63,7 +63,7 @@ _EXTERNAL_KEYS = ("name", "host", "ports", "resolution", "tlsOrigination", "load
 
 
 def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, app: AppSettings,
-                  deployed: Mapping[str, ServiceSettings], p: str) -> EgressSettings:
+                  stack_services: Mapping[str, ServiceSettings], p: str) -> EgressSettings:
     """The external hosts the stack lists under `egress`, then the services the
     application itself marks external: one list, so names and hosts stay unique
     across both and each Istio object is built once."""
@@ -83,7 +83,7 @@ def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, app: AppSettings,
         services.append(service)
     listed = len(services)
     application = app.application
-    external = [name for name in deployed if application.service(name).external]
+    external = [name for name in stack_services if application.service(name).external]
     if external and gateway_missing:
         raise r.fail(f"{p}istio.egressGateway.enabled",
                      f"{application.name} reaches {', '.join(external)} through the egress gateway; set it to true",

@@ -73,7 +73,7 @@ def _versions(r: _Reader, value: Any, path: str, known: tuple[str, ...]) -> tupl
     return r.strings(value, path, choices=known)
 
 
-def _routes(r: _Reader, svc: dict, sp: str, deployed: tuple[str, ...]) -> tuple[Route, ...]:
+def _routes(r: _Reader, svc: dict, sp: str, deployed_versions: tuple[str, ...]) -> tuple[Route, ...]:
     routes = []
     raw_routes = svc.get("routes", [])
     if not isinstance(raw_routes, list):
@@ -85,20 +85,20 @@ def _routes(r: _Reader, svc: dict, sp: str, deployed: tuple[str, ...]) -> tuple[
             raise r.fail(rp, "a route needs a match (the default route is the service's own to/weights)")
         if "to" not in route and "weights" not in route:
             raise r.fail(rp, "a route needs a destination: give to (one version) or weights")
-        routes.append(_route(r, route, rp, deployed, matches=_matches(r, route["match"], f"{rp}.match")))
-    routes.append(_route(r, svc, sp, deployed, matches=()))
+        routes.append(_route(r, route, rp, deployed_versions, matches=_matches(r, route["match"], f"{rp}.match")))
+    routes.append(_route(r, svc, sp, deployed_versions, matches=()))
     return tuple(routes)
 
 
-def _route(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...], *,
+def _route(r: _Reader, raw: dict, path: str, deployed_versions: tuple[str, ...], *,
            matches: tuple[RequestMatch, ...]) -> Route:
     # A fault, timeout, retries or mirror belongs to a route: on the service it
     # applies to the default route, which must then be stated, not implied.
     for option in _ROUTE_OPTIONS:
         if option in raw and "to" not in raw and "weights" not in raw:
             raise r.fail(f"{path}.{option}", "needs a route to apply to: give to (one version) or weights")
-    destinations = _destinations(r, raw, path, deployed)
-    mirror = _get(raw, "mirror", None, lambda v: _mirror(r, v, f"{path}.mirror", deployed))
+    destinations = _destinations(r, raw, path, deployed_versions)
+    mirror = _get(raw, "mirror", None, lambda v: _mirror(r, v, f"{path}.mirror", deployed_versions))
     if mirror is not None and any(d.version == mirror.version for d in destinations):
         raise r.fail(f"{path}.mirror.version", "mirroring to a version the route already sends to",
                      mirror.version)
@@ -162,13 +162,13 @@ def _retries(r: _Reader, value: Any, path: str) -> Retries:
     )
 
 
-def _mirror(r: _Reader, value: Any, path: str, deployed: tuple[str, ...]) -> Mirror:
+def _mirror(r: _Reader, value: Any, path: str, deployed_versions: tuple[str, ...]) -> Mirror:
     raw = r.mapping(value, path, ("version", "percentage"))
     if "version" not in raw:
         raise r.fail(f"{path}.version", "required (the deployed version to mirror to)")
     version = raw["version"]
-    if version not in deployed:
-        raise r.fail(f"{path}.version", f"version is not deployed; deployed: {', '.join(deployed)}", version)
+    if version not in deployed_versions:
+        raise r.fail(f"{path}.version", f"version is not deployed; deployed: {', '.join(deployed_versions)}", version)
     return Mirror(version=version,
                   percentage=_get(raw, "percentage", None, lambda v: _percentage(r, v, f"{path}.percentage")))
 
@@ -246,10 +246,10 @@ def _traffic_policy(r: _Reader, value: Any, path: str) -> TrafficPolicy:
     )
 
 
-def _destinations(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...]) -> tuple[Destination, ...]:
+def _destinations(r: _Reader, raw: dict, path: str, deployed_versions: tuple[str, ...]) -> tuple[Destination, ...]:
     def deployed_version(value: Any, vpath: str) -> str:
-        if value not in deployed:
-            raise r.fail(vpath, f"version is not deployed; deployed: {', '.join(deployed)}", value)
+        if value not in deployed_versions:
+            raise r.fail(vpath, f"version is not deployed; deployed: {', '.join(deployed_versions)}", value)
         return value
 
     if "to" in raw and "weights" in raw:
@@ -270,7 +270,7 @@ def _destinations(r: _Reader, raw: dict, path: str, deployed: tuple[str, ...]) -
         return destinations
     if "to" in raw:
         return (Destination(version=deployed_version(raw["to"], f"{path}.to"), weight=None),)
-    return (Destination(version=deployed[0], weight=None),)
+    return (Destination(version=deployed_versions[0], weight=None),)
 
 
 def _matches(r: _Reader, value: Any, path: str) -> tuple[RequestMatch, ...]:
