@@ -122,16 +122,34 @@ def root_exports() -> dict:
     return runtime_settings.get_root_resource().outputs
 
 
+LARGE_RUN_OBJECTS = 500_000
+"""Objects a run may leave tracked (about 200 services' worth) before they are
+frozen instead of collected."""
+_frozen_run = False
+"""Whether the last run's objects are frozen and not yet collected."""
+
+
 @contextlib.contextmanager
 def offline_registration() -> Iterator[None]:
     """Skip per-registration work that means nothing offline (the stack trace for
     source positions), and leave the cyclic garbage collector off for the run: the
     SDK builds hundreds of thousands of short-lived futures whose repeated gen-2
-    scans made render time grow faster than the resource count. Both are
-    restored on exit, where the collector takes up the run's garbage."""
+    scans made render time grow faster than the resource count. Both are restored
+    on exit. After a large run (more than `LARGE_RUN_OBJECTS` objects left), they
+    are frozen (`gc.freeze`) rather than scanned: one full collection over a
+    1,000-service render's objects costs a third of the render, and a render's
+    process usually ends soon after it (objects still go as soon as nothing refers
+    to them; only reference cycles stay). A further render in the same process
+    collects them first; small runs leave the collector to its own rhythm."""
     from pulumi.runtime import resource as sdk_resource
     from pulumi.runtime.proto import source_pb2
 
+    global _frozen_run
+    if _frozen_run:
+        # A further render in this process: the last large one's garbage goes first.
+        _frozen_run = False
+        gc.unfreeze()
+        gc.collect()
     saved_trace = sdk_resource._get_stack_trace
     collecting = gc.isenabled()
     sdk_resource._get_stack_trace = source_pb2.StackTrace
@@ -141,6 +159,9 @@ def offline_registration() -> Iterator[None]:
     finally:
         sdk_resource._get_stack_trace = saved_trace
         if collecting:
+            if gc.get_count()[0] > LARGE_RUN_OBJECTS:
+                gc.freeze()
+                _frozen_run = True
             gc.enable()
 
 

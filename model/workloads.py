@@ -160,35 +160,41 @@ def container_resources(settings: Settings, service_name: str, *, has_own: bool)
     return None if has_own else settings.app.default_resources
 
 
-def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
+def container(svc: Service, version: Version, settings: Settings) -> dict:
+    """The version's one container: image, env, ports and mounts from the definition,
+    then its extras, resources and (restricted pods) security context."""
     app = settings.app
-    container: dict = {
+    body: dict = {
         "name": svc.name,
         "image": f"{app.image_registry}/{version.image}:{app.image_tag}",
         "imagePullPolicy": "IfNotPresent",
     }
     if version.args:
-        container["args"] = list(version.args)
+        body["args"] = list(version.args)
     env = [{"name": k, "value": v} for k, v in version.env] + secret_env(version.secret_env)
     if env:
-        container["env"] = env
+        body["env"] = env
     if version_env(version, settings):
-        container["envFrom"] = [{"configMapRef": {"name": env_config_map_name(svc.name, version.name)}}]
-    container["ports"] = [{"containerPort": svc.port}]
+        body["envFrom"] = [{"configMapRef": {"name": env_config_map_name(svc.name, version.name)}}]
+    body["ports"] = [{"containerPort": svc.port}]
     mounts = [{"name": m.name, "mountPath": m.mount_path} for m in version.mounts]
     if version_properties(version):
         # A directory mount, not subPath: subPath mounts never see ConfigMap updates.
         # Spring Boot reads ./config/application.properties over the one in its jar.
         mounts.append({"name": "properties", "mountPath": version.spring.properties_dir, "readOnly": True})
     if mounts:
-        container["volumeMounts"] = mounts
-    container.update(version.container_extras)
-    resources = container_resources(settings, svc.name, has_own="resources" in container)
+        body["volumeMounts"] = mounts
+    body.update(version.container_extras)
+    resources = container_resources(settings, svc.name, has_own="resources" in body)
     if resources is not None:
-        container["resources"] = resources.as_kubernetes()
+        body["resources"] = resources.as_kubernetes()
     if app.restricted_pods:
-        container["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
+        body["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
+    return body
 
+
+def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
+    app = settings.app
     pod_labels = labels(svc.name, version.name)
     template_metadata: dict = {}
     annotations = dict(version.annotations)
@@ -202,7 +208,7 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     account = version_account(svc, version)
     if account:
         pod_spec["serviceAccountName"] = account
-    pod_spec["containers"] = [container]
+    pod_spec["containers"] = [container(svc, version, settings)]
     volumes = []
     if version.mounts:
         order = version.volume_order or tuple(m.name for m in version.mounts)

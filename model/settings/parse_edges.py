@@ -134,19 +134,12 @@ def application_external_service(svc: Service, app_namespace: str) -> ExternalSe
     )
 
 
-def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
-    if "host" not in raw:
-        raise r.fail(f"{ep}.host", "required (the external host name, e.g. www.googleapis.com)")
-    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what="a fully qualified host name")
-    name = _get(raw, "name", host.replace(".", "-")[:63],
-                lambda v: r.string(v, f"{ep}.name", pattern=_DNS_LABEL_RE, what="a DNS label"))
-    if "ports" not in raw:
-        raise r.fail(f"{ep}.ports", "required (a list of {number, name, protocol})")
-    if not isinstance(raw["ports"], list) or not raw["ports"]:
-        raise r.fail(f"{ep}.ports", "expected a non-empty list of {number, name, protocol}", raw["ports"])
+def _external_ports(r: _Reader, value: Any, path: str) -> list[ExternalPort]:
+    if not isinstance(value, list) or not value:
+        raise r.fail(path, "expected a non-empty list of {number, name, protocol}", value)
     ports: list[ExternalPort] = []
-    for i, item in enumerate(raw["ports"]):
-        pp = f"{ep}.ports[{i}]"
+    for i, item in enumerate(value):
+        pp = f"{path}[{i}]"
         port_raw = r.mapping(item, pp, ("number", "name", "protocol"))
         for key in ("number", "protocol"):
             if key not in port_raw:
@@ -161,6 +154,18 @@ def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
         if any(port.number == other.number for other in ports):
             raise r.fail(f"{pp}.number", "listed twice", port.number)
         ports.append(port)
+    return ports
+
+
+def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
+    if "host" not in raw:
+        raise r.fail(f"{ep}.host", "required (the external host name, e.g. www.googleapis.com)")
+    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what="a fully qualified host name")
+    name = _get(raw, "name", host.replace(".", "-")[:63],
+                lambda v: r.string(v, f"{ep}.name", pattern=_DNS_LABEL_RE, what="a DNS label"))
+    if "ports" not in raw:
+        raise r.fail(f"{ep}.ports", "required (a list of {number, name, protocol})")
+    ports = _external_ports(r, raw["ports"], f"{ep}.ports")
 
     def port_of(value: Any, path: str, protocols: tuple[str, ...]) -> ExternalPort:
         number = r.integer(value, path, minimum=1, maximum=65535)
