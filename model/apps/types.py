@@ -12,6 +12,14 @@ BUILDER_CONTAINER_FIELDS = ("name", "image", "imagePullPolicy", "args", "env", "
                             "volumeMounts", "securityContext")
 
 
+def _named(items, name: str):
+    """The item called `name` (a Service or Version); KeyError if none is."""
+    for candidate in items:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
 def _refuse_builder_fields(what: str, extras: Mapping) -> None:
     clashing = sorted(set(extras) & set(BUILDER_CONTAINER_FIELDS))
     if clashing:
@@ -99,10 +107,7 @@ class Service:
     reaches it as a MESH_EXTERNAL ServiceEntry (through the egress gateway)."""
 
     def version(self, name: str) -> Version:
-        for candidate in self.versions:
-            if candidate.name == name:
-                return candidate
-        raise KeyError(name)
+        return _named(self.versions, name)
 
     @property
     def version_names(self) -> tuple[str, ...]:
@@ -195,10 +200,7 @@ class Application:
     """Secret values the stack must provide (as Pulumi secrets) for this application."""
 
     def service(self, name: str) -> Service:
-        for candidate in self.services:
-            if candidate.name == name:
-                return candidate
-        raise KeyError(name)
+        return _named(self.services, name)
 
     @property
     def service_names(self) -> tuple[str, ...]:
