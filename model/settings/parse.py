@@ -39,8 +39,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     env = ENVIRONMENTS[env_name]
     istio = _parse_istio(root["istio"].mapping(_ISTIO_KEYS), env)
     app = _parse_app(root["app"].mapping(_APP_KEYS), env)
-    services_at = root["services"].mapping()
-    services = _parse_services(root.reader, services_at.raw, app, services_at.path)
+    services = _parse_services(root["services"].mapping(), app)
     ingress = _parse_ingress(root["ingress"].mapping(("hosts", "observability", "tls")), istio)
     security = _parse_security(root["security"].mapping(_SECURITY_KEYS), env)
     egress = _parse_egress(root.reader, root["egress"].mapping(("externalServices",)).raw,

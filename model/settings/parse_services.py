@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from model.settings.reader import _Reader, _get
 from model.settings.types import Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch, Retries, Route, ServiceSettings, TrafficPolicy
 from model.settings.vocabulary import LOAD_BALANCERS, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, _DURATION_RE, _HEADER_RE
-from model.settings.reader import _resources
+from model.settings.reader import Cursor
 
 
 _ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
@@ -17,37 +17,34 @@ _SERVICE_KEYS = ("versions", "replicas", "resources", "routes", "weights", "to",
                  "trafficPolicy", "subsetTrafficPolicy")
 
 
-def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) -> dict[str, ServiceSettings]:
+def _parse_services(services: Cursor, app_settings: AppSettings) -> dict[str, ServiceSettings]:
     app = app_settings.application
-    for name in raw:
+    for name in services.keys():
         if name not in app.service_names or app.service(name).backing:
             routable = ", ".join(s.name for s in app.services if not s.backing)
-            raise r.fail(f"{p}.{name}", f"no such service in {app.name}; allowed: {routable}")
+            raise services[name].fail(f"no such service in {app.name}; allowed: {routable}")
     parsed: dict[str, ServiceSettings] = {}
     for service in app.services:
         if service.backing:
             continue
-        sp = f"{p}.{service.name}"
-        svc = r.mapping(raw.get(service.name), sp, _SERVICE_KEYS)
-        versions = _get(svc, "versions", service.default_versions,
-                        lambda v: _versions(r, v, f"{sp}.versions", service.version_names))
+        svc = services[service.name].mapping(_SERVICE_KEYS)
+        versions = svc.get("versions", service.default_versions,
+                           lambda c: c.strings(choices=service.version_names))
         # Keep the application's order, so a stack that lists [v3, v1] renders as [v1, v3].
         versions = tuple(v for v in service.version_names if v in versions)
-        replicas = _get(svc, "replicas", app_settings.replicas,
-                        lambda v: r.integer(v, f"{sp}.replicas", minimum=0, maximum=100))
-        routes = _routes(r, svc, sp, versions)
-        subset_raw = r.mapping(svc.get("subsetTrafficPolicy"), f"{sp}.subsetTrafficPolicy")
+        replicas = svc.get("replicas", app_settings.replicas, lambda c: c.integer(minimum=0, maximum=100))
+        routes = _routes(svc.reader, svc.raw, svc.path, versions)
+        subsets = svc["subsetTrafficPolicy"].mapping()
         subset_policies = {}
-        for version, policy in subset_raw.items():
-            vp = f"{sp}.subsetTrafficPolicy.{version}"
+        for version in subsets.keys():
             if version not in versions:
-                raise r.fail(vp, f"version is not deployed; deployed: {', '.join(versions)}")
-            subset_policies[version] = _traffic_policy(r, policy, vp)
+                raise subsets[version].fail(f"version is not deployed; deployed: {', '.join(versions)}")
+            subset_policies[version] = _traffic_policy(svc.reader, subsets[version].raw, subsets[version].path)
         parsed[service.name] = ServiceSettings(
-            name=service.name, versions=versions, replicas=replicas, routes=routes,
-            resources=_get(svc, "resources", None, lambda v: _resources(r, v, f"{sp}.resources")),
-            traffic_policy=_get(svc, "trafficPolicy", None,
-                                lambda v: _traffic_policy(r, v, f"{sp}.trafficPolicy")),
+            name=service.name, versions=versions,
+            replicas=replicas, routes=routes,
+            resources=svc.get("resources", None, Cursor.resources),
+            traffic_policy=svc.get("trafficPolicy", None, lambda c: _traffic_policy(c.reader, c.raw, c.path)),
             subset_policies=subset_policies,
         )
     # Backing stores come with the first deployed version that requires them.
@@ -67,10 +64,6 @@ def _parse_services(r: _Reader, raw: dict, app_settings: AppSettings, p: str) ->
                 routes=(),
             )
     return {name: parsed[name] for name in app.service_names if name in parsed}
-
-
-def _versions(r: _Reader, value: Any, path: str, known: tuple[str, ...]) -> tuple[str, ...]:
-    return r.strings(value, path, choices=known)
 
 
 def _routes(r: _Reader, svc: dict, sp: str, deployed_versions: tuple[str, ...]) -> tuple[Route, ...]:
