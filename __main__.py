@@ -4,14 +4,14 @@ Wiring only: settings → mesh → workloads → routing, security, egress → c
 import pulumi
 
 from components.checks import check_objects, guard_rollout
-from components.config import load_secrets, load_settings
+from components.config import load_secrets, settings_from_engine
 from components.egress import Egress, EgressArgs
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
 
-settings = load_settings()
+settings = settings_from_engine()
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars

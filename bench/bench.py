@@ -4,14 +4,22 @@
    that only imports pulumi and the pulumi_kubernetes groups the program uses (the
    floor no render can beat), interleaved run by run so drift hits both alike; the
    same for `meshplan diff` of two stack files (both rendered in one process).
-2. In-process render time of synthetic applications with 200 and 1,000 services
-   (each: Service, ServiceAccount, two Deployments, DestinationRule, VirtualService
-   with a 90/10 split), to show the cost per resource stays flat.
+2. Render time of synthetic applications with 200 and 1,000 services (each:
+   Service, ServiceAccount, two Deployments, DestinationRule, VirtualService with a
+   90/10 split), each size in a fresh process, split into settings parsing, the
+   program under the mock monitor and the recording's translation; the cost per
+   resource should stay flat; peak memory (max RSS) of the 1,000-service process.
+   "full SDK" is the same render without meshplan's offline shortcuts
+   (`meshplan.sdk.offline_registration`: no stack trace per registration, no
+   cyclic garbage collection during the run): the figure before they existed.
+
+`python bench/bench.py --synthetic N [--full-sdk]` runs one synthetic size alone.
 """
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,10 +55,9 @@ def compare(label: str, command: list[str]) -> tuple[float, float]:
     return f, m
 
 
-def synthetic(services: int) -> float:
-    from meshplan.engine import run_program
+def synthetic_application(services: int):
+    """Register an application of `services` services; its stack config."""
     from model import apps
-    from model.settings import parse_settings
 
     name = f"synthetic{services}"
     apps.APPLICATIONS[name] = apps.Application(
@@ -63,18 +70,57 @@ def synthetic(services: int) -> float:
         ),
         ingress_routes=(apps.IngressRoute(uris=(("prefix", "/"),), service="svc0"),),
     )
-    raw = {"environment": "dev", "istio": {"install": False}, "app": {"name": name},
-           "services": {f"svc{i}": {"weights": {"v1": 90, "v2": 10}} for i in range(services)}}
-    start = time.perf_counter()
+    return {"environment": "dev", "istio": {"install": False}, "app": {"name": name},
+            "services": {f"svc{i}": {"weights": {"v1": 90, "v2": 10}} for i in range(services)}}
+
+
+def synthetic(services: int, *, full_sdk: bool = False) -> None:
+    """Render the synthetic application in this process and print its figures."""
+    import contextlib
+
+    from meshplan import engine, sdk
+    from model.settings import parse_settings
+
+    if full_sdk:
+        sdk.offline_registration = contextlib.nullcontext
+    raw = synthetic_application(services)
+    translate = engine._registrations
+    timer = {"translate": 0.0}
+
+    def timed_translate(*args):
+        started = time.perf_counter()
+        try:
+            return translate(*args)
+        finally:
+            timer["translate"] += time.perf_counter() - started
+
+    engine._registrations = timed_translate
+    start, cpu_start = time.perf_counter(), time.process_time()
     settings = parse_settings(raw, stack="bench", source="synthetic")
-    rendered = run_program(raw, settings=settings, stack="bench", source="synthetic")
-    elapsed = time.perf_counter() - start
-    print(f"render {services:>5} services ({len(rendered.resources):>5} resources)  {elapsed:6.2f} s"
-          f"   {1000 * elapsed / len(rendered.resources):.2f} ms/resource")
-    return elapsed
+    parsed = time.perf_counter()
+    rendered = engine.run_program(raw, settings=settings, stack="bench", source="synthetic")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    count = len(rendered.resources)
+    program = elapsed - (parsed - start) - timer["translate"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{services} {count} {elapsed:.3f} {parsed - start:.3f} {program:.3f} {timer['translate']:.3f} {peak:.0f} {cpu:.3f}")
+
+
+def synthetic_row(services: int, *, full_sdk: bool = False) -> tuple[float, float]:
+    """Run one synthetic size in a fresh process; print its row; (seconds, ms/resource)."""
+    command = [sys.executable, __file__, "--synthetic", str(services)] + (["--full-sdk"] if full_sdk else [])
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    _, count, elapsed, parse, program, translate, peak, cpu = out[-8:]
+    per = 1000 * float(elapsed) / int(count)
+    label = f"{services:>5} services{' (full SDK)' if full_sdk else ''}"
+    print(f"render {label:<27} {int(count):>5} resources  {float(elapsed):6.2f} s (cpu {float(cpu):6.2f} s)  {per:5.2f} ms/resource"
+          f"   parse {float(parse):5.2f}  program {float(program):6.2f}  translate {float(translate):5.2f}"
+          f"   peak {float(peak):5.0f} MiB")
+    return float(elapsed), per
 
 
 def main() -> None:
+    print("Wall times on a shared machine drift with its load; the cpu figure (this process only) less so.")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{RUNS} interleaved runs, medians")
     compare("meshplan render --stack dev", [sys.executable, "-m", "meshplan", "render", "--stack", "dev"])
@@ -82,9 +128,15 @@ def main() -> None:
     compare("meshplan diff all-v1 → 50/50 v3", [
         sys.executable, "-m", "meshplan", "diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
         "--base-config", "examples/istio-tasks/all-v1.yaml"])
-    small, large = synthetic(200), synthetic(1000)
-    print(f"1,000 / 200 services time ratio {large / small:.2f} (5.00 = linear)")
+    for full_sdk in (True, False):
+        (small, per_small), (large, per_large) = (synthetic_row(200, full_sdk=full_sdk),
+                                                  synthetic_row(1000, full_sdk=full_sdk))
+        print(f"  1,000 services {large:.2f} s; per resource {per_small:.2f} ms at 200, {per_large:.2f} ms at 1,000"
+              f" (ratio {per_large / per_small:.2f}; 1.00 = flat)")
 
 
 if __name__ == "__main__":
-    main()
+    if "--synthetic" in sys.argv:
+        synthetic(int(sys.argv[sys.argv.index("--synthetic") + 1]), full_sdk="--full-sdk" in sys.argv)
+    else:
+        main()

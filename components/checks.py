@@ -6,20 +6,16 @@ Both rules live in `model/`; this module only feeds them and turns a refusal int
 `pulumi.RunError`, whose message the engine prints alone, without a traceback."""
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import pulumi
 
+from components.findings_mode import findings_stop_the_run
 from model.analysis import analyze, errors, installed_gateways
-from model.mesh import mesh_plan
+from model.mesh import istio_install
 from model.rollout import shares_from_output, step_violations, traffic_changes
 from model.settings import Settings
 from model.traffic import traffic_table
-
-REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
-"""Set to 1 by meshplan, which renders a stack to report every finding itself
-(`meshplan check` exits 1 on the same errors) rather than stop at the first run."""
 
 TRAFFIC_OUTPUT = "traffic"
 
@@ -27,9 +23,9 @@ TRAFFIC_OUTPUT = "traffic"
 def check_objects(settings: Settings, objects: Sequence[dict]) -> None:
     """Run the analyzers; raise RunError listing the errors, warn about the rest."""
     releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
-                for r in mesh_plan(settings).releases]
+                for r in istio_install(settings).releases]
     findings = analyze(objects, gateways=installed_gateways(releases), default_namespace=settings.app.namespace)
-    if os.environ.get(REPORT_ONLY_ENV) == "1":
+    if not findings_stop_the_run():
         return
     for finding in findings:
         if finding.level != "error":

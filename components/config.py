@@ -11,7 +11,8 @@ from model.errors import ConfigError
 from model.settings import PROJECT, Settings, from_engine_config, parse_settings
 
 
-def load_settings() -> Settings:
+def settings_from_engine() -> Settings:
+    """The stack's settings, parsed from the config the engine handed the program."""
     stack = pulumi.get_stack()
     # The language host passes config in PULUMI_CONFIG; tests and meshplan set it
     # directly. Explicitly set values win, as in the SDK's own lookup.

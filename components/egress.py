@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from model.names import component_type
+
 from components.kubernetes import register_all
 from model.egress import egress_objects
 from model.settings import Settings
@@ -27,7 +29,7 @@ class Egress(pulumi.ComponentResource):
     """Hosts with a ServiceEntry (the only ones reachable under REGISTRY_ONLY)."""
 
     def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:egress:Egress", name, None, opts)
+        super().__init__(component_type("egress", "Egress"), name, None, opts)
         self.objects = egress_objects(args.settings)
         register_all(self, name, self.objects, opts)
         self.external_hosts = pulumi.Output.from_input(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+
+from model.names import component_type
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.kubernetes import child_options, register
-from model.mesh import CONTROL_PLANE, MeshPlan, mesh_plan
+from model.mesh import CONTROL_PLANE, IstioInstall, istio_install
 from model.settings import Settings
 
 
@@ -30,8 +32,8 @@ class IstioMesh(pulumi.ComponentResource):
     Not the gateways: their Services may wait for an external address that never comes."""
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:mesh:IstioMesh", name, None, opts)
-        plan: MeshPlan = mesh_plan(args.settings)
+        super().__init__(component_type("mesh", "IstioMesh"), name, None, opts)
+        plan: IstioInstall = istio_install(args.settings)
         namespaces = [
             register(f"{name}-namespace-{ns}",
                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from model.names import component_type
+
 from components.kubernetes import register_all
 from model.observability import observability_objects
 from model.routing import routing_objects
@@ -30,7 +32,7 @@ class Routing(pulumi.ComponentResource):
     """Effective share of every destination of every route, in percent."""
 
     def __init__(self, name: str, args: RoutingArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:routing:Routing", name, None, opts)
+        super().__init__(component_type("routing", "Routing"), name, None, opts)
         objects = routing_objects(args.settings) + observability_objects(args.settings)
         self.objects = objects
         register_all(self, name, objects, opts)

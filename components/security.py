@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from model.names import component_type
+
 from components.kubernetes import child_options, logical_name, register, register_all
 from model.security import ingress_tls_secret, security_objects
 from model.settings import Settings
@@ -28,7 +30,7 @@ class Security(pulumi.ComponentResource):
     """Names of the PeerAuthentication and AuthorizationPolicy objects, in order."""
 
     def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:security:Security", name, None, opts)
+        super().__init__(component_type("security", "Security"), name, None, opts)
         objects = security_objects(args.settings)
         self.objects = objects
         register_all(self, name, objects, opts)

@@ -9,6 +9,8 @@ from typing import Mapping
 
 import pulumi
 
+from model.names import component_type
+
 from components.kubernetes import child_options, logical_name, register
 from model.settings import Settings
 from model.stores import protected, store_objects
@@ -36,7 +38,7 @@ class Workloads(pulumi.ComponentResource):
     """The application's Namespaces, for others that only need them to exist."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bookinfo-mesh:workloads:Workloads", name, None, opts)
+        super().__init__(component_type("workloads", "Workloads"), name, None, opts)
         objects = application_objects(args.settings) + store_objects(args.settings, dict(args.secrets))
         self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]

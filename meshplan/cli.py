@@ -83,8 +83,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from meshplan import diff as diffing
-    from meshplan import formats
+    from meshplan import diff_formats, formats, states
+    from meshplan.diff import diff_states
     from meshplan.check import check_rendered
     from meshplan.engine import render
     from model.rollout import step_violations
@@ -95,14 +95,14 @@ def _diff(args: argparse.Namespace) -> int:
                           message="give exactly one base: --base-config FILE, --base-ref GITREF or --against-state FILE")
     path, stack = _stack_source(args)
     proposed_rendered = render(path, stack=stack)
-    proposed = diffing.state_from_rendered(proposed_rendered)
+    proposed = states.state_from_rendered(proposed_rendered)
     if args.base_config:
-        base = diffing.state_from_rendered(render(Path(args.base_config), stack=stack))
+        base = states.state_from_rendered(render(Path(args.base_config), stack=stack))
     elif args.base_ref:
-        base = diffing.render_at_ref(args.base_ref, str(path), stack)
+        base = states.render_at_ref(args.base_ref, str(path), stack)
     else:
-        base = diffing.state_from_export(args.against_state)
-    result = diffing.diff_states(base, proposed, lenient=bool(args.against_state))
+        base = states.state_from_export(args.against_state)
+    result = diff_states(base, proposed, lenient=bool(args.against_state))
     findings = check_rendered(proposed_rendered)
 
     max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
@@ -110,15 +110,15 @@ def _diff(args: argparse.Namespace) -> int:
     errors = [f for f in findings if f.level == "error"]
 
     if args.format == "json":
-        sys.stdout.write(formats.diff_json(result))
+        sys.stdout.write(diff_formats.diff_json(result))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
-        text = formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`")
+        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`")
         if refused:
             text += "\n" + "".join(f"> **Refused** — {line}\n" for line in refused)
         sys.stdout.write(text)
     else:
-        sys.stdout.write(formats.diff_text(result, findings=findings, colour=formats.use_colour(sys.stdout)))
+        sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout)))
     for line in refused:
         print(f"error: {line}", file=sys.stderr)
     if refused or errors:

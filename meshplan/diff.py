@@ -1,31 +1,22 @@
 """`meshplan diff`: what a change does, as a reviewer wants to read it.
 
-Two desired states of one program are compared resource by resource (by URN, on
-their inputs) and, for the traffic, share by share. A state is either rendered
-(a stack file run through the program under mocks, in this process or, for a git
-ref, in a subprocess from a temporary worktree) or read from a `pulumi stack
-export` file."""
+Two desired states of one program (`meshplan.states`) are compared resource by
+resource (by URN, on their inputs) and, for the traffic, share by share. Printing
+the result is `meshplan.diff_formats`' job."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from meshplan.engine import PROJECT_DIR, SECRET_SHOWN, STACK_REFERENCE_TYPE, STACK_TYPE, Rendered, plain
-from model.errors import ConfigError
+from meshplan.states import State
+from model.names import HELM_RELEASE_TYPE
 from model.rollout import TrafficChange, traffic_changes
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 OPS = (CREATE, UPDATE, REPLACE, DELETE)
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 # Changes Kubernetes (or the Helm provider) cannot apply in place: the object is
 # deleted and created again. Keys are type tokens ("*" for every Kubernetes object);
@@ -41,7 +32,7 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.clusterIPs"),
     "kubernetes:core/v1:PersistentVolumeClaim": ("spec.accessModes", "spec.storageClassName", "spec.selector",
                                                  "spec.volumeName", "spec.volumeMode"),
-    HELM_RELEASE: ("name", "namespace"),
+    HELM_RELEASE_TYPE: ("name", "namespace"),
 }
 
 
@@ -49,140 +40,15 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
 # --against-state a key only the state has is no change when its value is one of
 # these or false, 0 or empty.
 PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    HELM_RELEASE: {"timeout": 300, "compat": "true"},
+    HELM_RELEASE_TYPE: {"timeout": 300, "compat": "true"},
 }
 
 
 def forces_replace(type_token: str, path: str) -> bool:
     prefixes = REPLACE_PATHS.get(type_token, ())
-    if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE:
+    if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE_TYPE:
         prefixes = (*REPLACE_PATHS["*"], *prefixes)
     return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in prefixes)
-
-
-# --------------------------------------------------------------------------- states
-
-
-@dataclass(frozen=True)
-class Resource:
-    urn: str
-    type: str
-    name: str
-    inputs: dict
-
-
-@dataclass
-class State:
-    """One side of a diff: resources by URN (stack part dropped, so a state exported
-    from a stack compares with a render under another stack name), and the
-    Kubernetes objects for the traffic table."""
-
-    label: str
-    resources: dict[str, Resource]
-    objects: list[dict] = field(default_factory=list)
-
-
-def _skipped(type_token: str) -> bool:
-    return (type_token in (STACK_TYPE, STACK_REFERENCE_TYPE) or type_token.startswith("pulumi:providers:"))
-
-
-def urn_key(urn: str) -> str:
-    """The URN without its stack: `<project>::<type chain>::<name>`."""
-    return urn.split("::", 1)[-1]
-
-
-def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
-    resources = {urn_key(r.urn): Resource(r.urn, r.type, r.name, r.inputs)
-                 for r in rendered.resources if r.custom and not _skipped(r.type)}
-    return State(label or rendered.source, resources, rendered.objects())
-
-
-def state_from_render_json(document: Mapping, label: str) -> State:
-    """A state from `meshplan render --format json` output (used for --base-ref)."""
-    resources, objects = {}, []
-    for r in document.get("resources") or []:
-        if _skipped(r["type"]) or r["type"].startswith("bookinfo-mesh:") or not r.get("custom", True):
-            continue
-        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r["name"], r.get("inputs") or {})
-        inputs = r.get("inputs") or {}
-        if "apiVersion" in inputs and "kind" in inputs:
-            objects.append(inputs)
-    return State(label, resources, objects)
-
-
-def state_from_export(path: str | os.PathLike) -> State:
-    """A state from `pulumi stack export` JSON: custom resources' inputs, secrets
-    masked (`{"4dabf18193072939515e22adb298388d": "1b47...", "ciphertext": ...}`)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(file=str(path), path="", message="no such state file") from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(file=str(path), path="", message=f"not a pulumi stack export ({error})") from None
-    deployment = document.get("deployment") if isinstance(document, dict) else None
-    if not isinstance(deployment, dict):
-        raise ConfigError(file=str(path), path="deployment", message="not a pulumi stack export (no deployment)")
-    resources, objects = {}, []
-    for r in deployment.get("resources") or []:
-        urn, type_token = r.get("urn", ""), r.get("type", "")
-        if (not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete")
-                or r.get("external")):
-            continue
-        inputs = _mask_secrets(plain(r.get("inputs") or {}))
-        resources[urn_key(urn)] = Resource(urn, type_token, urn.rsplit("::", 1)[-1], inputs)
-        if "apiVersion" in inputs and "kind" in inputs:
-            objects.append(inputs)
-    return State(str(path), resources, objects)
-
-
-def _mask_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "ciphertext" in value or "plaintext" in value:
-            return SECRET_SHOWN
-        return {k: _mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secrets(v) for v in value]
-    return value
-
-
-def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR,
-                  python: str = sys.executable) -> State:
-    """Render the stack file `config` (a path inside the repository) with the program
-    as both are at git `ref`, in a temporary worktree and a separate process: one
-    process cannot import two versions of the same modules."""
-    try:
-        relative = Path(config).resolve().relative_to(repo.resolve())
-    except ValueError:
-        raise ConfigError(file=str(config), path="", message="--base-ref needs a stack file inside the repository") from None
-    tmp = Path(tempfile.mkdtemp(prefix="meshplan-base-"))
-    tree = tmp / "tree"
-    try:
-        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", str(tree), ref],
-                               capture_output=True, text=True)
-        if added.returncode != 0:
-            raise ConfigError(file=ref, path="", message=f"cannot check out git ref ({_first_line(added.stderr)})")
-        if not (tree / relative).exists():
-            # The stack is new in this change: nothing was there before.
-            return State(f"{ref}:{relative}", {}, [])
-        env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1"}
-        done = subprocess.run([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
-                               "--config", str(relative)], cwd=tree, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ConfigError(file=f"{ref}:{relative}", path="",
-                              message=f"base does not render ({_first_line(done.stderr)})")
-        return state_from_render_json(json.loads(done.stdout), f"{ref}:{relative}")
-    finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _first_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
-
-
-# --------------------------------------------------------------------------- diff
 
 
 @dataclass(frozen=True)

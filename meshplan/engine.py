@@ -1,99 +1,26 @@
-"""Run the Pulumi program in-process under the SDK's mock monitor and record every
-registration as the real engine would see it: URN, type, name, parent, inputs,
-dependencies and protect.
+"""Render a stack: read its config, then run the Pulumi program in-process under the
+SDK's mock monitor (through `meshplan.sdk`) and keep what it registered
+(`meshplan.recording`).
 
 The mock monitor answers every registration with the inputs as outputs, so the
 program runs exactly as under `pulumi up` with nothing sent anywhere."""
 from __future__ import annotations
 
-import asyncio
-import atexit
 import contextlib
-import gc
 import io
 import json
 import os
 import runpy
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshplan.recording import SECRET_SHOWN, Rendered, _registrations, plain
+from components.findings_mode import findings_left_to_caller
 from model.errors import ConfigError
-from model.settings import PROJECT, SECRET_SHOWN, SecretValue, Settings, parse_settings, read_stack_file
+from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRET_KEY = "4dabf18193072939515e22adb298388d"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-STACK_TYPE = "pulumi:pulumi:Stack"
-STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-REPORT_ONLY_ENV = "MESHPLAN_REPORT_ONLY"
-"""Tells the program's checks to leave findings to meshplan (see components/checks.py)."""
-
-
-@dataclass
-class Registration:
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    inputs: dict
-    depends_on: list[str]
-    protect: bool
-    custom: bool
-
-    def as_json(self) -> dict:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
-
-    @property
-    def is_kubernetes_object(self) -> bool:
-        return self.custom and "apiVersion" in self.inputs and "kind" in self.inputs
-
-
-@dataclass
-class Rendered:
-    project: str
-    stack: str
-    source: str
-    settings: Settings
-    resources: list[Registration]
-    outputs: dict = field(default_factory=dict)
-    reads: list[dict] = field(default_factory=list)
-    """Resources the program read rather than registered (a StackReference):
-    `{"type", "name", "id"}`."""
-
-    def objects(self) -> list[dict]:
-        """The Kubernetes objects (Helm releases excluded), as manifests."""
-        return [r.inputs for r in self.resources if r.is_kubernetes_object]
-
-    def releases(self) -> list[Registration]:
-        return [r for r in self.resources if r.type == "kubernetes:helm.sh/v3:Release"]
-
-    def by_urn(self) -> dict[str, Registration]:
-        return {r.urn: r for r in self.resources}
-
-    def as_json(self) -> dict:
-        return {"project": self.project, "stack": self.stack,
-                "resources": [r.as_json() for r in self.resources]}
-
-
-def plain(value: Any) -> Any:
-    """Wire values → JSON-ready values: integral floats back to ints, secrets masked."""
-    if isinstance(value, dict):
-        if value.get(SECRET_KEY) == SECRET_SIG:
-            return SECRET_SHOWN
-        return {k: plain(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, SecretValue):
-        return SECRET_SHOWN
-    return value
-
 
 def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
@@ -107,7 +34,7 @@ def _shown_path(path: Path) -> Path:
         return path
 
 
-def load_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
+def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
     """Settings and the raw project config of a stack file; ConfigError if bad."""
     raw = read_stack_file(str(config_file))
     return parse_settings(raw, stack=stack, source=str(config_file)), raw
@@ -120,7 +47,7 @@ def render(config_file: str | os.PathLike, *, stack: str | None = None,
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = _shown_path(config_path)
-    settings, raw = load_settings(config_path, stack)
+    settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs)
 
@@ -132,40 +59,11 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     program's reference to its own last deployment) reads; none by default.
     `report_only`: let the program's analyzers report instead of failing the run."""
     import pulumi
-    from google.protobuf import json_format
-    from pulumi.runtime import mocks
-    from pulumi.runtime import settings as runtime_settings
 
-    records: list[dict] = []
-    reads: list[dict] = []
+    from meshplan import sdk
+
+    captured = sdk.Captured(records=[], reads=[])
     outputs: dict = {}
-
-    class RecordingMonitor(mocks.MockMonitor):
-        def ReadResource(self, request):  # noqa: N802
-            reads.append({"type": request.type, "name": request.name, "id": request.id})
-            return super().ReadResource(request)
-
-        def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
-            response = super().RegisterResource(request)
-            records.append({
-                "mock_urn": response.urn, "type": request.type, "name": request.name,
-                "parent": request.parent or None, "deps": list(request.dependencies),
-                "protect": bool(request.protect), "custom": request.custom,
-                "inputs": json_format.MessageToDict(request.object),
-            })
-            return response
-
-    class EchoMocks(pulumi.runtime.Mocks):
-        """Every resource's outputs are its inputs, its ID its name."""
-
-        def new_resource(self, args):
-            if args.typ == STACK_REFERENCE_TYPE:
-                return [f"{args.name}-id", {**args.inputs, "outputs": previous_outputs or {}}]
-            return [f"{args.name}-id", args.inputs]
-
-        def call(self, args):
-            return {}
-
     engine_config, secret_keys = {}, []
     for key, value in raw_config.items():
         full_key = f"{PROJECT}:{key}"
@@ -173,23 +71,19 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if _contains_secret(value):
             secret_keys.append(full_key)
 
-    runtime_settings.ROOT.set(None)
-    echo = EchoMocks()
-    pulumi.runtime.set_mocks(echo, project=PROJECT, stack=stack, preview=preview,
-                             monitor=RecordingMonitor(echo))
-    pulumi.runtime.set_all_config(engine_config, secret_keys)
+    echo = sdk.echo_mocks(previous_outputs)
+    sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,
+                    monitor=sdk.recording_monitor(echo, captured),
+                    config=engine_config, secret_keys=secret_keys)
 
     main = project_dir / "__main__.py"
     added = str(project_dir) not in sys.path
     if added:
         sys.path.insert(0, str(project_dir))
 
-    @pulumi.runtime.test
     def program():
         runpy.run_path(str(main), run_name="__main__")
-        # Under mocks the root stack is finished before the program runs, so its
-        # exports never reach the monitor: read them off the stack resource.
-        exports = runtime_settings.get_root_resource().outputs
+        exports = sdk.root_exports()
         collected = [
             pulumi.Output.all(pulumi.Output.from_input(value), pulumi.Output.from_input(value).is_secret())
             .apply(lambda pair, key=key: outputs.__setitem__(key, SECRET_SHOWN if pair[1] else pair[0]))
@@ -197,36 +91,18 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         ]
         return pulumi.Output.all(*collected)
 
-    saved_mode = os.environ.get(REPORT_ONLY_ENV)
-    os.environ[REPORT_ONLY_ENV] = "1" if report_only else "0"
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            program()
+        with contextlib.redirect_stdout(io.StringIO()), sdk.offline_registration(), \
+                findings_left_to_caller(report_only):
+            sdk.run_test_program(program)
     except pulumi.RunError as error:
         raise ConfigError(file=source, path="", message=str(error)) from None
     finally:
-        if saved_mode is None:
-            os.environ.pop(REPORT_ONLY_ENV, None)
-        else:
-            os.environ[REPORT_ONLY_ENV] = saved_mode
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(records, stack), outputs=plain(outputs), reads=reads)
-
-
-def _close_event_loops() -> None:
-    """The SDK leaves an asyncio loop open in every executor thread it awaited from.
-    Closed before interpreter teardown, their finalizers no longer race the teardown
-    of their own self-pipes, which otherwise prints a stray "Invalid file
-    descriptor" traceback after a successful render now and then."""
-    for candidate in gc.get_objects():
-        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() \
-                and not candidate.is_running():
-            candidate.close()
-
-
-atexit.register(_close_event_loops)
+                    resources=_registrations(captured.records, stack), outputs=plain(outputs),
+                    reads=captured.reads)
 
 
 def _contains_secret(value: Any) -> bool:
@@ -237,61 +113,3 @@ def _contains_secret(value: Any) -> bool:
     if isinstance(value, list):
         return any(_contains_secret(v) for v in value)
     return False
-
-
-def _construction_order(records: list[dict]) -> list[dict]:
-    """Registrations arrive in whatever order their inputs resolve. Put them in a
-    stable order instead: parents before children, dependencies before dependents,
-    otherwise by type and name."""
-    import heapq
-
-    present = {r["mock_urn"] for r in records}
-    waiting_on = {r["mock_urn"]: {d for d in [r["parent"], *r["deps"]] if d in present} for r in records}
-    dependents: dict[str, list[str]] = {}
-    for urn, needs in waiting_on.items():
-        for need in needs:
-            dependents.setdefault(need, []).append(urn)
-    by_urn = {r["mock_urn"]: r for r in records}
-    ready = [(by_urn[u]["type"], by_urn[u]["name"], u) for u, needs in waiting_on.items() if not needs]
-    heapq.heapify(ready)
-    ordered = []
-    while ready:
-        *_, urn = heapq.heappop(ready)
-        ordered.append(by_urn[urn])
-        for dependent in dependents.get(urn, []):
-            waiting_on[dependent].discard(urn)
-            if not waiting_on[dependent]:
-                heapq.heappush(ready, (by_urn[dependent]["type"], by_urn[dependent]["name"], dependent))
-    return ordered
-
-
-def _registrations(records: list[dict], stack: str) -> list[Registration]:
-    """Translate the mock's URNs into the ones the real engine assigns:
-    `urn:pulumi:<stack>::<project>::<ancestor types $-joined>$<type>::<name>`, where
-    the root Stack's own type is not part of its children's chain."""
-    by_mock = {r["mock_urn"]: r for r in records}
-    chains: dict[str, str] = {}
-    real: dict[str, str] = {}
-
-    def chain(record: dict) -> str:
-        mock_urn = record["mock_urn"]
-        if mock_urn not in chains:
-            parent = by_mock.get(record["parent"] or "")
-            if parent is None or parent["type"] == STACK_TYPE:
-                chains[mock_urn] = record["type"]
-            else:
-                chains[mock_urn] = f"{chain(parent)}${record['type']}"
-        return chains[mock_urn]
-
-    for record in records:
-        real[record["mock_urn"]] = f"urn:pulumi:{stack}::{PROJECT}::{chain(record)}::{record['name']}"
-    found = []
-    for record in _construction_order(records):
-        deps = sorted({real.get(d, d) for d in record["deps"]})
-        found.append(Registration(
-            urn=real[record["mock_urn"]], type=record["type"], name=record["name"],
-            parent=real.get(record["parent"]) if record["parent"] else None,
-            inputs=plain(record["inputs"]), depends_on=deps, protect=record["protect"],
-            custom=record["custom"],
-        ))
-    return found

@@ -7,7 +7,8 @@ import json
 
 import yaml
 
-from meshplan.engine import Rendered
+from meshplan.recording import Rendered
+from model.names import HELM_RELEASE_TYPE
 from model.traffic import format_percent, traffic_table
 
 
@@ -72,17 +73,17 @@ def summary(rendered: Rendered) -> str:
         for share in table:
             target = share.host + (f" {share.subset}" if share.subset else "")
             out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
-                       f"{_clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
+                       f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
     return "\n".join(out) + "\n"
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _detail(resource) -> str:
     inputs = resource.inputs
-    if resource.type == "kubernetes:helm.sh/v3:Release":
+    if resource.type == HELM_RELEASE_TYPE:
         return f"  ({inputs.get('chart')} {inputs.get('version')} → ns {inputs.get('namespace')})"
     metadata = inputs.get("metadata") or {}
     if metadata.get("namespace"):
@@ -100,167 +101,3 @@ def findings_text(findings) -> str:
 
 def findings_json(findings) -> str:
     return json.dumps({"findings": [f.as_json() for f in findings]}, indent=2) + "\n"
-
-
-# --------------------------------------------------------------------------- diff
-
-_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "add": "32", "remove": "31",
-            "change": "33", "error": "31", "warning": "33"}
-_SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-"}
-
-
-def use_colour(stream) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    import os
-
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-
-
-def _paint(text: str, key: str, colour: bool) -> str:
-    return f"\033[{_COLOURS[key]}m{text}\033[0m" if colour and key in _COLOURS else text
-
-
-def _summary_line(diff) -> str:
-    from meshplan.diff import describe
-
-    counts = diff.counts()
-    parts = [f"{n} to {op}" for op, n in counts.items() if n]
-    line = ", ".join(parts) if parts else "no resource changes"
-    moved = diff.changed_traffic
-    if moved:
-        line += f"; traffic: {describe(moved)}"
-    return line
-
-
-def diff_text(diff, *, findings=(), colour: bool = False) -> str:
-    from meshplan.diff import shown
-
-    out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff)]
-    if diff.changes:
-        out.append("")
-    for change in diff.changes:
-        out.append(_paint(f"{_SYMBOLS[change.op]} {change.op:<7} {change.type}  {change.name}", change.op, colour))
-        for prop in change.diff:
-            note = "  (forces replacement)" if prop.replaces else ""
-            out.append(_paint(f"    {prop.op:<6} {prop.path}: {shown(prop.before)} → {shown(prop.after)}{note}",
-                              prop.op, colour))
-    moved = diff.changed_traffic
-    if moved:
-        out += ["", "Traffic (effective share per route, before → after)"]
-        for t in moved:
-            out.append(f"  {t.namespace}/{t.virtual_service}  {_clip(t.route, 40)}  {t.destination:<20} "
-                       f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})")
-    if findings:
-        out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
-    return "\n".join(out) + "\n"
-
-
-def diff_json(diff) -> str:
-    return json.dumps(diff.as_json(), indent=2, default=str) + "\n"
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def diff_markdown(diff, *, findings=(), title: str = "meshplan diff") -> str:
-    from meshplan.diff import shown
-
-    out = [f"### {title}", "", f"**{_summary_line(diff)}**", "",
-           f"Base `{diff.base.label}` → proposed `{diff.proposed.label}`", ""]
-    if diff.changes:
-        out += ["| Op | Type | Name | Changes |", "|---|---|---|---|"]
-        for change in diff.changes:
-            props = "<br>".join(
-                f"`{_cell(p.path)}`: `{_cell(shown(p.before))}` → `{_cell(shown(p.after))}`"
-                + (" (forces replacement)" if p.replaces else "")
-                for p in change.diff[:12])
-            if len(change.diff) > 12:
-                props += f"<br>… {len(change.diff) - 12} more"
-            out.append(f"| {_SYMBOLS[change.op]} {change.op} | `{change.type}` | `{change.name}` | {props} |")
-        out.append("")
-    moved = diff.changed_traffic
-    if moved:
-        out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
-                "|---|---|---|---:|---:|---:|"]
-        for t in moved:
-            out.append(f"| `{t.namespace}/{t.virtual_service}` | {_cell(t.route)} | {_cell(t.destination)} | "
-                       f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
-        out.append("")
-    if diff.traffic:
-        out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
-    if findings:
-        out += ["#### Findings", ""] + [f"- `{_cell(str(f))}`" for f in findings] + [""]
-    return "\n".join(out)
-
-
-def mermaid(diff) -> list[str]:
-    """A flowchart gateway → services → versions. Edges carry the share after the
-    change, or `before → after` where it moves; a destination left with 0% is dashed.
-    A rule starts at the gateways it is bound to (its match's `gateways`, else its
-    VirtualService's); a mesh rule starts at the service its VirtualService is for.
-    A version split made at a gateway is labelled `via <gateway>`."""
-    lines, edges, ids = ["flowchart LR"], [], {}
-
-    def node(key: str, label: str, shape: str) -> str:
-        if key not in ids:
-            ids[key] = f"n{len(ids)}"
-            text = _mermaid_text(label)
-            body = {"box": f'["{text}"]', "round": f'("{text}")', "gateway": f'{{{{"{text}"}}}}'}[shape]
-            lines.append(f"  {ids[key]}{body}")
-        return ids[key]
-
-    rules = {**_rule_sources(diff.base.objects), **_rule_sources(diff.proposed.objects)}
-    routes_per_vs: dict[tuple[str, str], set[str]] = {}
-    for t in diff.traffic:
-        routes_per_vs.setdefault((t.namespace, t.virtual_service), set()).add(t.route)
-    for t in diff.traffic:
-        share = format_percent(t.after) if not t.changed else f"{format_percent(t.before)} → {format_percent(t.after)}"
-        if len(routes_per_vs[(t.namespace, t.virtual_service)]) > 1:
-            share = f"{_clip(t.route, 30)}: {share}"
-        arrow = "-.->" if not t.after else "-->"
-        service = t.host.split(".")[0]
-        target = node(f"svc:{t.namespace}/{service}", service, "round")
-        sources, own_service = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
-        for source in sources:
-            if source == "mesh":
-                if own_service == service:
-                    continue  # the service's own rule: its versions hang off its node
-                origin = node(f"svc:{t.namespace}/{own_service}", own_service, "round")
-            else:
-                origin = node(f"gw:{source}", source.split("/")[-1], "gateway")
-            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{_mermaid_text(share)}"| {target}')
-        if t.subset:
-            # A gateway's own split applies to requests through that gateway only.
-            via = [g.split("/")[-1] for g in sources if g != "mesh"]
-            label = f"via {', '.join(via)}: {share}" if via else share
-            version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
-            edges.append(f'  {target} {arrow}|"{_mermaid_text(label)}"| {version}')
-    return lines + list(dict.fromkeys(edges))
-
-
-def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
-    """(namespace, VirtualService, route label) → (the gateways the rule is bound
-    to, `mesh` included, as `ns/name`; the short name of the VirtualService's host)."""
-    from model.traffic import route_label
-
-    found = {}
-    for obj in objects:
-        if obj.get("kind") != "VirtualService":
-            continue
-        metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-        ns = metadata.get("namespace", "")
-        qualify = (lambda g: g if g == "mesh" or "/" in g else f"{ns}/{g}")
-        bound = [qualify(g) for g in spec.get("gateways") or ["mesh"]]
-        own = str((spec.get("hosts") or [metadata.get("name", "")])[0]).split(".")[0]
-        for index, rule in enumerate(spec.get("http") or []):
-            matched = [g for m in rule.get("match") or [] for g in m.get("gateways") or []]
-            every_match_bound = rule.get("match") and all(m.get("gateways") for m in rule["match"])
-            gateways = list(dict.fromkeys(qualify(g) for g in matched)) if every_match_bound else bound
-            found[(ns, metadata.get("name", ""), route_label(index, rule))] = (gateways, own)
-    return found
-
-
-def _mermaid_text(text: str) -> str:
-    """Label text safe inside mermaid's `"..."` and `|...|`."""
-    return text.replace('"', "#quot;").replace("|", "#124;")

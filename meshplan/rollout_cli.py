@@ -69,7 +69,7 @@ def add_parser(commands, add_stack_options) -> None:
 
 
 def plan_text(plan) -> str:
-    from meshplan import formats
+    from meshplan import diff_formats
     from meshplan.rollout import _weights
 
     out = [f"meshplan rollout plan · stack {plan.stack} · {plan.service} → {plan.canary.version}",
@@ -84,7 +84,7 @@ def plan_text(plan) -> str:
         out += ["", head + ("  (recorded step, applied again and judged)" if step.planned.resumed else "")]
         out += [f"  {line}" for line in step.edit.lines()]
         if not step.planned.resumed:
-            out += [f"  {line}" if line else "" for line in formats.diff_text(step.diff).rstrip("\n").splitlines()]
+            out += [f"  {line}" if line else "" for line in diff_formats.diff_text(step.diff).rstrip("\n").splitlines()]
     return "\n".join(out) + "\n"
 
 

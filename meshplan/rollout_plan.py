@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from meshplan import diff as diffing
+from meshplan.states import state_from_rendered
 from meshplan.check import check_rendered
 from meshplan.engine import Rendered, _shown_path, run_program
 from model.errors import ConfigError
@@ -135,8 +136,8 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
         config = edit.apply_to(before_config)
         rendered = _render(config, parse_settings(config, stack=stack, source=source), stack, source)
         label = "the stack config now" if i == 0 else f"step {planned[i - 1].number}"
-        diff = diffing.diff_states(diffing.state_from_rendered(before, label),
-                                   diffing.state_from_rendered(rendered, f"step {step.number} ({step.percent}%)"))
+        diff = diffing.diff_states(state_from_rendered(before, label),
+                                   state_from_rendered(rendered, f"step {step.number} ({step.percent}%)"))
         _refuse_unless_one_weight_change(diff, step, settings.rollout.max_step, rendered, source)
         result.append(Step(planned=step, edit=edit, config=config, diff=diff, rendered=rendered))
         before, before_config = rendered, config

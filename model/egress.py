@@ -12,8 +12,8 @@ from __future__ import annotations
 from model.mesh import (EGRESS_GATEWAY_HOST, EGRESS_GATEWAY_LABELS, GATEWAY_HTTP_PORT,
                         GATEWAY_HTTPS_PORT)
 from model.settings import ExternalService, Settings
+from model.names import NETWORKING_API, istio_object
 
-NETWORKING = "networking.istio.io/v1"
 EGRESS_GATEWAY_NAME = "istio-egressgateway"
 """The Gateway object (in the caller's namespace) bound to the egress gateway pods."""
 MESH = "mesh"
@@ -21,8 +21,7 @@ PASSTHROUGH_PROTOCOLS = ("HTTPS", "TLS")
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
-    return {"apiVersion": NETWORKING, "kind": kind,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return istio_object(NETWORKING_API, kind, name, namespace, spec)
 
 
 def service_entry(external: ExternalService, namespace: str) -> dict:

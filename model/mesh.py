@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.settings import Settings
+from model.names import gateway_label, service_fqdn
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
@@ -23,14 +24,9 @@ PROMETHEUS_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART_VERSION = "27.23.0"
 
 
-def gateway_label(release_name: str) -> dict[str, str]:
-    """The `istio=` pod label the gateway chart derives from its release name."""
-    return {"istio": release_name.removeprefix("istio-")}
-
-
 INGRESS_GATEWAY_LABELS = gateway_label(INGRESS_RELEASE)
 EGRESS_GATEWAY_LABELS = gateway_label(EGRESS_RELEASE)
-EGRESS_GATEWAY_HOST = f"{EGRESS_RELEASE}.{ISTIO_NAMESPACE}.svc.cluster.local"
+EGRESS_GATEWAY_HOST = service_fqdn(EGRESS_RELEASE, ISTIO_NAMESPACE)
 # Ports of the gateway chart's Service (it maps 80→80 and 443→443).
 GATEWAY_HTTP_PORT = 80
 GATEWAY_HTTPS_PORT = 443
@@ -61,7 +57,7 @@ CONTROL_PLANE = ("base", "istiod")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MeshPlan:
+class IstioInstall:
     namespaces: tuple[str, ...]
     releases: tuple[HelmRelease, ...]
 
@@ -91,11 +87,11 @@ def _gateway_values(settings: Settings, service_type: str) -> dict:
     return values
 
 
-def mesh_plan(settings: Settings) -> MeshPlan:
+def istio_install(settings: Settings) -> IstioInstall:
     """The releases to install, or none when Istio is already on the cluster."""
     istio = settings.istio
     if not istio.install:
-        return MeshPlan(namespaces=(), releases=())
+        return IstioInstall(namespaces=(), releases=())
 
     def istio_release(key: str, name: str, chart: str, namespace: str, values: dict,
                       after: tuple[str, ...], protect: bool = False, skip_await: bool = False) -> HelmRelease:
@@ -156,4 +152,4 @@ def mesh_plan(settings: Settings) -> MeshPlan:
                 },
             },
         ))
-    return MeshPlan(namespaces=tuple(namespaces), releases=tuple(releases))
+    return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from model.mesh import GATEWAY_HTTP_PORT, INGRESS_GATEWAY_LABELS, ISTIO_NAMESPACE
 from model.settings import Settings
+from model.names import NETWORKING_API, istio_object, service_fqdn
 
-NETWORKING = "networking.istio.io/v1"
 
 # Addon → (Service in the addons' namespace, its port).
 ADDON_SERVICES = {
@@ -21,8 +21,7 @@ ADDON_SERVICES = {
 
 
 def _object(kind: str, name: str, spec: dict) -> dict:
-    return {"apiVersion": NETWORKING, "kind": kind,
-            "metadata": {"name": name, "namespace": ISTIO_NAMESPACE}, "spec": spec}
+    return istio_object(NETWORKING_API, kind, name, ISTIO_NAMESPACE, spec)
 
 
 def addon_route(addon: str, host: str) -> list[dict]:
@@ -40,7 +39,7 @@ def addon_route(addon: str, host: str) -> list[dict]:
             "hosts": [host],
             "gateways": [gateway],
             "http": [{"route": [{"destination": {
-                "host": f"{service}.{ISTIO_NAMESPACE}.svc.cluster.local", "port": {"number": port}}}]}],
+                "host": service_fqdn(service, ISTIO_NAMESPACE), "port": {"number": port}}}]}],
         }),
     ]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from model.mesh import GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, INGRESS_GATEWAY_LABELS
 from model.settings import Destination, Fault, RequestMatch, Retries, Route, Settings, TrafficPolicy
 from model.workloads import subset_labels
+from model.names import NETWORKING_API, istio_object
 
-NETWORKING = "networking.istio.io/v1"
 GATEWAY_NAME = "bookinfo-gateway"
 INGRESS_VIRTUAL_SERVICE = "bookinfo"
 
@@ -18,8 +18,7 @@ ISTIO_MUTUAL = {"mode": "ISTIO_MUTUAL"}
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
-    return {"apiVersion": NETWORKING, "kind": kind,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return istio_object(NETWORKING_API, kind, name, namespace, spec)
 
 
 def gateway(settings: Settings) -> dict:
@@ -130,26 +129,26 @@ def traffic_policy(policy: TrafficPolicy | None, *, istio_mutual: bool = False) 
 def destination_rule(settings: Settings, service_name: str) -> dict:
     """One subset per deployed version; `trafficPolicy.tls` ISTIO_MUTUAL is the
     destination-rule-all-mtls.yaml variant, switched by a parameter."""
-    deployed = settings.service(service_name)
+    configured = settings.service(service_name)
     spec: dict = {"host": service_name}
-    policy = traffic_policy(deployed.traffic_policy, istio_mutual=settings.security.istio_mutual)
+    policy = traffic_policy(configured.traffic_policy, istio_mutual=settings.security.istio_mutual)
     if policy:
         spec["trafficPolicy"] = policy
     subsets = []
-    for version in deployed.versions:
+    for version in configured.versions:
         subset: dict = {"name": version, "labels": subset_labels(version)}
-        if version in deployed.subset_policies:
-            subset["trafficPolicy"] = traffic_policy(deployed.subset_policies[version])
+        if version in configured.subset_policies:
+            subset["trafficPolicy"] = traffic_policy(configured.subset_policies[version])
         subsets.append(subset)
     spec["subsets"] = subsets
     return _object("DestinationRule", service_name, settings.app.namespace, spec)
 
 
 def service_virtual_service(settings: Settings, service_name: str) -> dict:
-    deployed = settings.service(service_name)
+    configured = settings.service(service_name)
     return _object("VirtualService", service_name, settings.app.namespace, {
         "hosts": [service_name],
-        "http": [http_route(service_name, route) for route in deployed.routes],
+        "http": [http_route(service_name, route) for route in configured.routes],
     })
 
 
@@ -157,7 +156,7 @@ def routing_objects(settings: Settings) -> list[dict]:
     """Gateway and ingress VirtualService, then per routed service its
     DestinationRule and VirtualService."""
     objects = [gateway(settings), ingress_virtual_service(settings)]
-    for deployed in settings.routed_services:
-        objects.append(destination_rule(settings, deployed.name))
-        objects.append(service_virtual_service(settings, deployed.name))
+    for configured in settings.routed_services:
+        objects.append(destination_rule(settings, configured.name))
+        objects.append(service_virtual_service(settings, configured.name))
     return objects

@@ -12,16 +12,15 @@ from model.apps import Application
 from model.mesh import INGRESS_NAMESPACE
 from model.settings import Settings
 from model.workloads import labels, version_account
+from model.names import CLUSTER_DOMAIN, SECURITY_API, istio_object
 
-SECURITY = "security.istio.io/v1"
 ANYONE = "*"
-TRUST_DOMAIN = "cluster.local"
+TRUST_DOMAIN = CLUSTER_DOMAIN
 ALLOW_NOTHING = "allow-nothing"
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
-    return {"apiVersion": SECURITY, "kind": kind,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return istio_object(SECURITY_API, kind, name, namespace, spec)
 
 
 def principal(namespace: str, account: str) -> str:

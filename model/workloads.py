@@ -98,14 +98,19 @@ def properties_config_map_name(service_name: str, version: str) -> str:
 def version_env(version: Version, settings: Settings) -> dict[str, str]:
     """What the version's env ConfigMap holds: its config, plus the tracing endpoint
     when the stack sets one."""
-    env = dict(version.config)
-    if version.tracing_env and settings.app.tracing_endpoint:
-        env[version.tracing_env] = settings.app.tracing_endpoint
+    spring = version.spring
+    if spring is None:
+        return {}
+    env = dict(spring.config)
+    if spring.tracing_env and settings.app.tracing_endpoint:
+        env[spring.tracing_env] = settings.app.tracing_endpoint
     return env
 
 
 def version_properties(version: Version) -> str:
-    return "".join(f"{key}={value}\n" for key, value in version.properties)
+    """application.properties of a Spring Boot version; empty for any other."""
+    entries = version.spring.properties if version.spring is not None else ()
+    return "".join(f"{key}={value}\n" for key, value in entries)
 
 
 def config_maps(svc: Service, version: Version, settings: Settings) -> list[dict]:
@@ -117,7 +122,7 @@ def config_maps(svc: Service, version: Version, settings: Settings) -> list[dict
     if env:
         found.append(_config_map(env_config_map_name(svc.name, version.name), ns,
                                  labels(svc.name, version.name), env))
-    if version.properties:
+    if version_properties(version):
         found.append(_config_map(properties_config_map_name(svc.name, version.name), ns,
                                  labels(svc.name, version.name),
                                  {"application.properties": version_properties(version)}))
@@ -155,35 +160,41 @@ def container_resources(settings: Settings, service_name: str, *, has_own: bool)
     return None if has_own else settings.app.default_resources
 
 
-def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
+def container(svc: Service, version: Version, settings: Settings) -> dict:
+    """The version's one container: image, env, ports and mounts from the definition,
+    then its extras, resources and (restricted pods) security context."""
     app = settings.app
-    container: dict = {
+    body: dict = {
         "name": svc.name,
         "image": f"{app.image_registry}/{version.image}:{app.image_tag}",
         "imagePullPolicy": "IfNotPresent",
     }
     if version.args:
-        container["args"] = list(version.args)
+        body["args"] = list(version.args)
     env = [{"name": k, "value": v} for k, v in version.env] + secret_env(version.secret_env)
     if env:
-        container["env"] = env
+        body["env"] = env
     if version_env(version, settings):
-        container["envFrom"] = [{"configMapRef": {"name": env_config_map_name(svc.name, version.name)}}]
-    container["ports"] = [{"containerPort": svc.port}]
+        body["envFrom"] = [{"configMapRef": {"name": env_config_map_name(svc.name, version.name)}}]
+    body["ports"] = [{"containerPort": svc.port}]
     mounts = [{"name": m.name, "mountPath": m.mount_path} for m in version.mounts]
-    if version.properties:
+    if version_properties(version):
         # A directory mount, not subPath: subPath mounts never see ConfigMap updates.
         # Spring Boot reads ./config/application.properties over the one in its jar.
-        mounts.append({"name": "properties", "mountPath": version.properties_dir, "readOnly": True})
+        mounts.append({"name": "properties", "mountPath": version.spring.properties_dir, "readOnly": True})
     if mounts:
-        container["volumeMounts"] = mounts
-    container.update(version.container_extras)
-    resources = container_resources(settings, svc.name, has_own="resources" in container)
+        body["volumeMounts"] = mounts
+    body.update(version.container_extras)
+    resources = container_resources(settings, svc.name, has_own="resources" in body)
     if resources is not None:
-        container["resources"] = resources.as_kubernetes()
+        body["resources"] = resources.as_kubernetes()
     if app.restricted_pods:
-        container["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
+        body["securityContext"] = dict(RESTRICTED_SECURITY_CONTEXT)
+    return body
 
+
+def deployment(svc: Service, version: Version, settings: Settings, *, replicas: int) -> dict:
+    app = settings.app
     pod_labels = labels(svc.name, version.name)
     template_metadata: dict = {}
     annotations = dict(version.annotations)
@@ -197,12 +208,12 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     account = version_account(svc, version)
     if account:
         pod_spec["serviceAccountName"] = account
-    pod_spec["containers"] = [container]
+    pod_spec["containers"] = [container(svc, version, settings)]
     volumes = []
     if version.mounts:
         order = version.volume_order or tuple(m.name for m in version.mounts)
         volumes = [{"name": name, "emptyDir": {}} for name in order]
-    if version.properties:
+    if version_properties(version):
         volumes.append({"name": "properties", "configMap": {
             "name": properties_config_map_name(svc.name, version.name)}})
     if volumes:

@@ -29,11 +29,11 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation
 
 from model.analysis import ERROR, analyze, installed_gateways
 from model.errors import ConfigError
+from model.names import HELM_RELEASE_TYPE
 from model.settings import DEFAULT_ENVIRONMENT, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NON_PROD_PREFIXES = ("dev", "test", "stag")
 ENVIRONMENT_SCHEMA = PolicyConfigSchema(properties={
     "environment": {"type": "string", "enum": ["dev", "staging", "prod"],
@@ -177,7 +177,7 @@ def _stack_findings(resources: Iterable) -> tuple[list, dict]:
             objects.append(props)
             metadata = props.get("metadata") or {}
             urns[(props["kind"], metadata.get("namespace") or "default", metadata.get("name"))] = r.urn
-    releases = [r.props for r in resources if r.resource_type == HELM_RELEASE]
+    releases = [r.props for r in resources if r.resource_type == HELM_RELEASE_TYPE]
     return analyze(objects, gateways=installed_gateways(releases)), urns
 
 

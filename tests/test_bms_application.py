@@ -50,7 +50,7 @@ def test_rating_has_two_versions_with_their_own_images_and_databases():
     rating = BMS.service("bookinfo-rating")
     assert rating.version_names == ("v1", "v2")
     assert [v.image for v in rating.versions] == ["bookinfo-rating-v1", "bookinfo-rating-v2"]
-    urls = [dict(v.config)["SPRING_DATASOURCE_URL"] for v in rating.versions]
+    urls = [dict(v.spring.config)["SPRING_DATASOURCE_URL"] for v in rating.versions]
     assert urls == ["jdbc:postgresql://bookinfo-db:5432/bookrating",
                     "jdbc:postgresql://bookinfo-db:5432/bookratingv2"]
 
@@ -277,3 +277,14 @@ def test_exposing_kiali_without_installing_it_is_refused():
     with pytest.raises(ConfigError, match=r"observability\.kiali.*istio\.addons\.kiali"):
         bms_settings(istio={"egressGateway": {"enabled": True}, "addons": {"kiali": False}},
                      ingress={"observability": {"kiali": "kiali.example.com"}})
+
+
+@pytest.mark.parametrize("field", ["image", "ports", "env", "volumeMounts"])
+def test_container_extras_may_not_override_what_the_builder_writes(field):
+    from model.apps import Store, Version
+
+    with pytest.raises(ValueError, match=f"container_extras may not set {field}"):
+        Version(name="v1", image="x", container_extras={field: "anything"})
+    with pytest.raises(ValueError, match=f"container_extras may not set {field}"):
+        Store(name="db", image="x:1", port=1, port_name="tcp-x", data_path="/d", user=1, storage_size="1Gi",
+              container_extras={field: "anything"})

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from meshplan import formats
-from meshplan.engine import SECRET_SHOWN, run_program
+from meshplan.engine import run_program
+from meshplan.recording import SECRET_SHOWN
 from model.errors import ConfigError
 from model.settings import SecretValue, parse_settings, read_stack_file
 from tests.conftest import ROOT, objects_of, render_stack
@@ -115,19 +116,12 @@ def test_a_config_error_does_not_echo_the_password():
 def engine_config():
     """Mocks and config as the engine sets them for one program run; cleared after."""
     import pulumi
-    from pulumi.runtime import settings as runtime_settings
 
-    class Echo(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            return [f"{args.name}-id", args.inputs]
-
-        def call(self, args):
-            return {}
+    from meshplan import sdk
 
     def configure(config: dict[str, str], secret_keys: list[str]) -> None:
-        runtime_settings.ROOT.set(None)
-        pulumi.runtime.set_mocks(Echo(), project="bookinfo-mesh", stack="bms", preview=False)
-        pulumi.runtime.set_all_config(config, secret_keys)
+        sdk.start_mocks(sdk.echo_mocks(), project="bookinfo-mesh", stack="bms", config=config,
+                        secret_keys=secret_keys)
 
     yield configure
     pulumi.runtime.set_all_config({}, [])
@@ -139,20 +133,20 @@ def _engine_config_of_bms() -> dict[str, str]:
 
 
 def test_the_config_edge_refuses_a_password_the_engine_does_not_mark_secret(engine_config):
-    from components.config import load_settings
+    from components.config import settings_from_engine
 
     engine_config({**_engine_config_of_bms(), "bookinfo-mesh:databasePassword": PLAINTEXT}, [])
     with pytest.raises(pulumi.RunError, match="databasePassword: holds plaintext") as error:
-        load_settings()
+        settings_from_engine()
     assert PLAINTEXT not in str(error.value)
 
 
 def test_the_config_edge_reads_the_password_as_a_secret_output(engine_config):
-    from components.config import load_secrets, load_settings
+    from components.config import load_secrets, settings_from_engine
 
     engine_config({**_engine_config_of_bms(), "bookinfo-mesh:databasePassword": PLAINTEXT},
                   ["bookinfo-mesh:databasePassword"])
-    settings = load_settings()
+    settings = settings_from_engine()
     assert PLAINTEXT not in repr(settings)
     seen = {}
 

@@ -7,9 +7,8 @@ import runpy
 
 import pulumi
 import pytest
-from pulumi.runtime import mocks
-from pulumi.runtime import settings as runtime_settings
 
+from meshplan import sdk
 from tests.conftest import ROOT, STACKS, render_file, render_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -152,30 +151,11 @@ def test_the_stack_exports_effective_traffic_shares():
 # ------------------------------------------------------- bad config, real program path
 
 
-class _CountingMonitor(mocks.MockMonitor):
-    def __init__(self, m):
-        super().__init__(m)
-        self.types: list[str] = []
-
-    def RegisterResource(self, request):  # noqa: N802
-        self.types.append(request.type)
-        return super().RegisterResource(request)
-
-
-class _Echo(pulumi.runtime.Mocks):
-    def new_resource(self, args):
-        return [f"{args.name}-id", args.inputs]
-
-    def call(self, args):
-        return {}
-
-
 def test_program_with_bad_config_stops_with_one_line_and_registers_nothing():
-    runtime_settings.ROOT.set(None)
-    echo = _Echo()
-    monitor = _CountingMonitor(echo)
-    pulumi.runtime.set_mocks(echo, project="bookinfo-mesh", stack="broken", monitor=monitor)
-    pulumi.runtime.set_all_config({"bookinfo-mesh:services": json.dumps({"reviews": {"weights": {"v7": 1}}})})
+    echo = sdk.echo_mocks()
+    captured = sdk.Captured(records=[], reads=[])
+    sdk.start_mocks(echo, project="bookinfo-mesh", stack="broken", monitor=sdk.recording_monitor(echo, captured),
+                    config={"bookinfo-mesh:services": json.dumps({"reviews": {"weights": {"v7": 1}}})})
 
     @pulumi.runtime.test
     def program():
@@ -188,7 +168,7 @@ def test_program_with_bad_config_stops_with_one_line_and_registers_nothing():
         pulumi.runtime.set_all_config({})
     assert str(caught.value) == ('Pulumi.broken.yaml: bookinfo-mesh:services.reviews.weights.v7 = "v7": '
                                  "version is not deployed; deployed: v1, v2, v3")
-    assert monitor.types == ["pulumi:pulumi:Stack"]
+    assert [r["type"] for r in captured.records] == ["pulumi:pulumi:Stack"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

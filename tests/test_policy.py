@@ -10,6 +10,7 @@ import yaml
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policy import bookinfo_policies as pack
+from model.names import HELM_RELEASE_TYPE
 from tests.conftest import ROOT, STACKS, render_file, render_stack
 from tests.manifests import bookinfo, find
 
@@ -140,7 +141,7 @@ def test_rendered_stacks_pass_the_mesh_analysis_and_image_policies(stack):
 def test_helm_installed_gateway_is_what_the_stack_policy_matches_gateways_against():
     resources = registered("dev")
     for r in resources:
-        if r.resource_type == pack.HELM_RELEASE and r.props.get("chart") == "gateway":
+        if r.resource_type == HELM_RELEASE_TYPE and r.props.get("chart") == "gateway":
             r.props = {**r.props, "name": "istio-ingress"}
     [(message, culprit)] = stack_violations(pack.validate_mesh_analysis, resources)
     assert "[BM106] Gateway bookinfo/bookinfo-gateway: selector istio=ingressgateway" in message

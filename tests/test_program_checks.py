@@ -5,18 +5,14 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.checks import REPORT_ONLY_ENV, check_objects
-from meshplan.engine import load_settings, run_program
+from components.checks import check_objects
+from components.findings_mode import findings_left_to_caller
+from meshplan.engine import read_stack_settings, run_program
 from tests.conftest import ROOT, settings_from
 from tests.manifests import bookinfo, find
 
 
-@pytest.fixture
-def enforcing(monkeypatch):
-    monkeypatch.setenv(REPORT_ONLY_ENV, "0")
-
-
-def test_program_check_raises_one_run_error_naming_every_error(enforcing):
+def test_program_check_raises_one_run_error_naming_every_error():
     objects = bookinfo()
     find(objects, "VirtualService", "reviews")["spec"]["http"][0]["route"][0]["destination"]["subset"] = "v9"
     find(objects, "VirtualService", "bookinfo")["spec"]["gateways"] = ["nowhere"]
@@ -27,17 +23,20 @@ def test_program_check_raises_one_run_error_naming_every_error(enforcing):
     assert "error [BM104] VirtualService default/bookinfo: gateway default/nowhere is not defined" in message
 
 
-def test_program_check_passes_clean_objects_and_leaves_reporting_to_meshplan(enforcing, monkeypatch):
+def test_program_check_passes_clean_objects_and_leaves_reporting_to_meshplan(monkeypatch):
     objects = bookinfo()
     check_objects(settings_from({"app": {"namespace": "default"}}), objects)
     find(objects, "VirtualService", "reviews")["spec"]["http"][0]["route"][0]["destination"]["subset"] = "v9"
-    monkeypatch.setenv(REPORT_ONLY_ENV, "1")
-    check_objects(settings_from({}), objects)
+    monkeypatch.setenv("MESHPLAN_REPORT_ONLY", "1")  # the environment no longer decides
+    with pytest.raises(pulumi.RunError):
+        check_objects(settings_from({"app": {"namespace": "default"}}), objects)
+    with findings_left_to_caller():
+        check_objects(settings_from({}), objects)
 
 
 def test_program_enforcing_its_checks_renders_every_stack_file():
     for stack in ("dev", "staging", "prod"):
         path = ROOT / f"Pulumi.{stack}.yaml"
-        settings, raw = load_settings(path, stack)
+        settings, raw = read_stack_settings(path, stack)
         rendered = run_program(raw, settings=settings, stack=stack, source=str(path), report_only=False)
         assert len(rendered.resources) > 10

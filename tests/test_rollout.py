@@ -111,7 +111,8 @@ def test_program_reads_its_own_stack_through_a_stack_reference(tmp_stack):
 
 def test_example_task_files_step_by_at_most_fifty_points():
     """The Istio traffic-shifting task moves reviews in steps of 50 points at most."""
-    from meshplan.diff import diff_states, state_from_rendered
+    from meshplan.diff import diff_states
+    from meshplan.states import state_from_rendered
     from tests.conftest import render_file
 
     tasks = EXAMPLES / "istio-tasks"

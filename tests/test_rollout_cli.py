@@ -18,6 +18,7 @@ from semver import VersionInfo
 from meshplan.rollout import parse_duration
 from meshplan.rollout_apply import AutomationApplier
 from meshplan import diff as diffing
+from meshplan.states import state_from_rendered
 from meshplan.engine import run_program
 from meshplan.rollout_plan import ConfigEdit, _refuse_unless_one_weight_change, build_plan
 from model.errors import ConfigError
@@ -120,7 +121,7 @@ def test_each_step_is_one_virtual_service_update_and_anything_more_is_refused(tm
     more = run_program({**first.config, "services": {"reviews": {"versions": ["v1", "v2", "v3"],
                                                                  "weights": planned.weights}}},
                        settings=plan.settings, stack="canary", source="Pulumi.canary.yaml")
-    diff = diffing.diff_states(diffing.state_from_rendered(first.rendered), diffing.state_from_rendered(more))
+    diff = diffing.diff_states(state_from_rendered(first.rendered), state_from_rendered(more))
     with pytest.raises(ConfigError, match=r"step 1 \(50%\): a rollout step must be exactly one VirtualService "
                                           r"update; it would create Deployment workloads-deployment-reviews-v2"):
         _refuse_unless_one_weight_change(diff, planned, 50, more, "Pulumi.canary.yaml")

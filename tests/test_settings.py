@@ -198,3 +198,15 @@ def test_random_weights_are_accepted_exactly_when_istio_would_accept_them(weight
     else:
         assert istio_accepts
         assert {d.version: d.weight for d in s.services["reviews"].default_route.destinations} == weights
+
+
+def test_a_config_cursor_names_its_own_key_path_in_a_refusal():
+    from model.errors import ConfigError
+    from model.settings.reader import Cursor
+
+    root = Cursor.root({"services": {"reviews": {"weight": -1}}}, source="Pulumi.x.yaml", path="bookinfo-mesh:")
+    with pytest.raises(ConfigError) as error:
+        root["services"]["reviews"].mapping().get("weight", 0, lambda c: c.integer(minimum=0))
+    assert str(error.value) == ("Pulumi.x.yaml: bookinfo-mesh:services.reviews.weight = -1: "
+                                "expected a whole number of at least 0")
+    assert root["app"].mapping().get("replicas", 3, lambda c: c.integer()) == 3

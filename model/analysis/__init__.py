@@ -19,13 +19,13 @@ from model.analysis import (deprecation, destinationrules, envoyfilters, gateway
                             sidecars, virtualservices)  # registers every rule
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
-from model.analysis.index import CLUSTER_DOMAIN, MESH_GATEWAY, build_index, fqdn, host_matches
+from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches
 from model.analysis.registry import CATALOGUE, Rule, codes
 
 CODES = codes()
 """Every code: what it means and its istioctl / Kiali equivalent."""
 
-__all__ = ["CATALOGUE", "CLUSTER_DOMAIN", "CODES", "DEFAULT_GATEWAYS", "ERROR", "INFO", "LEVELS", "MESH_GATEWAY",
+__all__ = ["CATALOGUE", "CODES", "DEFAULT_GATEWAYS", "ERROR", "INFO", "LEVELS", "MESH_GATEWAY",
            "WARNING", "Finding", "GatewayWorkload", "Rule", "analyze", "errors", "fqdn", "host_matches",
            "installed_gateways"]
 

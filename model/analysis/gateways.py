@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.analysis.index import CLUSTER_DOMAIN
+from model.names import service_fqdn
 from model.mesh import gateway_label
 
 GATEWAY_CHART = "gateway"
@@ -38,7 +38,7 @@ class GatewayWorkload:
 
     @property
     def host(self) -> str:
-        return f"{self.service}.{self.namespace}.{CLUSTER_DOMAIN}"
+        return service_fqdn(self.service, self.namespace)
 
     def as_objects(self) -> list[dict]:
         """The Pod and Service this gateway stands for."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Mapping, Sequence
 
-CLUSTER_DOMAIN = "svc.cluster.local"
+from model import names
+
 MESH_GATEWAY = "mesh"
 ISTIO_NAMESPACE = "istio-system"
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
@@ -38,7 +39,7 @@ def fqdn(host: str, namespace: str) -> str:
     object naming it."""
     if "." in host or "*" in host:
         return host
-    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+    return names.service_fqdn(host, namespace)
 
 
 def host_matches(pattern: str, host: str) -> bool:
@@ -166,7 +167,7 @@ class Index:
         for service in self.of("Service", with_assumed=True):
             ports = tuple(int(p["port"]) for p in as_list(spec_of(service).get("ports"))
                           if isinstance(p, Mapping) and isinstance(p.get("port"), (int, float)))
-            out.append(Destination(service, f"{_meta(service).get('name')}.{self.ns(service)}.{CLUSTER_DOMAIN}", ports))
+            out.append(Destination(service, names.service_fqdn(str(_meta(service).get('name')), self.ns(service)), ports))
         for entry in self.of("ServiceEntry"):
             spec = spec_of(entry)
             ports = tuple(int(p["number"]) for p in as_list(spec.get("ports"))

@@ -1,0 +1,135 @@
+"""What a render recorded, as the real engine would see it: each registration
+(URN, type, name, parent, inputs, dependencies, protect) in a stable order, the
+stack's outputs and what it read, with wire values made JSON-ready and secrets
+masked."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.names import HELM_RELEASE_TYPE, PROJECT, STACK_TYPE
+from model.settings import SECRET_SHOWN, SecretValue, Settings
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_KEY = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict
+    depends_on: list[str]
+    protect: bool
+    custom: bool
+
+    def as_json(self) -> dict:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and "apiVersion" in self.inputs and "kind" in self.inputs
+
+
+@dataclass
+class Rendered:
+    project: str
+    stack: str
+    source: str
+    settings: Settings
+    resources: list[Registration]
+    outputs: dict = field(default_factory=dict)
+    reads: list[dict] = field(default_factory=list)
+    """Resources the program read rather than registered (a StackReference):
+    `{"type", "name", "id"}`."""
+
+    def objects(self) -> list[dict]:
+        """The Kubernetes objects (Helm releases excluded), as manifests."""
+        return [r.inputs for r in self.resources if r.is_kubernetes_object]
+
+    def releases(self) -> list[Registration]:
+        return [r for r in self.resources if r.type == HELM_RELEASE_TYPE]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+    def as_json(self) -> dict:
+        return {"project": self.project, "stack": self.stack,
+                "resources": [r.as_json() for r in self.resources]}
+
+
+def plain(value: Any) -> Any:
+    """Wire values → JSON-ready values: integral floats back to ints, secrets masked."""
+    if isinstance(value, dict):
+        if value.get(SECRET_KEY) == SECRET_SIG:
+            return SECRET_SHOWN
+        return {k: plain(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, SecretValue):
+        return SECRET_SHOWN
+    return value
+
+
+def _construction_order(records: list[dict]) -> list[dict]:
+    """Registrations arrive in whatever order their inputs resolve. Put them in a
+    stable order instead: parents before children, dependencies before dependents,
+    otherwise by type and name."""
+    import heapq
+
+    present = {r["mock_urn"] for r in records}
+    waiting_on = {r["mock_urn"]: {d for d in [r["parent"], *r["deps"]] if d in present} for r in records}
+    dependents: dict[str, list[str]] = {}
+    for urn, needs in waiting_on.items():
+        for need in needs:
+            dependents.setdefault(need, []).append(urn)
+    by_urn = {r["mock_urn"]: r for r in records}
+    ready = [(by_urn[u]["type"], by_urn[u]["name"], u) for u, needs in waiting_on.items() if not needs]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        *_, urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for dependent in dependents.get(urn, []):
+            waiting_on[dependent].discard(urn)
+            if not waiting_on[dependent]:
+                heapq.heappush(ready, (by_urn[dependent]["type"], by_urn[dependent]["name"], dependent))
+    return ordered
+
+
+def _registrations(records: list[dict], stack: str) -> list[Registration]:
+    """Translate the mock's URNs into the ones the real engine assigns:
+    `urn:pulumi:<stack>::<project>::<ancestor types $-joined>$<type>::<name>`, where
+    the root Stack's own type is not part of its children's chain."""
+    by_mock = {r["mock_urn"]: r for r in records}
+    chains: dict[str, str] = {}
+    real: dict[str, str] = {}
+
+    def chain(record: dict) -> str:
+        mock_urn = record["mock_urn"]
+        if mock_urn not in chains:
+            parent = by_mock.get(record["parent"] or "")
+            if parent is None or parent["type"] == STACK_TYPE:
+                chains[mock_urn] = record["type"]
+            else:
+                chains[mock_urn] = f"{chain(parent)}${record['type']}"
+        return chains[mock_urn]
+
+    for record in records:
+        real[record["mock_urn"]] = f"urn:pulumi:{stack}::{PROJECT}::{chain(record)}::{record['name']}"
+    found = []
+    for record in _construction_order(records):
+        deps = sorted({real.get(d, d) for d in record["deps"]})
+        found.append(Registration(
+            urn=real[record["mock_urn"]], type=record["type"], name=record["name"],
+            parent=real.get(record["parent"]) if record["parent"] else None,
+            inputs=plain(record["inputs"]), depends_on=deps, protect=record["protect"],
+            custom=record["custom"],
+        ))
+    return found

@@ -1,0 +1,189 @@
+"""meshplan's contact with the Pulumi SDK: everything it does to run the program
+offline under the SDK's mock monitor, in one place.
+
+Public SDK surface used: `pulumi.runtime.set_mocks`, `pulumi.runtime.Mocks`,
+`pulumi.runtime.set_all_config`, `pulumi.runtime.test`, `pulumi.Output`,
+`pulumi.RunError`.
+
+Non-public names this module (and only this module) relies on; each is checked by
+`tests/test_sdk_contact.py`, which fails with the name and what changed when an SDK
+upgrade removes or alters one:
+
+- `pulumi.runtime.settings.ROOT` (a ContextVar): reset before each run, or a second
+  render in one process parents its resources to the first run's stack.
+- `pulumi.runtime.settings.get_root_resource().outputs`: under mocks the root stack
+  finishes before the program runs, so its exports never reach the monitor; they are
+  read off the stack resource instead.
+- `pulumi.runtime.mocks.MockMonitor`, subclassed by gRPC method name:
+  `RegisterResource(request)` and `ReadResource(request)`, and its `make_urn(parent,
+  type_, name)`; requests are `pulumi.runtime.proto.resource_pb2` messages
+  (`RegisterResourceRequest`: type, name, parent, dependencies, protect, custom,
+  object; `ReadResourceRequest`: type, name, id).
+- `pulumi.runtime.proto.resource_pb2.RegisterResourceResponse(urn, id, object)`: the
+  recording monitor answers with the request's own inputs, which is what the echo
+  mocks would return, without a deserialize/serialize round trip per resource.
+- `pulumi.runtime.resource._get_stack_trace()`: called once per registration to
+  capture a Python stack trace for source positions in the engine's UI. Offline no
+  engine reads it (the recording keeps no source positions), and it costs about a
+  tenth of a render, so it is replaced by an empty `source_pb2.StackTrace` for the
+  duration of a run and restored afterwards.
+- Event loops: the SDK leaves an asyncio loop open in every executor thread it
+  awaited from; they are found through `gc` and closed at exit.
+- `pulumi.runtime.config.CONFIG` (a ContextVar): read by the program itself
+  (`components/config.py`), not here, because the program cannot depend on meshplan;
+  it is the only way to enumerate all config `set_all_config` installed, and the same
+  test guards it.
+- `pulumi.runtime.config.is_config_secret(key)` and `get_config_secret_keys_env()`:
+  also read by the program itself, to refuse a secret config key (the database
+  password) the engine does not mark secret; guarded by the same test.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import gc
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
+
+
+@dataclass
+class Captured:
+    """What the recording monitor saw: registrations in arrival order (as the mock
+    URNs name them) and reads (a StackReference)."""
+
+    records: list[dict]
+    reads: list[dict]
+
+
+def echo_mocks(previous_outputs: dict | None = None):
+    """Mocks whose every resource has its inputs as outputs and its name + `-id` as ID;
+    a StackReference reads `previous_outputs`."""
+    import pulumi
+
+    class EchoMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            if args.typ == STACK_REFERENCE_TYPE:
+                return [f"{args.name}-id", {**args.inputs, "outputs": previous_outputs or {}}]
+            return [f"{args.name}-id", args.inputs]
+
+        def call(self, args):
+            return {}
+
+    return EchoMocks()
+
+
+def recording_monitor(mocks, captured: Captured):
+    """A MockMonitor that records each registration with what `MockResourceArgs`
+    leaves out (parent, dependencies, protect) and answers with the inputs."""
+    from google.protobuf import json_format
+    from pulumi.runtime import mocks as sdk_mocks
+    from pulumi.runtime.proto import resource_pb2
+
+    class RecordingMonitor(sdk_mocks.MockMonitor):
+        def ReadResource(self, request):  # noqa: N802 (gRPC method name)
+            captured.reads.append({"type": request.type, "name": request.name, "id": request.id})
+            return super().ReadResource(request)
+
+        def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+            if request.type in (STACK_TYPE, STACK_REFERENCE_TYPE):
+                response = super().RegisterResource(request)
+            else:
+                # What the echo mocks return, minus the round trip through Python values.
+                response = resource_pb2.RegisterResourceResponse(
+                    urn=self.make_urn(request.parent, request.type, request.name),
+                    id=f"{request.name}-id", object=request.object)
+            captured.records.append({
+                "mock_urn": response.urn, "type": request.type, "name": request.name,
+                "parent": request.parent or None, "deps": list(request.dependencies),
+                "protect": bool(request.protect), "custom": request.custom,
+                "inputs": json_format.MessageToDict(request.object),
+            })
+            return response
+
+    return RecordingMonitor(mocks)
+
+
+def start_mocks(mocks, *, project: str, stack: str, preview: bool = False, monitor=None,
+                config: dict[str, str] | None = None, secret_keys: list[str] | None = None) -> None:
+    """Install mocks (and config) for one program run, forgetting any earlier run's
+    root stack."""
+    import pulumi
+    from pulumi.runtime import settings as runtime_settings
+
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(config or {}, secret_keys or [])
+
+
+def root_exports() -> dict:
+    """The `pulumi.export`s of the program that just ran (see the module docstring)."""
+    from pulumi.runtime import settings as runtime_settings
+
+    return runtime_settings.get_root_resource().outputs
+
+
+LARGE_RUN_OBJECTS = 500_000
+"""Objects a run may leave tracked (about 200 services' worth) before they are
+frozen instead of collected."""
+_frozen_run = False
+"""Whether the last run's objects are frozen and not yet collected."""
+
+
+@contextlib.contextmanager
+def offline_registration() -> Iterator[None]:
+    """Skip per-registration work that means nothing offline (the stack trace for
+    source positions), and leave the cyclic garbage collector off for the run: the
+    SDK builds hundreds of thousands of short-lived futures whose repeated gen-2
+    scans made render time grow faster than the resource count. Both are restored
+    on exit. After a large run (more than `LARGE_RUN_OBJECTS` objects left), they
+    are frozen (`gc.freeze`) rather than scanned: one full collection over a
+    1,000-service render's objects costs a third of the render, and a render's
+    process usually ends soon after it (objects still go as soon as nothing refers
+    to them; only reference cycles stay). A further render in the same process
+    collects them first; small runs leave the collector to its own rhythm."""
+    from pulumi.runtime import resource as sdk_resource
+    from pulumi.runtime.proto import source_pb2
+
+    global _frozen_run
+    if _frozen_run:
+        # A further render in this process: the last large one's garbage goes first.
+        _frozen_run = False
+        gc.unfreeze()
+        gc.collect()
+    saved_trace = sdk_resource._get_stack_trace
+    collecting = gc.isenabled()
+    sdk_resource._get_stack_trace = source_pb2.StackTrace
+    gc.disable()
+    try:
+        yield
+    finally:
+        sdk_resource._get_stack_trace = saved_trace
+        if collecting:
+            if gc.get_count()[0] > LARGE_RUN_OBJECTS:
+                gc.freeze()
+                _frozen_run = True
+            gc.enable()
+
+
+def run_test_program(body: Callable[[], object]) -> None:
+    """Run `body` as `@pulumi.runtime.test` does: every RPC and output drained."""
+    import pulumi
+
+    pulumi.runtime.test(body)()
+
+
+def _close_event_loops() -> None:
+    """The SDK leaves an asyncio loop open in every executor thread it awaited from.
+    Closed before interpreter teardown, their finalizers no longer race the teardown
+    of their own self-pipes, which otherwise prints a stray "Invalid file
+    descriptor" traceback after a successful render now and then."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() \
+                and not candidate.is_running():
+            candidate.close()
+
+
+atexit.register(_close_event_loops)

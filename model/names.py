@@ -1,0 +1,39 @@
+"""Names the whole project shares, stated once: API groups, type tokens, the cluster
+domain and the names derived from it, the gateway chart's label rule, and the one
+builder of Istio object bodies. Imports nothing from the rest of `model/`, so every
+module (and components, meshplan, policy) can use it without a cycle."""
+from __future__ import annotations
+
+PROJECT = "bookinfo-mesh"
+"""The Pulumi project name: config key prefix, URN part and component type prefix."""
+
+NETWORKING_API = "networking.istio.io/v1"
+SECURITY_API = "security.istio.io/v1"
+
+CLUSTER_DOMAIN = "cluster.local"
+"""Kubernetes' default cluster domain; also Istio's default trust domain."""
+
+HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+def component_type(module: str, component: str) -> str:
+    """`bookinfo-mesh:<module>:<Class>`: the one type-token scheme of the components."""
+    return f"{PROJECT}:{module}:{component}"
+
+
+def service_fqdn(service: str, namespace: str) -> str:
+    """The cluster-local FQDN of a Service (`reviews.bookinfo.svc.cluster.local`)."""
+    return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def gateway_label(release_name: str) -> dict[str, str]:
+    """The `istio=` pod label the gateway chart derives from its release name."""
+    return {"istio": release_name.removeprefix("istio-")}
+
+
+def istio_object(api_version: str, kind: str, name: str, namespace: str, spec: dict) -> dict:
+    """An Istio object body, camelCase as the Istio API spells it."""
+    return {"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
