@@ -50,7 +50,9 @@ def subset_selects_no_pods(index: Index) -> Iterable:
             if not isinstance(subset, Mapping):
                 continue
             labels = subset.get("labels") or {}
-            verdicts = [_subset_selects(index, selector, labels, w) for w in index.workloads if w.namespace == service_ns]
+            pod_labels = {k: v for k, v in labels.items() if k not in TOPOLOGY_LABELS}
+            verdicts = [_subset_selects(index, selector, labels, w)
+                        for w in index.selected({**selector, **pod_labels}, service_ns)]
             if any(v is not False for v in verdicts):
                 continue
             shown = labels_text({**selector, **labels})

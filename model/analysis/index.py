@@ -176,17 +176,30 @@ class Index:
                 out.append(Destination(entry, fqdn(str(host), self.ns(entry)), ports))
         return out
 
+    @cached_property
+    def _destinations_by_host(self) -> dict[str, list[Destination]]:
+        """Destinations by exact host, in `destinations` order: a lookup per route
+        must not scan every Service (a stack of 1,000 services has thousands of routes)."""
+        by_host: dict[str, list[Destination]] = {}
+        for destination in self.destinations:
+            by_host.setdefault(destination.host, []).append(destination)
+        return by_host
+
+    @cached_property
+    def _entry_destinations(self) -> list[Destination]:
+        return [d for d in self.destinations if d.obj.get("kind") == "ServiceEntry"]
+
     def lookup(self, host: str, namespace: str) -> list[Destination]:
         """Services and ServiceEntry hosts named by `host` (an FQDN) and visible from
         `namespace`: an exact name first, else ServiceEntry wildcards covering it."""
         if not host:
             return []
-        visible = [d for d in self.destinations if self.visible(d.obj, namespace)]
-        exact = [d for d in visible if d.host == host]
-        return exact or [d for d in visible if d.obj.get("kind") == "ServiceEntry" and host_matches(d.host, host)]
+        exact = [d for d in self._destinations_by_host.get(host, ()) if self.visible(d.obj, namespace)]
+        return exact or [d for d in self._entry_destinations
+                         if host_matches(d.host, host) and self.visible(d.obj, namespace)]
 
     def known_anywhere(self, host: str) -> bool:
-        return any(d.host == host or host_matches(d.host, host) for d in self.destinations)
+        return host in self._destinations_by_host or any(host_matches(d.host, host) for d in self.destinations)
 
     # ------------------------------------------------------------------ workloads
 
@@ -212,9 +225,29 @@ class Index:
                                 assumed=self.why_assumed(obj)))
         return out
 
+    @cached_property
+    def _workloads_by_label(self) -> dict[tuple, list[int]]:
+        """Positions in `workloads` by pod label (key, value): selecting pods is a
+        lookup, not a scan of every workload (renders of 1,000 services)."""
+        by_label: dict[tuple, list[int]] = {}
+        for position, workload in enumerate(self.workloads):
+            for label in workload.labels.items():
+                try:
+                    by_label.setdefault(label, []).append(position)
+                except TypeError:
+                    continue  # an unhashable value: no selector value equals it via the index
+        return by_label
+
     def selected(self, selector: Mapping, namespace: str | None = None) -> list[Workload]:
         """Workloads whose pod labels carry `selector` (in `namespace` when given)."""
-        return [w for w in self.workloads if (namespace is None or w.namespace == namespace)
+        candidates = self.workloads
+        for label in selector.items():
+            try:
+                candidates = [self.workloads[i] for i in self._workloads_by_label.get(label, ())]
+            except TypeError:
+                continue
+            break
+        return [w for w in candidates if (namespace is None or w.namespace == namespace)
                 and selects(selector, w.labels)]
 
     @cached_property
@@ -241,9 +274,37 @@ class Index:
     def gateways_scoped(self) -> bool:
         return (self.istiod_env or {}).get(SCOPE_GATEWAY_TO_NAMESPACE, "").lower() == "true"
 
+    @cached_property
+    def _services(self) -> list[Mapping]:
+        return self.of("Service", with_assumed=True)
+
+    @cached_property
+    def _services_by_selector_label(self) -> tuple[dict[tuple, list[int]], list[int]]:
+        """Positions in `_services` by one (key, value) of each Service's selector, and
+        those that cannot be indexed: a workload's Services are a lookup, not a scan."""
+        by_label: dict[tuple, list[int]] = {}
+        unindexed: list[int] = []
+        for position, service in enumerate(self._services):
+            selector = spec_of(service).get("selector")
+            if not selector:
+                continue
+            try:
+                by_label.setdefault(next(iter(selector.items())), []).append(position)
+            except (AttributeError, TypeError):
+                unindexed.append(position)
+        return by_label, unindexed
+
     def services_selecting(self, workload: Workload) -> list[Mapping]:
+        by_label, unindexed = self._services_by_selector_label
+        positions = set(unindexed)
+        for label in workload.labels.items():
+            try:
+                positions.update(by_label.get(label, ()))
+            except TypeError:
+                continue
         out = []
-        for service in self.of("Service", with_assumed=True):
+        for position in sorted(positions):
+            service = self._services[position]
             selector = spec_of(service).get("selector")
             if selector and self.ns(service) == workload.namespace and selects(selector, workload.labels):
                 out.append(service)

@@ -86,9 +86,23 @@ def _share_namespace(one: list[str], other: list[str]) -> bool:
 def mesh_host_conflict(index: Index) -> Iterable:
     mesh = [vs for vs in index.of("VirtualService") if MESH_GATEWAY in vs_gateways(vs)]
     hosts = {id(vs): [fqdn(str(h), index.ns(vs)) for h in as_list(spec_of(vs).get("hosts"))] for vs in mesh}
+    # Hosts without a wildcard overlap only when equal: look those up instead of
+    # pairing every VirtualService with every other (thousands in a large stack).
+    by_host: dict[str, list[int]] = {}
+    wildcard: list[int] = []
+    for position, vs in enumerate(mesh):
+        for host in hosts[id(vs)]:
+            if "*" in host:
+                wildcard.append(position)
+            else:
+                by_host.setdefault(host, []).append(position)
     for vs in mesh:
+        if any("*" in h for h in hosts[id(vs)]):
+            candidates = range(len(mesh))
+        else:
+            candidates = sorted({*wildcard, *(p for h in hosts[id(vs)] for p in by_host.get(h, ()))})
         clashes = []
-        for other in mesh:
+        for other in (mesh[p] for p in candidates):
             if other is vs or not _share_namespace(_exports(index, vs), _exports(index, other)):
                 continue
             shared = [h for h in hosts[id(vs)] if any(hosts_overlap(h, o) for o in hosts[id(other)])]
