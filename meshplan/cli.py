@@ -103,6 +103,7 @@ def _diff(args: argparse.Namespace) -> int:
     else:
         base = states.state_from_export(args.against_state)
     result = diff_states(base, proposed, lenient=bool(args.against_state))
+    result.secrets = _secret_changes(args, path)
     findings = check_rendered(proposed_rendered)
 
     max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
@@ -124,6 +125,29 @@ def _diff(args: argparse.Namespace) -> int:
     if refused or errors:
         return EXIT_ERROR
     return EXIT_CHANGES if result.has_changes else EXIT_OK
+
+
+def _secret_changes(args: argparse.Namespace, path: Path) -> list[dict]:
+    """Secret config changes between the two stack files, where a passphrase opens
+    both (PULUMI_CONFIG_PASSPHRASE); an exported state's secrets are not compared."""
+    from meshplan import passphrase, states
+
+    if args.against_state:
+        return []
+    if args.base_config:
+        base_text, base_source = _read_text(Path(args.base_config)), args.base_config
+    else:
+        base_text, base_source = states.stack_file_at_ref(args.base_ref, str(path)), f"{args.base_ref}:{path}"
+    proposed = passphrase.secret_fingerprints(_read_text(path), str(path))
+    base = passphrase.secret_fingerprints(base_text, base_source) if base_text is not None else {}
+    return passphrase.secret_changes(base, proposed)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""  # rendering the same file has already said what is wrong with it
 
 
 def _percentage_points(text: str) -> float:

@@ -6,7 +6,7 @@ the result is `meshplan.diff_formats`' job."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from meshplan.states import State
@@ -162,6 +162,9 @@ class Diff:
     changes: list[ResourceChange]
     traffic: list[TrafficChange]
     """Every destination on either side; `changed_traffic` holds the moved ones."""
+    secrets: list[dict] = field(default_factory=list)
+    """Secret config values added, removed or changed (`{"key", "change"}`), where
+    both stack files' secrets could be opened (meshplan/passphrase.py); never values."""
 
     @property
     def changed_traffic(self) -> list[TrafficChange]:
@@ -169,14 +172,17 @@ class Diff:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes or self.changed_traffic)
+        return bool(self.changes or self.changed_traffic or self.secrets)
 
     def counts(self) -> dict[str, int]:
         return {op: sum(1 for c in self.changes if c.op == op) for op in OPS}
 
     def as_json(self) -> dict:
-        return {"changes": [c.as_json() for c in self.changes],
-                "traffic": [t.as_json() for t in self.changed_traffic]}
+        shown = {"changes": [c.as_json() for c in self.changes],
+                 "traffic": [t.as_json() for t in self.changed_traffic]}
+        if self.secrets:
+            shown["secrets"] = self.secrets
+        return shown
 
 
 def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:

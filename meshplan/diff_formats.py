@@ -30,6 +30,8 @@ def _summary_line(diff) -> str:
     moved = diff.changed_traffic
     if moved:
         line += f"; traffic: {describe(moved)}"
+    if diff.secrets:
+        line += "; secrets: " + ", ".join(f"{s['key']} {s['change']}" for s in diff.secrets)
     return line
 
 

@@ -134,6 +134,17 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def stack_file_at_ref(ref: str, config: str, *, repo: Path = PROJECT_DIR) -> str | None:
+    """The text of stack file `config` as it is at git `ref`; None when it is new
+    (or the ref is not one git should read as a revision)."""
+    if ref.startswith("-"):
+        return None
+    relative = Path(config).resolve().relative_to(repo.resolve())
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{ref}:{relative.as_posix()}"],
+                           capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def _last_line(text: str) -> str:
     """The last non-blank line of a tool's stderr: where Python and git put the error."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
