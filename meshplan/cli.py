@@ -88,6 +88,7 @@ def _diff(args: argparse.Namespace) -> int:
     from meshplan.check import check_rendered
     from meshplan.engine import render
     from model.rollout import step_violations
+    from model.rollout_plan import change_plans
 
     bases = [b for b in (args.base_config, args.base_ref, args.against_state) if b]
     if len(bases) != 1:
@@ -109,17 +110,20 @@ def _diff(args: argparse.Namespace) -> int:
     max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
     refused = [] if args.allow_jump else step_violations(result.traffic, max_step)
     errors = [f for f in findings if f.level == "error"]
+    plans = change_plans(result.changed_traffic, max_step)
 
     if args.format == "json":
         sys.stdout.write(diff_formats.diff_json(result))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
-        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`")
+        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`",
+                                          plans=plans, stack=stack)
         if refused:
             text += "\n" + "".join(f"> **Refused** — {line}\n" for line in refused)
         sys.stdout.write(text)
     else:
-        sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout)))
+        sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout),
+                                                plans=plans, stack=stack))
     for line in refused:
         print(f"error: {line}", file=sys.stderr)
     if refused or errors:

@@ -35,7 +35,20 @@ def _summary_line(diff) -> str:
     return line
 
 
-def diff_text(diff, *, findings=(), colour: bool = False) -> str:
+def plan_lines(plans, stack: str) -> list[str]:
+    """Each weight change as `meshplan rollout` would take it, within the step limit."""
+    out = []
+    for plan in plans:
+        states = "; ".join(f"{n}) " + ", ".join(f"{v} {w}%" for v, w in state.items())
+                           for n, state in enumerate(plan.states, start=1))
+        out.append(f"{plan.namespace}/{plan.service} → {plan.canary} in {len(plan.steps)} "
+                   f"step{'s' if len(plan.steps) != 1 else ''}: {states}")
+        out.append(f"  venv/bin/python -m meshplan rollout --stack {stack} --service {plan.service} "
+                   f"--to {plan.canary} --steps {','.join(map(str, plan.steps))}")
+    return out
+
+
+def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack: str = "") -> str:
     out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff)]
     if diff.changes:
         out.append("")
@@ -51,6 +64,9 @@ def diff_text(diff, *, findings=(), colour: bool = False) -> str:
         for t in moved:
             out.append(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
                        f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})")
+    if plans:
+        out += ["", "Rollout plan (within rollout.maxStep, with metric gates)"] + [f"  {line}" for line in
+                                                                                 plan_lines(plans, stack)]
     if findings:
         out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
     return "\n".join(out) + "\n"
@@ -64,7 +80,7 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def diff_markdown(diff, *, findings=(), title: str = "meshplan diff") -> str:
+def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), stack: str = "") -> str:
     out = [f"### {title}", "", f"**{_summary_line(diff)}**", "",
            f"Base `{diff.base.label}` → proposed `{diff.proposed.label}`", ""]
     if diff.changes:
@@ -88,6 +104,11 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff") -> str:
         out.append("")
     if diff.traffic:
         out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
+    if plans:
+        lines = plan_lines(plans, stack)
+        out += ["#### Rollout plan", "", "Within `rollout.maxStep`, gated on metrics:", ""]
+        out += [f"- {_cell(summary)}<br>`{_cell(command.strip())}`" for summary, command in zip(lines[::2], lines[1::2])]
+        out.append("")
     if findings:
         out += ["#### Findings", ""] + [f"- `{_cell(str(f))}`" for f in findings] + [""]
     return "\n".join(out)

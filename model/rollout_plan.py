@@ -133,3 +133,43 @@ def started_from_edits(record: StartedFrom) -> dict[str, Any]:
 
 
 STARTED_FROM_PATH = "rollout.startedFrom"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangePlan:
+    """How a change of one service's default-route weights would roll out within the
+    stack's step limit: the path `meshplan rollout` would take to the same share."""
+
+    namespace: str
+    service: str
+    canary: str
+    """The version gaining the most traffic."""
+    steps: tuple[int, ...]
+    """The canary's share after each step."""
+    states: tuple[dict[str, int], ...]
+    """The weights after each step."""
+
+
+def change_plans(changes: list, max_step: float | None) -> list[ChangePlan]:
+    """For each VirtualService whose default route's weights a change moves (`changes`:
+    model.rollout.TrafficChange), the steps from the old shares to the new canary share,
+    each at most `max_step` points (one step without a limit)."""
+    routes: dict[tuple[str, str], list] = {}
+    for change in changes:
+        if change.route.endswith(" default") and change.subset and change.before is not None \
+                and change.after is not None:
+            routes.setdefault((change.namespace, change.virtual_service), []).append(change)
+    plans = []
+    for (namespace, service), moved in routes.items():
+        gaining = max(moved, key=lambda c: c.shift)
+        if gaining.shift <= 0:
+            continue
+        start = {c.subset: round(c.before) for c in moved}
+        target = round(gaining.after)
+        size = int(max_step) if max_step else 100
+        steps = tuple(p for p in range(size, target, size) if p > canary_share(start, gaining.subset)) + (target,)
+        planned = plan_steps(start=start, current=start, canary=gaining.subset, steps=steps, resuming=False)
+        plans.append(ChangePlan(namespace=namespace, service=service, canary=gaining.subset,
+                                steps=tuple(p.percent for p in planned),
+                                states=tuple(p.weights for p in planned)))
+    return plans

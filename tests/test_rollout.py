@@ -7,7 +7,7 @@ import pytest
 from model.errors import ConfigError
 from model.rollout import shares_from_output, step_violations, traffic_changes
 from model.traffic import Share
-from tests.conftest import EXAMPLES, settings_from
+from tests.conftest import EXAMPLES, ROOT, settings_from
 
 
 def share(subset, percent, route="#0 default", vs="reviews"):
@@ -172,3 +172,39 @@ def test_one_line_per_route_names_the_largest_move():
 @given(weights)
 def test_an_unchanged_split_moves_nothing(split):
     assert not [c for c in traffic_changes(route_shares(split), route_shares(split)) if c.changed]
+
+
+def _moved(subset: str, before: float, after: float, route: str = "#0 default"):
+    from model.rollout import TrafficChange
+
+    return TrafficChange(virtual_service="reviews", namespace="bookinfo", route=route, host="reviews",
+                         subset=subset, before=before, after=after)
+
+
+def test_a_weight_change_is_planned_as_steps_within_the_limit_ending_at_its_share():
+    from model.rollout_plan import change_plans
+
+    [plan] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], 25)
+    assert (plan.service, plan.canary, plan.steps) == ("reviews", "v3", (25, 50))
+    assert plan.states == ({"v1": 75, "v3": 25}, {"v1": 50, "v3": 50})
+    [one_step] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], None)
+    assert one_step.steps == (50,)
+
+
+def test_only_default_routes_are_planned():
+    from model.rollout_plan import change_plans
+
+    assert change_plans([_moved("v1", 100, 0, route="#0 end-user=jason"),
+                         _moved("v2", 0, 100, route="#0 end-user=jason")], 25) == []
+
+
+def test_the_pr_diff_prints_the_rollout_plan_and_the_command_that_runs_it(capsys):
+    from meshplan.cli import main
+
+    code = main(["diff", "--config", str(ROOT / "examples/istio-tasks/reviews-50-v3.yaml"),
+                 "--base-config", str(ROOT / "examples/istio-tasks/all-v1.yaml"), "--max-step", "25",
+                 "--format", "markdown"])
+    out = capsys.readouterr().out
+    assert code == 1  # the jump itself is refused
+    assert ("- bookinfo/reviews → v3 in 2 steps: 1) v1 75%, v3 25%; 2) v1 50%, v3 50%<br>"
+            "`venv/bin/python -m meshplan rollout --stack reviews-50-v3 --service reviews --to v3 --steps 25,50`") in out
