@@ -8,7 +8,8 @@ import pulumi
 from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
 from components.egress import Egress, EgressArgs
-from components.layers import check_references, export_contract, objects_to_check
+from components.layers import check_references, export_contract
+from model.layers import objects_to_check
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs

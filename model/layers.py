@@ -13,8 +13,15 @@ from typing import Any, Iterator, Mapping
 from model.apps import service_namespace
 from model.errors import ConfigError
 from model.mesh import (EGRESS_GATEWAY_LABELS, INGRESS_GATEWAY_LABELS, INGRESS_NAMESPACE, ISTIO_NAMESPACE)
+from model.egress import egress_objects
+from model.mesh import istio_install
 from model.names import PROJECT
-from model.settings import Route, Settings
+from model.observability import observability_objects
+from model.routing import routing_objects
+from model.security import security_objects
+from model.settings import SECRET_SHOWN, Route, Settings
+from model.stores import store_objects
+from model.workloads import application_objects
 
 MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshNamespaces")
 APP_OUTPUTS = ("layers", "namespace", "services")
@@ -143,3 +150,37 @@ def app_mismatch(settings: Settings, app: Mapping) -> ConfigError | None:
             return _refused(settings, path, version,
                             f"version not deployed by the app stack {stack} (deployed: {', '.join(versions) or 'none'})")
     return None
+
+
+def reference_mismatch(settings: Settings, outputs_by_stack: Mapping[str, Mapping]) -> ConfigError | None:
+    """The first way `settings` disagrees with the stacks it references, given their
+    outputs by fully qualified name; None when it fits them all."""
+    judges = {"mesh": mesh_mismatch, "app": app_mismatch}
+    for layer, stack in settings.layers.stack_refs.items():
+        refused = judges[layer](settings, outputs_by_stack.get(stack) or {})
+        if refused is not None:
+            return refused
+    return None
+
+
+def objects_to_check(settings: Settings, registered: list[dict]) -> list[dict]:
+    """What the analyzers judge: in a stack of all layers, what it registered; in a
+    layered stack, every object the environment's settings imply, so a traffic stack
+    still has the Services and Deployments its routes refer to (they are built from
+    its settings, not registered). A mesh-only stack registers nothing to analyze."""
+    layers = settings.layers
+    if not layers.layered:
+        return registered
+    if not (layers.holds("app") or layers.holds("traffic")):
+        return []
+    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
+    return [*application_objects(settings), *store_objects(settings, placeholders), *routing_objects(settings),
+            *observability_objects(settings), *security_objects(settings), *egress_objects(settings)]
+
+
+def installed_releases(settings: Settings) -> list[dict]:
+    """The Istio install the settings describe, as the analyzers take releases (name,
+    chart, namespace, values): a layered stack judges its gateways by these, whether
+    or not it holds the mesh layer itself."""
+    return [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
+            for r in istio_install(settings).releases]
