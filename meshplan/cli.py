@@ -6,6 +6,7 @@
     meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml dir/ ...
     meshplan check --crds crd-all.gen.yaml ...   (adds schema validation, IST0106)
     meshplan render --stack prod-traffic --ref-outputs prod-app=app.json   (layered stacks)
+    meshplan rbac --stack prod-traffic     (the RBAC a CI deployer of the stack needs)
     meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
 Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from meshplan import rollout_cli  # progressive delivery with metric gates: its own module
     rollout_cli.add_parser(commands, _add_stack_options)
+    from meshplan import rbac_cli  # least-privilege deployers of layered stacks: its own module
+    rbac_cli.add_parser(commands, _add_stack_options)
     return parser
 
 
