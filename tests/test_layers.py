@@ -174,3 +174,10 @@ def test_a_weight_change_in_a_traffic_stack_diffs_as_one_virtual_service_update(
         "update", "kubernetes:networking.istio.io/v1:VirtualService", "routing-virtualservice-reviews")
     assert {(t["subset"], t["before"], t["after"]) for t in document["traffic"] if t["host"] == "reviews"} == {
         ("v1", 90, 50), ("v3", 10, 50)}
+
+
+def test_the_readme_contract_table_lists_every_output_of_the_mesh_and_app_layers():
+    text = (ROOT / "README.md").read_text()
+    for layer, outputs in (("mesh", MESH_OUTPUTS), ("app", APP_OUTPUTS)):
+        for output in outputs:
+            assert f"| {layer} | `{output}` |" in text
