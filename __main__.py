@@ -1,35 +1,51 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → mesh → workloads → routing, security, egress → checks → exports."""
+Wiring only: settings → the layers this stack holds (mesh → workloads and security
+→ routing and egress; by default all three) → checks → exports. A layered stack
+reads the layers below it through StackReferences (components/layers.py)."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
 from components.egress import Egress, EgressArgs
+from components.layers import check_references, export_contract
+from model.layers import objects_to_check
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
+holds = settings.layers.holds
+checked = check_references(settings)
 
-mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings))
+mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings)) if holds("mesh") else None
+control_plane = mesh.control_plane if mesh else []
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
 # and validate objects), never for the gateways' external addresses.
 workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
-                      pulumi.ResourceOptions(depends_on=mesh.control_plane))
+                      pulumi.ResourceOptions(depends_on=control_plane)) if holds("app") else None
 # Istio objects need the app namespaces, not every pod: depending on the whole
 # workloads component would tie each Istio object to every Deployment.
-after_namespaces = pulumi.ResourceOptions(depends_on=[*mesh.control_plane, *workloads.namespace_resources])
-routing = Routing("routing", RoutingArgs(settings=settings), after_namespaces)
-security = Security("security", SecurityArgs(settings=settings), after_namespaces)
-egress = Egress("egress", EgressArgs(settings=settings), after_namespaces)
+after_namespaces = pulumi.ResourceOptions(
+    depends_on=[*control_plane, *(workloads.namespace_resources if workloads else [])])
+routing = Routing("routing", RoutingArgs(settings=settings), after_namespaces) if holds("traffic") else None
+security = Security("security", SecurityArgs(settings=settings), after_namespaces) if holds("app") else None
+egress = Egress("egress", EgressArgs(settings=settings), after_namespaces) if holds("traffic") else None
 
-check_objects(settings, [*workloads.objects, *routing.objects, *security.objects, *egress.objects])
+registered = [o for part in (workloads, routing, security, egress) if part for o in part.objects]
+check_objects(settings, objects_to_check(settings, registered))
 
-pulumi.export("namespace", workloads.namespace)
-pulumi.export("istioReleases", mesh.release_names)
-pulumi.export("traffic", routing.traffic)
-pulumi.export("securityPolicies", security.policies)
-pulumi.export("externalHosts", egress.external_hosts)
-pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))
+if workloads:
+    pulumi.export("namespace", workloads.namespace)
+if mesh:
+    pulumi.export("istioReleases", mesh.release_names)
+if routing:
+    pulumi.export("traffic", routing.traffic)
+if security:
+    pulumi.export("securityPolicies", security.policies)
+if egress:
+    pulumi.export("externalHosts", egress.external_hosts)
+if routing:
+    pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))
+export_contract(settings, checked)

@@ -4,7 +4,9 @@
    that only imports pulumi and the pulumi_kubernetes groups the program uses (the
    floor no render can beat), interleaved run by run so drift hits both alike; the
    same for `meshplan diff` of two stack files (both rendered in one process).
-2. Render time of synthetic applications with 200 and 1,000 services (each:
+2. `meshplan render` of the prod traffic stack (its references read from
+   `pulumi stack output --json` files) against the single prod stack.
+3. Render time of synthetic applications with 200 and 1,000 services (each:
    Service, ServiceAccount, two Deployments, DestinationRule, VirtualService with a
    90/10 split), each size in a fresh process, split into settings parsing, the
    program under the mock monitor and the recording's translation; the cost per
@@ -119,6 +121,33 @@ def synthetic_row(services: int, *, full_sdk: bool = False) -> tuple[float, floa
     return float(elapsed), per
 
 
+def layered_against_single() -> None:
+    """The prod traffic stack against the single prod stack, interleaved. The traffic
+    stack reads the mesh and app stacks' outputs from `pulumi stack output --json`
+    files (as CI with a backend does), so only its own layer renders."""
+    import json
+    import tempfile
+
+    from meshplan.engine import render
+
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = []
+        for stack in ("prod-mesh", "prod-app"):
+            path = Path(tmp) / f"{stack}.json"
+            path.write_text(json.dumps(render(ROOT / f"Pulumi.{stack}.yaml", stack=stack).outputs))
+            refs += ["--ref-outputs", f"{stack}={path}"]
+        single = [sys.executable, "-m", "meshplan", "render", "--stack", "prod"]
+        traffic = [sys.executable, "-m", "meshplan", "render", "--stack", "prod-traffic", *refs]
+        wall(single)
+        singles, traffics = [], []
+        for _ in range(RUNS):
+            singles.append(wall(single))
+            traffics.append(wall(traffic))
+    s, t = statistics.median(singles), statistics.median(traffics)
+    print(f"{'meshplan render --stack prod':<34} {s:6.3f} s")
+    print(f"{'  … --stack prod-traffic':<34} {t:6.3f} s   {100 * (s - t) / s:4.1f}% less")
+
+
 def main() -> None:
     print("Wall times on a shared machine drift with its load; the cpu figure (this process only) less so.")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -128,6 +157,7 @@ def main() -> None:
     compare("meshplan diff all-v1 → 50/50 v3", [
         sys.executable, "-m", "meshplan", "diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
         "--base-config", "examples/istio-tasks/all-v1.yaml"])
+    layered_against_single()
     for full_sdk in (True, False):
         (small, per_small), (large, per_large) = (synthetic_row(200, full_sdk=full_sdk),
                                                   synthetic_row(1000, full_sdk=full_sdk))

@@ -11,15 +11,20 @@ from meshplan.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.errors import ConfigError
+from model.layers import installed_releases, objects_to_check
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def check_rendered(rendered: Rendered, *, schemas=None) -> list[Finding]:
     """Findings of a rendered stack; its gateways are the ones its Helm releases
-    install (or the defaults when it installs none)."""
-    return analyze(rendered.objects(), gateways=installed_gateways(r.inputs for r in rendered.releases()),
-                   default_namespace=rendered.settings.app.namespace, schemas=schemas)
+    install (or the defaults when it installs none). A layered stack is judged as
+    the program judges it, with the objects and releases of its whole environment."""
+    settings = rendered.settings
+    objects = objects_to_check(settings, rendered.objects())
+    releases = installed_releases(settings) if settings.layers.layered else [r.inputs for r in rendered.releases()]
+    return analyze(objects, gateways=installed_gateways(releases),
+                   default_namespace=settings.app.namespace, schemas=schemas)
 
 
 def manifest_files(paths: Iterable[str]) -> list[str]:

@@ -5,6 +5,8 @@
     meshplan diff --stack dev --base-ref origin/main [--format text|markdown|json]
     meshplan check --stack prod            meshplan check bookinfo.yaml gateway.yaml dir/ ...
     meshplan check --crds crd-all.gen.yaml ...   (adds schema validation, IST0106)
+    meshplan render --stack prod-traffic --ref-outputs prod-app=app.json   (layered stacks)
+    meshplan rbac --stack prod-traffic     (the RBAC a CI deployer of the stack needs)
     meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
 Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
@@ -35,6 +37,8 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", help="stack name: renders Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--config", metavar="FILE",
                         help="any file in the Pulumi.<stack>.yaml format (stack name = file stem)")
+    from meshplan import references  # layered stacks: the outputs of the stacks below
+    references.add_option(parser)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -43,7 +47,7 @@ def _render(args: argparse.Namespace) -> int:
     from meshplan.engine import render
 
     path, stack = _stack_source(args)
-    rendered = render(path, stack=stack)
+    rendered = render(path, stack=stack, ref_files=args.ref_files)
     findings = check_rendered(rendered)
     printer = {"text": formats.summary, "json": formats.as_json, "yaml": formats.as_yaml}[args.format]
     sys.stdout.write(printer(rendered))
@@ -74,7 +78,7 @@ def _check(args: argparse.Namespace) -> int:
         from meshplan.engine import render
 
         path, stack = _stack_source(args)
-        findings = check_rendered(render(path, stack=stack), schemas=schemas)
+        findings = check_rendered(render(path, stack=stack, ref_files=args.ref_files), schemas=schemas)
     if args.format == "json":
         sys.stdout.write(formats.findings_json(findings))
     else:
@@ -95,10 +99,10 @@ def _diff(args: argparse.Namespace) -> int:
         raise ConfigError(file="meshplan diff", path="",
                           message="give exactly one base: --base-config FILE, --base-ref GITREF or --against-state FILE")
     path, stack = _stack_source(args)
-    proposed_rendered = render(path, stack=stack)
+    proposed_rendered = render(path, stack=stack, ref_files=args.ref_files)
     proposed = states.state_from_rendered(proposed_rendered)
     if args.base_config:
-        base = states.state_from_rendered(render(Path(args.base_config), stack=stack))
+        base = states.state_from_rendered(render(Path(args.base_config), stack=stack, ref_files=args.ref_files))
     elif args.base_ref:
         base = states.render_at_ref(args.base_ref, str(path), stack)
     else:
@@ -204,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from meshplan import rollout_cli  # progressive delivery with metric gates: its own module
     rollout_cli.add_parser(commands, _add_stack_options)
+    from meshplan import rbac_cli  # least-privilege deployers of layered stacks: its own module
+    rbac_cli.add_parser(commands, _add_stack_options)
     return parser
 
 

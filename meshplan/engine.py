@@ -12,12 +12,14 @@ import json
 import os
 import runpy
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from meshplan.recording import SECRET_SHOWN, Rendered, _registrations, plain
 from components.findings_mode import findings_left_to_caller
 from model.errors import ConfigError
+from model.layers import reference_mismatch
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,25 +44,59 @@ def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Set
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
            project_dir: Path = PROJECT_DIR, preview: bool = False,
-           previous_outputs: dict | None = None) -> Rendered:
-    """Render one stack: validate its config, then run the program under mocks."""
+           previous_outputs: dict | None = None, ref_files: Mapping[str, Path] | None = None) -> Rendered:
+    """Render one stack: validate its config, then run the program under mocks.
+    `ref_files`: `pulumi stack output --json` files of referenced stacks, by name."""
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = _shown_path(config_path)
     settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
-                       project_dir=project_dir, preview=preview, previous_outputs=previous_outputs)
+                       project_dir=project_dir, preview=preview, previous_outputs=previous_outputs,
+                       ref_files=ref_files)
+
+
+def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = PROJECT_DIR,
+                       ref_files: Mapping[str, Path] | None = None,
+                       visiting: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The outputs of every stack `settings` references (`meshplan.references`): a
+    referenced stack file in the repository is rendered, recursively."""
+    from meshplan.references import reference_outputs, search_path
+
+    chain = (*visiting, settings.stack)
+
+    def render_outputs(path: Path, stack: str) -> dict:
+        referenced, raw = read_stack_settings(_shown_path(path), stack)
+        below = referenced_outputs(referenced, str(path), project_dir=project_dir, ref_files=ref_files,
+                                   visiting=chain)
+        return run_program(raw, settings=referenced, stack=stack, source=str(_shown_path(path)),
+                           project_dir=project_dir, reference_outputs=below).outputs
+
+    return reference_outputs(settings, search=search_path(source, project_dir), ref_files=ref_files or {},
+                             render_outputs=render_outputs, visiting=chain)
 
 
 def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str,
                 project_dir: Path = PROJECT_DIR, preview: bool = False,
-                previous_outputs: dict | None = None, report_only: bool = True) -> Rendered:
+                previous_outputs: dict | None = None, report_only: bool = True,
+                reference_outputs: dict[str, dict] | None = None,
+                ref_files: Mapping[str, Path] | None = None) -> Rendered:
     """Run the program under mocks. `previous_outputs`: what a StackReference (the
     program's reference to its own last deployment) reads; none by default.
+    `reference_outputs`: the outputs of the stacks a layered stack builds on, by fully
+    qualified name; found from `ref_files` and the repository when not given.
     `report_only`: let the program's analyzers report instead of failing the run."""
     import pulumi
 
     from meshplan import sdk
+
+    if reference_outputs is None and settings.layers.stack_refs:
+        reference_outputs = referenced_outputs(settings, source, project_dir=project_dir, ref_files=ref_files)
+    if settings.layers.stack_refs:
+        # The program's own rule, judged here first so the error names the file read.
+        refused = reference_mismatch(replace(settings, source=source), reference_outputs)
+        if refused is not None:
+            raise refused
 
     captured = sdk.Captured(records=[], reads=[])
     outputs: dict = {}
@@ -71,7 +107,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if _contains_secret(value):
             secret_keys.append(full_key)
 
-    echo = sdk.echo_mocks(previous_outputs)
+    echo = sdk.echo_mocks(previous_outputs, reference_outputs)
     sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,
                     monitor=sdk.recording_monitor(echo, captured),
                     config=engine_config, secret_keys=secret_keys)

@@ -58,15 +58,18 @@ class Captured:
     reads: list[dict]
 
 
-def echo_mocks(previous_outputs: dict | None = None):
+def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str, dict] | None = None):
     """Mocks whose every resource has its inputs as outputs and its name + `-id` as ID;
-    a StackReference reads `previous_outputs`."""
+    a StackReference reads the outputs `reference_outputs` holds under its fully
+    qualified stack name (a layer below), else `previous_outputs` (the stack's own
+    last deployment)."""
     import pulumi
 
     class EchoMocks(pulumi.runtime.Mocks):
         def new_resource(self, args):
             if args.typ == STACK_REFERENCE_TYPE:
-                return [f"{args.name}-id", {**args.inputs, "outputs": previous_outputs or {}}]
+                outputs = (reference_outputs or {}).get(args.name, previous_outputs)
+                return [f"{args.name}-id", {**args.inputs, "outputs": outputs or {}}]
             return [f"{args.name}-id", args.inputs]
 
         def call(self, args):

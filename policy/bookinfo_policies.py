@@ -30,7 +30,9 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation
 from model.analysis import ERROR, analyze, installed_gateways
 from model.errors import ConfigError
 from model.names import HELM_RELEASE_TYPE
-from model.settings import DEFAULT_ENVIRONMENT, read_stack_file
+from model.layers import installed_releases, objects_to_check
+from model.settings import (DEFAULT_ENVIRONMENT, SECRET_KEYS, SECRET_SHOWN, SecretValue, Settings, parse_settings,
+                            read_stack_file)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,6 +75,22 @@ def stack_file_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str |
     except ConfigError:
         return None
     return value if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=None)
+def layered_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings | None:
+    """The settings of `Pulumi.<stack>.yaml` when it holds fewer than all layers (its
+    objects are judged together with the rest of its environment); else None."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack or not path.is_file():
+        return None
+    try:
+        # The pack never sees secret values; it only needs to know they are set.
+        raw = {**{key: SecretValue(SECRET_SHOWN) for key in SECRET_KEYS}, **read_stack_file(str(path))}
+        settings = parse_settings(raw, stack=stack, source=str(path))
+    except ConfigError:
+        return None
+    return settings if settings.layers.layered else None
 
 
 def environment(config: Mapping[str, Any] | None, stack_tags: Mapping[str, str] | None, urn: str,
@@ -178,7 +196,14 @@ def _stack_findings(resources: Iterable) -> tuple[list, dict]:
             metadata = props.get("metadata") or {}
             urns[(props["kind"], metadata.get("namespace") or "default", metadata.get("name"))] = r.urn
     releases = [r.props for r in resources if r.resource_type == HELM_RELEASE_TYPE]
-    return analyze(objects, gateways=installed_gateways(releases)), urns
+    layered = layered_settings(stack_of(resources[0].urn)) if resources else None
+    if layered is None:
+        return analyze(objects, gateways=installed_gateways(releases)), urns
+    # A layered stack: its objects judged with the environment's others (built from its
+    # settings, as the program does), reporting only on what this stack registers.
+    findings = analyze(objects_to_check(layered, objects), gateways=installed_gateways(installed_releases(layered)),
+                       default_namespace=layered.app.namespace)
+    return [f for f in findings if (f.kind, f.namespace, f.name) in urns], urns
 
 
 def _report_findings(args: StackValidationArgs, report_violation: ReportViolation, *, level_errors: bool) -> None:

@@ -154,3 +154,10 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path):
     broken.write_text(WORKFLOW.read_text().replace("pulumi-version: 3.272.0", "pulumi-version: 3.272.0\n          commnet: 1"))
     done = subprocess.run([_tool("actionlint"), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and 'input "commnet" is not defined' in done.stdout
+
+
+def test_changed_stacks_are_chosen_by_layer_through_meshplan():
+    job = load()["jobs"]["meshplan"]
+    [find] = [s for s in job["steps"] if s.get("id") == "stacks"]
+    assert 'venv/bin/python -m meshplan.changed_stacks <<<"$changed"' in find["run"]
+    assert 'echo "stacks=$json" >> "$GITHUB_OUTPUT"' in find["run"]

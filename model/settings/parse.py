@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from model.apps import APPLICATIONS, Application
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
 from model.settings.parse_edges import _SECURITY_KEYS, _parse_egress, _parse_ingress, _parse_security
+from model.settings.parse_layers import parse_layers
 from model.settings.parse_services import _parse_services
 from model.settings.reader import Cursor
 from model.gates import parse_analysis
@@ -27,7 +28,7 @@ from model.settings.reader import _QUANTITY_RE
 SECRET_KEYS = ("databasePassword",)
 
 TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "security", "egress",
-                  "stores", "rollout", *SECRET_KEYS)
+                  "stores", "rollout", "layers", "stackRefs", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
@@ -47,7 +48,9 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     egress = _parse_egress(root.reader, root["egress"].mapping(("externalServices",)).raw,
                            istio, app, services, root.path)
     stores = _parse_stores(root["stores"].mapping(), app.application, env)
-    _check_secrets(root, app.application, stack)
+    layers = parse_layers(root)
+    # Only the layer that writes the Secrets needs their values.
+    _check_secrets(root, app.application, stack, required=layers.holds("app"))
     return Settings(
         stack=stack,
         source=source,
@@ -60,6 +63,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         security=security,
         egress=egress,
         rollout=_parse_rollout(root["rollout"].mapping(("maxStep", "guardPreviews", "analysis", "startedFrom"))),
+        layers=layers,
     )
 
 
@@ -167,11 +171,11 @@ def _parse_stores(stores: Cursor, app: Application, env: Environment) -> dict[st
     return parsed
 
 
-def _check_secrets(root: Cursor, app: Application, stack: str) -> None:
+def _check_secrets(root: Cursor, app: Application, stack: str, *, required: bool = True) -> None:
     """Every secret the application needs is set, and set as a Pulumi secret: a
     plaintext value would sit readable in the stack file and in the state. The value
     is never echoed."""
-    needed = {secret.config_key for secret in app.secrets}
+    needed = {secret.config_key for secret in app.secrets} if required else set()
     for key in SECRET_KEYS:
         value = root.raw.get(key)
         set_with = f"set it with `pulumi config set --secret {key} <value> --stack {stack}`"

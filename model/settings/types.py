@@ -308,6 +308,8 @@ class Settings:
     security: SecuritySettings
     egress: EgressSettings
     rollout: RolloutSettings
+    layers: LayerSettings = field(default_factory=lambda: LayerSettings())
+    """Which layers this stack holds and the stacks it builds on; all three by default."""
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
@@ -316,3 +318,25 @@ class Settings:
     def routed_services(self) -> tuple[ServiceSettings, ...]:
         app = self.app.application
         return tuple(s for s in self.services.values() if app.service(s.name).routed)
+
+
+LAYERS = ("mesh", "app", "traffic")
+"""The layers of an environment, bottom up: each builds on the ones before it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerSettings:
+    """The layers one stack deploys and, for each layer it builds on but does not
+    hold, the fully qualified name (`<org>/<project>/<stack>`) of the stack that does."""
+
+    layers: tuple[str, ...] = LAYERS
+    stack_refs: Mapping[str, str] = field(default_factory=dict)
+    """Layer (mesh, app) → the stack that holds it."""
+
+    @property
+    def layered(self) -> bool:
+        """Whether this stack holds fewer than all layers (its outputs are a contract)."""
+        return set(self.layers) != set(LAYERS)
+
+    def holds(self, layer: str) -> bool:
+        return layer in self.layers

@@ -1,0 +1,154 @@
+"""The least Kubernetes RBAC a CI deployer of one stack needs, derived from what its
+render registers: per namespace a Role, for cluster-scoped kinds a ClusterRole, each
+bound to one ServiceAccount.
+
+How it is derived:
+- Every object the stack registers: its API group and resource, in its namespace,
+  with the verbs the pulumi-kubernetes provider uses on what it manages: get (read,
+  refresh), list and watch (its await logic watches an object until it is ready),
+  create, patch (server-side apply, and preview's dry run), update and delete.
+- What the provider reads while it awaits them: a Deployment's ReplicaSets and Pods,
+  a StatefulSet's Pods, a Service's Endpoints (get, list, watch), same namespace.
+- A Helm release (the mesh layer) is opaque to the render, so what Helm needs comes
+  from the chart: `CHART_KINDS` lists the kinds each chart's templates create in the
+  release namespace or cluster-wide (tests hold the addon charts to Istio's rendered
+  addon manifests and the base chart's CRDs to Istio's CRD file); plus Helm's release
+  records, Secrets in the release namespace. A chart that creates Roles or
+  ClusterRoles needs `bind` and `escalate` on them: Kubernetes refuses to let anyone
+  grant rights they do not hold themselves, and istiod's ClusterRole grants wide ones.
+Discovery (`/api`, `/apis`, `/openapi`) is granted to every authenticated user by
+Kubernetes' default `system:discovery` role and is not repeated here."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from meshplan.recording import Rendered
+from model.errors import ConfigError
+
+MANAGE = ("get", "list", "watch", "create", "update", "patch", "delete")
+READ = ("get", "list", "watch")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+# (apiVersion, kind) → (API group, resource, namespaced)
+RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("v1", "Namespace"): ("", "namespaces", False),
+    ("v1", "Service"): ("", "services", True),
+    ("v1", "ServiceAccount"): ("", "serviceaccounts", True),
+    ("v1", "ConfigMap"): ("", "configmaps", True),
+    ("v1", "Secret"): ("", "secrets", True),
+    ("apps/v1", "Deployment"): ("apps", "deployments", True),
+    ("apps/v1", "StatefulSet"): ("apps", "statefulsets", True),
+    **{(f"networking.istio.io/v1", kind): ("networking.istio.io", resource, True) for kind, resource in (
+        ("Gateway", "gateways"), ("VirtualService", "virtualservices"), ("DestinationRule", "destinationrules"),
+        ("ServiceEntry", "serviceentries"), ("Sidecar", "sidecars"))},
+    **{(f"security.istio.io/v1", kind): ("security.istio.io", resource, True) for kind, resource in (
+        ("PeerAuthentication", "peerauthentications"), ("AuthorizationPolicy", "authorizationpolicies"),
+        ("RequestAuthentication", "requestauthentications"))},
+}
+
+AWAIT_READS: dict[str, tuple[tuple[str, str], ...]] = {
+    "deployments": (("apps", "replicasets"), ("", "pods")),
+    "statefulsets": (("", "pods"),),
+    "services": (("", "endpoints"),),
+}
+
+_CLUSTER_RBAC = ((RBAC_GROUP, "clusterroles"), (RBAC_GROUP, "clusterrolebindings"))
+_NAMESPACE_RBAC = ((RBAC_GROUP, "roles"), (RBAC_GROUP, "rolebindings"))
+_WORKLOAD = (("", "serviceaccounts"), ("", "services"), ("", "configmaps"), ("apps", "deployments"))
+_SCALING = (("autoscaling", "horizontalpodautoscalers"), ("policy", "poddisruptionbudgets"))
+CHART_KINDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
+    # Istio's base chart: the CRDs, the default revision's validating webhook and
+    # admission policy, and the reader ServiceAccount.
+    "base": {"namespaced": (("", "serviceaccounts"),),
+             "cluster": (("apiextensions.k8s.io", "customresourcedefinitions"),
+                         ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+                         ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+                         ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"))},
+    # istiod: its Deployment, Service, ConfigMaps (mesh config, injector), RBAC, the
+    # injection and validation webhooks, autoscaler and disruption budget.
+    "istiod": {"namespaced": (*_WORKLOAD, *_SCALING, *_NAMESPACE_RBAC),
+               "cluster": (*_CLUSTER_RBAC,
+                           ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+                           ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+                           ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+                           ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"))},
+    # A gateway: Deployment, Service, ServiceAccount, a Role to read its certificates.
+    "gateway": {"namespaced": (*_WORKLOAD, *_SCALING, *_NAMESPACE_RBAC), "cluster": ()},
+    "prometheus": {"namespaced": _WORKLOAD, "cluster": _CLUSTER_RBAC},
+    "kiali-server": {"namespaced": (*_WORKLOAD, *_NAMESPACE_RBAC), "cluster": _CLUSTER_RBAC},
+}
+HELM_STORAGE = ("", "secrets")
+"""Helm keeps each release's record as Secrets `sh.helm.release.v1.<name>.v<n>`."""
+GRANTING = {"roles", "clusterroles"}
+
+
+def _rule(group: str, resources: set[str], verbs: tuple[str, ...]) -> dict:
+    return {"apiGroups": [group], "resources": sorted(resources), "verbs": list(verbs)}
+
+
+def required_access(rendered: Rendered) -> tuple[dict[str, dict[tuple[str, str], set[str]]], dict[tuple[str, str], set[str]]]:
+    """(namespace → (group, resource) → verbs, cluster (group, resource) → verbs)."""
+    namespaced: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
+    cluster: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for obj in rendered.objects():
+        known = RESOURCES.get((obj["apiVersion"], obj["kind"]))
+        if known is None:
+            raise ConfigError(file=rendered.source, path="", value=f"{obj['apiVersion']} {obj['kind']}",
+                              message="meshplan rbac knows no resource for this kind")
+        group, resource, is_namespaced = known
+        if not is_namespaced:
+            cluster[(group, resource)].update(MANAGE)
+            continue
+        namespace = obj["metadata"]["namespace"]
+        namespaced[namespace][(group, resource)].update(MANAGE)
+        for read in AWAIT_READS.get(resource, ()):
+            namespaced[namespace][read].update(READ)
+    for release in rendered.releases():
+        chart, namespace = release.inputs["chart"], release.inputs["namespace"]
+        kinds = CHART_KINDS.get(chart)
+        if kinds is None:
+            raise ConfigError(file=rendered.source, path="", value=chart,
+                              message="meshplan rbac knows no kinds of this Helm chart")
+        namespaced[namespace][HELM_STORAGE].update(MANAGE)
+        for key in kinds["namespaced"]:
+            namespaced[namespace][key].update(MANAGE + (("bind", "escalate") if key[1] in GRANTING else ()))
+            for read in AWAIT_READS.get(key[1], ()):
+                namespaced[namespace][read].update(READ)
+        for key in kinds["cluster"]:
+            cluster[key].update(MANAGE + (("bind", "escalate") if key[1] in GRANTING else ()))
+    return namespaced, cluster
+
+
+def _rules(access: dict[tuple[str, str], set[str]]) -> list[dict]:
+    """One rule per (group, verbs), resources sorted."""
+    grouped: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    order = {verb: i for i, verb in enumerate(MANAGE + ("bind", "escalate"))}
+    for (group, resource), verbs in access.items():
+        grouped[(group, tuple(sorted(verbs, key=order.get)))].add(resource)
+    return [_rule(group, resources, verbs) for (group, verbs), resources in sorted(grouped.items())]
+
+
+def deployer_manifests(rendered: Rendered, *, namespace: str = "pulumi-deployers") -> list[dict]:
+    """The ServiceAccount `<stack>-deployer` in `namespace`, a Role and RoleBinding per
+    namespace the stack manages objects in, and a ClusterRole and binding when it
+    manages cluster-scoped ones."""
+    name = f"{rendered.stack}-deployer"
+    subject = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+    labels = {"app.kubernetes.io/managed-by": "meshplan-rbac", "bookinfo-mesh/stack": rendered.stack}
+    manifests: list[dict] = [{"apiVersion": "v1", "kind": "ServiceAccount",
+                              "metadata": {"name": name, "namespace": namespace, "labels": labels}}]
+    namespaced, cluster = required_access(rendered)
+    for target in sorted(namespaced):
+        metadata = {"name": name, "namespace": target, "labels": labels}
+        manifests.append({"apiVersion": f"{RBAC_GROUP}/v1", "kind": "Role", "metadata": metadata,
+                          "rules": _rules(namespaced[target])})
+        manifests.append({"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding", "metadata": dict(metadata),
+                          "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name}, "subjects": [subject]})
+    if cluster:
+        metadata = {"name": name, "labels": labels}
+        manifests.append({"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole", "metadata": metadata,
+                          "rules": _rules(cluster)})
+        manifests.append({"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": dict(metadata),
+                          "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+                          "subjects": [subject]})
+    return manifests

@@ -1,0 +1,29 @@
+"""`meshplan rbac --stack prod-traffic`: the ServiceAccount, Roles, ClusterRole and
+bindings a CI deployer of one stack needs (`meshplan.rbac` says how they are
+derived), as a multi-document manifest for `kubectl apply -f -` by a cluster admin."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+
+def add_parser(commands, add_stack_options) -> None:
+    rbac = commands.add_parser("rbac", help="least-privilege RBAC for a CI deployer of a stack")
+    add_stack_options(rbac)
+    rbac.add_argument("--namespace", default="pulumi-deployers",
+                      help="namespace of the deployer's ServiceAccount (default pulumi-deployers; it must exist)")
+    rbac.set_defaults(run=_rbac)
+
+
+def _rbac(args: argparse.Namespace) -> int:
+    from meshplan.cli import EXIT_OK, _stack_source
+    from meshplan.engine import render
+    from meshplan.rbac import deployer_manifests
+
+    path, stack = _stack_source(args)
+    manifests = deployer_manifests(render(path, stack=stack, ref_files=args.ref_files), namespace=args.namespace)
+    sys.stdout.write(f"# Deployer of stack {stack}: what its objects need, nothing more.\n")
+    sys.stdout.write("---\n".join(yaml.safe_dump(m, sort_keys=False) for m in manifests))
+    return EXIT_OK

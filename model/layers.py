@@ -1,0 +1,186 @@
+"""The contract between layered stacks: what a mesh or app stack exports, and the
+checks a stack built on it runs against those exports before anything changes.
+
+A layered environment is a mesh stack (the Istio install), an app stack (namespace,
+workloads, stores, security policies) and a traffic stack (Gateways,
+VirtualServices, DestinationRules, egress). Each reads the outputs of the stacks
+below it; these functions build those outputs from settings and judge them, so the
+program (through a StackReference) and meshplan (offline) share one rule."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from model.apps import service_namespace
+from model.errors import ConfigError
+from model.mesh import (EGRESS_GATEWAY_LABELS, INGRESS_GATEWAY_LABELS, INGRESS_NAMESPACE, ISTIO_NAMESPACE)
+from model.egress import egress_objects
+from model.mesh import istio_install
+from model.names import PROJECT
+from model.observability import observability_objects
+from model.routing import routing_objects
+from model.security import security_objects
+from model.settings import SECRET_SHOWN, Route, Settings
+from model.stores import store_objects
+from model.workloads import application_objects
+
+MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshNamespaces")
+APP_OUTPUTS = ("layers", "namespace", "services")
+"""The outputs a stack of that layer exports (README, "Layered stacks", has the table)."""
+
+OBJECTS_OF_LAYER = {"app": ("workloads", "security"), "traffic": ("routing", "egress")}
+"""Layer → the components whose objects it registers (the mesh: the Istio install)."""
+
+
+def mesh_outputs(settings: Settings) -> dict[str, Any]:
+    """What a stack holding the mesh tells the stacks above it."""
+    selectors = {"ingress": dict(INGRESS_GATEWAY_LABELS)}
+    if settings.istio.egress_gateway:
+        selectors["egress"] = dict(EGRESS_GATEWAY_LABELS)
+    return {
+        "revision": settings.istio.revision,
+        "istioVersion": settings.istio.version,
+        "gatewaySelectors": selectors,
+        "meshNamespaces": {"controlPlane": ISTIO_NAMESPACE, "ingress": INGRESS_NAMESPACE},
+    }
+
+
+def app_outputs(settings: Settings) -> dict[str, Any]:
+    """What a stack holding the app tells the traffic layer: per deployed service its
+    namespace, port, deployed versions and ServiceAccount."""
+    app = settings.app.application
+    services = {}
+    for name, deployed in settings.services.items():
+        svc = app.service(name)
+        services[name] = {"namespace": service_namespace(svc, settings.app.namespace), "port": svc.port,
+                          "versions": list(deployed.versions), "serviceAccount": svc.account or ""}
+    return {"namespace": settings.app.namespace, "services": services}
+
+
+def layer_outputs(settings: Settings) -> dict[str, Any]:
+    """The contract outputs of a layered stack (none for a stack of all layers, whose
+    outputs stay what they always were)."""
+    layers = settings.layers
+    if not layers.layered:
+        return {}
+    outputs: dict[str, Any] = {"layers": list(layers.layers)}
+    if layers.holds("mesh"):
+        outputs.update(mesh_outputs(settings))
+    if layers.holds("app"):
+        outputs.update(app_outputs(settings))
+    return outputs
+
+
+def _refused(settings: Settings, path: str, value: Any, message: str) -> ConfigError:
+    return ConfigError(file=settings.source, path=f"{PROJECT}:{path}", value=value, message=message)
+
+
+def _missing(settings: Settings, layer: str, outputs: Mapping, wanted: tuple[str, ...]) -> ConfigError | None:
+    stack = settings.layers.stack_refs[layer]
+    absent = [key for key in wanted if key not in outputs]
+    if absent or layer not in (outputs.get("layers") or ()):
+        return _refused(settings, f"stackRefs.{layer}", stack,
+                        f"that stack does not export the {layer} layer's outputs "
+                        f"(missing: {', '.join(absent) or 'layers: ' + layer}); is it deployed, and does it hold {layer}?")
+    return None
+
+
+def mesh_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
+    """The first way this stack disagrees with the mesh stack it builds on, if any."""
+    missing = _missing(settings, "mesh", mesh, MESH_OUTPUTS)
+    if missing:
+        return missing
+    stack = settings.layers.stack_refs["mesh"]
+    if settings.layers.holds("app") and mesh["revision"] != settings.istio.revision:
+        shown = mesh["revision"] or "the default revision"
+        return _refused(settings, "istio.revision", settings.istio.revision,
+                        f"the mesh stack {stack} runs {shown}: the app's namespaces would be labelled for a "
+                        f"control plane that does not inject them; set istio.revision to {mesh['revision']!r}")
+    if settings.layers.holds("traffic"):
+        selectors = mesh["gatewaySelectors"] or {}
+        if settings.istio.install and selectors.get("ingress") != INGRESS_GATEWAY_LABELS:
+            return _refused(settings, "stackRefs.mesh", stack,
+                            f"its ingress gateway pods are labelled {selectors.get('ingress')}, "
+                            f"the Gateway selects {INGRESS_GATEWAY_LABELS}")
+        if settings.istio.egress_gateway and selectors.get("egress") != EGRESS_GATEWAY_LABELS:
+            return _refused(settings, "istio.egressGateway.enabled", True,
+                            f"the mesh stack {stack} runs no egress gateway labelled {EGRESS_GATEWAY_LABELS}")
+    return None
+
+
+def _route_versions(path: str, route: Route) -> Iterator[tuple[str, str]]:
+    for destination in route.destinations:
+        yield (f"{path}.to" if destination.weight is None else f"{path}.weights.{destination.version}",
+               destination.version)
+    if route.mirror is not None:
+        yield f"{path}.mirror.version", route.mirror.version
+
+
+def _versions_used(settings: Settings) -> Iterator[tuple[str, str, str]]:
+    """(service, key path, version) for every version the traffic layer routes to,
+    mirrors to or builds a subset for, most specific first."""
+    for svc in settings.routed_services:
+        base = f"services.{svc.name}"
+        *matched, default = svc.routes
+        for index, route in enumerate(matched):
+            for path, version in _route_versions(f"{base}.routes[{index}]", route):
+                yield svc.name, path, version
+        for path, version in _route_versions(base, default):
+            yield svc.name, path, version
+        for version in svc.versions:
+            yield svc.name, f"{base}.versions", version
+
+
+def app_mismatch(settings: Settings, app: Mapping) -> ConfigError | None:
+    """The first route, weight or subset of this traffic stack that names something
+    the app stack has not deployed, if any."""
+    missing = _missing(settings, "app", app, APP_OUTPUTS)
+    if missing:
+        return missing
+    stack = settings.layers.stack_refs["app"]
+    if app["namespace"] != settings.app.namespace:
+        return _refused(settings, "app.namespace", settings.app.namespace,
+                        f"the app stack {stack} deploys into namespace {app['namespace']!r}")
+    deployed = app["services"] or {}
+    for service, path, version in _versions_used(settings):
+        if service not in deployed:
+            return _refused(settings, f"services.{service}", service,
+                            f"not deployed by the app stack {stack} (deployed: {', '.join(deployed) or 'none'})")
+        versions = deployed[service].get("versions") or []
+        if version not in versions:
+            return _refused(settings, path, version,
+                            f"version not deployed by the app stack {stack} (deployed: {', '.join(versions) or 'none'})")
+    return None
+
+
+def reference_mismatch(settings: Settings, outputs_by_stack: Mapping[str, Mapping]) -> ConfigError | None:
+    """The first way `settings` disagrees with the stacks it references, given their
+    outputs by fully qualified name; None when it fits them all."""
+    judges = {"mesh": mesh_mismatch, "app": app_mismatch}
+    for layer, stack in settings.layers.stack_refs.items():
+        refused = judges[layer](settings, outputs_by_stack.get(stack) or {})
+        if refused is not None:
+            return refused
+    return None
+
+
+def objects_to_check(settings: Settings, registered: list[dict]) -> list[dict]:
+    """What the analyzers judge: in a stack of all layers, what it registered; in a
+    layered stack, every object the environment's settings imply, so a traffic stack
+    still has the Services and Deployments its routes refer to (they are built from
+    its settings, not registered). A mesh-only stack registers nothing to analyze."""
+    layers = settings.layers
+    if not layers.layered:
+        return registered
+    if not (layers.holds("app") or layers.holds("traffic")):
+        return []
+    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
+    return [*application_objects(settings), *store_objects(settings, placeholders), *routing_objects(settings),
+            *observability_objects(settings), *security_objects(settings), *egress_objects(settings)]
+
+
+def installed_releases(settings: Settings) -> list[dict]:
+    """The Istio install the settings describe, as the analyzers take releases (name,
+    chart, namespace, values): a layered stack judges its gateways by these, whether
+    or not it holds the mesh layer itself."""
+    return [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
+            for r in istio_install(settings).releases]

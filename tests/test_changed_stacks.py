@@ -1,0 +1,31 @@
+"""CI previews only the stacks a change touches, by layer."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from meshplan.changed_stacks import touched_stacks
+from tests.conftest import ROOT, STACKS
+
+
+def test_a_weight_change_in_the_traffic_stack_previews_that_stack_only():
+    assert touched_stacks(["Pulumi.prod-traffic.yaml"]) == ["prod-traffic"]
+
+
+def test_an_app_stack_change_also_previews_the_traffic_stack_built_on_it():
+    assert touched_stacks(["Pulumi.prod-app.yaml"]) == ["prod-app", "prod-traffic"]
+    assert touched_stacks(["Pulumi.prod-mesh.yaml"]) == ["prod-app", "prod-mesh", "prod-traffic"]
+
+
+def test_layer_code_previews_the_stacks_holding_that_layer_and_shared_code_every_stack():
+    single = {"bms", "dev", "prod", "staging"}
+    assert set(touched_stacks(["model/routing.py"])) == single | {"prod-traffic"}
+    assert set(touched_stacks(["components/mesh.py"])) == single | {"prod-mesh", "prod-app", "prod-traffic"}
+    assert touched_stacks(["model/settings/parse.py"]) == sorted(STACKS)
+    assert touched_stacks(["README.md", "tests/test_layers.py"]) == []
+
+
+def test_the_module_reads_git_diff_names_and_prints_json():
+    done = subprocess.run([sys.executable, "-m", "meshplan.changed_stacks"], input="Pulumi.prod-traffic.yaml\n",
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout == '["prod-traffic"]\n'

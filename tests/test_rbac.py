@@ -1,0 +1,108 @@
+"""`meshplan rbac`: each layer's deployer may do what its render needs and nothing
+more; the manifests are valid Kubernetes; the chart tables match the upstream charts."""
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from meshplan.cli import main
+from meshplan.rbac import CHART_KINDS, RESOURCES, deployer_manifests
+from tests.conftest import render_stack
+from tests.test_stacks import KUBERNETES_VERSION
+from tests.upstream import upstream
+
+LAYER_STACKS = ("prod-mesh", "prod-app", "prod-traffic")
+WRITE = {"create", "patch", "get", "delete"}
+
+
+def roles(stack: str) -> dict[str | None, list[dict]]:
+    """Rules by namespace (None: the ClusterRole)."""
+    found: dict[str | None, list[dict]] = {}
+    for manifest in deployer_manifests(render_stack(stack)):
+        if manifest["kind"] in ("Role", "ClusterRole"):
+            found[manifest["metadata"].get("namespace")] = manifest["rules"]
+    return found
+
+
+def allows(rules: list[dict], group: str, resource: str, verbs: set[str]) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verbs <= set(r["verbs"]) for r in rules)
+
+
+@pytest.mark.parametrize("stack", [*LAYER_STACKS, "prod", "bms"])
+def test_each_deployer_may_manage_every_object_its_stack_renders(stack):
+    granted = roles(stack)
+    rendered = render_stack(stack)
+    for obj in rendered.objects():
+        group, resource, namespaced = RESOURCES[(obj["apiVersion"], obj["kind"])]
+        scope = obj["metadata"]["namespace"] if namespaced else None
+        assert allows(granted.get(scope, []), group, resource, WRITE), (obj["kind"], obj["metadata"])
+    for release in rendered.releases():
+        namespace = release.inputs["namespace"]
+        assert allows(granted[namespace], "", "secrets", WRITE)  # Helm's release records
+        for group, resource in CHART_KINDS[release.inputs["chart"]]["cluster"]:
+            assert allows(granted[None], group, resource, WRITE)
+
+
+def test_the_traffic_deployer_cannot_touch_deployments_secrets_crds_or_istio_system():
+    granted = roles("prod-traffic")
+    assert set(granted) == {"bookinfo"}
+    resources = {resource for rules in granted.values() for rule in rules for resource in rule["resources"]}
+    groups = {group for rules in granted.values() for rule in rules for group in rule["apiGroups"]}
+    assert resources == {"destinationrules", "gateways", "virtualservices"}
+    assert groups == {"networking.istio.io"}
+    assert not {"deployments", "secrets", "customresourcedefinitions"} & resources
+
+
+def test_the_app_deployer_reads_what_the_provider_awaits_and_cannot_install_istio():
+    granted = roles("prod-app")
+    assert set(granted) == {"bookinfo", None}
+    assert granted[None] == [{"apiGroups": [""], "resources": ["namespaces"],
+                              "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+    assert allows(granted["bookinfo"], "", "pods", {"get", "list", "watch"})
+    assert not allows(granted["bookinfo"], "", "pods", {"create"})
+    assert not allows(granted["bookinfo"], "networking.istio.io", "virtualservices", {"get"})
+
+
+def test_the_mesh_deployer_installs_crds_and_webhooks_and_may_grant_istiods_rights():
+    granted = roles("prod-mesh")
+    assert set(granted) == {"istio-system", "istio-ingress", None}
+    assert allows(granted[None], "apiextensions.k8s.io", "customresourcedefinitions", WRITE)
+    assert allows(granted[None], "rbac.authorization.k8s.io", "clusterroles", {"bind", "escalate"})
+    assert not allows(granted["istio-system"], "networking.istio.io", "virtualservices", {"get"})
+
+
+@pytest.mark.parametrize("stack", LAYER_STACKS)
+def test_the_deployer_manifests_pass_strict_kubernetes_validation(stack):
+    for manifest in deployer_manifests(render_stack(stack)):
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_meshplan_rbac_prints_the_manifests(capsys):
+    assert main(["rbac", "--stack", "prod-traffic", "--namespace", "ci"]) == 0
+    documents = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert [d["kind"] for d in documents] == ["ServiceAccount", "Role", "RoleBinding"]
+    assert documents[2]["subjects"] == [{"kind": "ServiceAccount", "name": "prod-traffic-deployer", "namespace": "ci"}]
+
+
+def test_the_addon_chart_tables_cover_every_kind_of_istios_rendered_addons():
+    plural = {("ClusterRole", "rbac.authorization.k8s.io"): "clusterroles",
+              ("ClusterRoleBinding", "rbac.authorization.k8s.io"): "clusterrolebindings"}
+    for chart, file in (("kiali-server", "kiali.yaml"), ("prometheus", "prometheus.yaml")):
+        table = {*CHART_KINDS[chart]["namespaced"], *CHART_KINDS[chart]["cluster"]}
+        for document in yaml.safe_load_all(upstream(f"charts/istio-addons-1.30.3/{file}").read_text()):
+            if not document:
+                continue
+            group = document["apiVersion"].rpartition("/")[0]
+            resource = plural.get((document["kind"], group)) or next(
+                r for (v, k), (g, r, _) in RESOURCES.items() if k == document["kind"] and g == group)
+            assert (group, resource) in table, (chart, document["kind"])
+
+
+def test_istio_kinds_use_the_plural_names_of_istios_crds():
+    crds = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d["spec"]["names"]["plural"]
+            for d in yaml.safe_load_all(upstream("istio-1.30.3/crd-all.gen.yaml").read_text())
+            if d and d.get("kind") == "CustomResourceDefinition"}
+    for (api_version, kind), (group, resource, _) in RESOURCES.items():
+        if group.endswith(".istio.io"):
+            assert crds[(group, kind)] == resource
