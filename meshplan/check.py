@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import yaml
-
 from meshplan.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.errors import ConfigError
+from model.inputs import MANIFEST, load_yaml_file
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -40,16 +39,7 @@ def load_manifests(paths: Iterable[str]) -> list[dict]:
     """Every object of every YAML document of the files (`kind: List` unpacked)."""
     objects: list[dict] = []
     for path in manifest_files(paths):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                documents = list(yaml.safe_load_all(handle))
-        except FileNotFoundError:
-            raise ConfigError(file=path, path="", message="no such file") from None
-        except OSError as error:
-            raise ConfigError(file=path, path="", message=f"cannot read ({error.strerror})") from None
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise ConfigError(file=path, path="", message=f"invalid YAML ({problem})") from None
+        documents = load_yaml_file(path, MANIFEST)
         for number, document in enumerate(documents, 1):
             if document is None:
                 continue

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from meshplan.recording import SECRET_SHOWN, Rendered, plain
 from meshplan.engine import PROJECT_DIR
 from model.errors import ConfigError
+from model.inputs import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 
@@ -70,13 +71,7 @@ def state_from_render_json(document: Mapping, label: str) -> State:
 def state_from_export(path: str | os.PathLike) -> State:
     """A state from `pulumi stack export` JSON: custom resources' inputs, secrets
     masked (`{"4dabf18193072939515e22adb298388d": "1b47...", "ciphertext": ...}`)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(file=str(path), path="", message="no such state file") from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(file=str(path), path="", message=f"not a pulumi stack export ({error})") from None
+    document = load_json_file(str(path), STATE, what="a pulumi stack export", missing="no such state file")
     deployment = document.get("deployment") if isinstance(document, dict) else None
     if not isinstance(deployment, dict):
         raise ConfigError(file=str(path), path="deployment", message="not a pulumi stack export (no deployment)")
@@ -128,7 +123,8 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
         if done.returncode != 0:
             raise ConfigError(file=f"{ref}:{relative}", path="",
                               message=f"base does not render ({_last_line(done.stderr)})")
-        return state_from_render_json(json.loads(done.stdout), f"{ref}:{relative}")
+        label = f"{ref}:{relative}"
+        return state_from_render_json(load_json_text(done.stdout, file=label, limits=STATE), label)
     finally:
         subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -90,7 +90,7 @@ def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("just: [a, list\n")
     code, _, err = check(capsys, str(bad))
-    assert code == 1 and err.startswith(f"error: {bad}: invalid YAML") and err.count("\n") == 1
+    assert code == 1 and err.startswith(f"error: {bad}: line 2, column 1: invalid YAML") and err.count("\n") == 1
 
 
 def test_render_prints_findings_to_stdout_in_text_and_to_stderr_otherwise(capsys, monkeypatch):

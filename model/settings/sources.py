@@ -2,12 +2,12 @@
 config the Pulumi engine hands the program."""
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Collection, Mapping
 
-import yaml
-
 from model.errors import ConfigError
+from model.inputs import STACK_FILE, load_yaml_file
 from model.settings.types import SECRET_SHOWN, SecretValue, Settings
 from model.names import PROJECT
 
@@ -18,18 +18,10 @@ def read_stack_file(path: str) -> dict[str, Any]:
     """The project keys of a `Pulumi.<stack>.yaml` file, prefix stripped.
 
     Raises ConfigError (one line) for unreadable or malformed files."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise ConfigError(file=path, path="", message="no such stack file") from None
-    except OSError as error:
-        raise ConfigError(file=path, path="", message=f"cannot read ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(file=path, path=where, message=f"invalid YAML ({problem})") from None
+    documents = load_yaml_file(path, STACK_FILE, missing="no such stack file")
+    if len(documents) > 1:
+        raise ConfigError(file=path, path="document 2", message="a stack file holds one YAML document")
+    document = documents[0] if documents else None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -49,9 +41,21 @@ def read_stack_file(path: str) -> dict[str, Any]:
         if not namespace:
             namespace, name = PROJECT, key
         if namespace != PROJECT:
+            _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
         project[name] = _reveal_placeholders(value)
     return project
+
+
+def _refuse_near_miss(path: str, key: str, namespace: str) -> None:
+    """A key under a namespace that is almost the project's (`bookinfo_mesh:`,
+    `Bookinfo-Mesh:`) would be skipped as another project's and the stack would
+    render with defaults: refuse it."""
+    folded = namespace.lower().replace("_", "-").replace(".", "-").replace(" ", "")
+    if folded == PROJECT or difflib.SequenceMatcher(None, folded, PROJECT).ratio() >= 0.8:
+        raise ConfigError(file=path, path=f"config.{key}",
+                          message=f"unknown namespace {namespace!r}; did you mean {PROJECT}:? "
+                                  f"(keys of other namespaces are ignored)")
 
 
 def _reveal_placeholders(value: Any) -> Any:
