@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 from meshplan.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
 from model.analysis.gateways import HELM_GATEWAY_PORTS
+from model.analysis.shapes import checked_object
 from model.errors import ConfigError
 from model.inputs import MANIFEST, load_yaml_file
 
@@ -45,10 +46,12 @@ def load_manifests(paths: Iterable[str]) -> list[dict]:
                 continue
             if not isinstance(document, dict) or "kind" not in document:
                 raise ConfigError(file=path, path=f"document {number}", message="not a Kubernetes object")
-            if document["kind"] == "List":
-                objects.extend(i for i in document.get("items") or [] if isinstance(i, dict))
-            else:
-                objects.append(document)
+            items = document.get("items") if document["kind"] == "List" else [document]
+            if not isinstance(items, list):
+                raise ConfigError(file=path, path=f"document {number}: items", value=items, message="expected a list")
+            for index, item in enumerate(items):
+                where = f"document {number}: items[{index}]" if document["kind"] == "List" else f"document {number}"
+                objects.append(checked_object(item, file=path, where=where))
     return objects
 
 

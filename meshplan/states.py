@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from meshplan.recording import SECRET_SHOWN, Rendered, plain
 from meshplan.engine import PROJECT_DIR
+from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.errors import ConfigError
 from model.inputs import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
@@ -58,14 +59,39 @@ def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
 def state_from_render_json(document: Mapping, label: str) -> State:
     """A state from `meshplan render --format json` output (used for --base-ref)."""
     resources, objects = {}, []
-    for r in document.get("resources") or []:
+    for r in _resource_records(document.get("resources") if isinstance(document, dict) else document,
+                               label, "resources"):
         if _skipped(r["type"]) or r["type"].startswith("bookinfo-mesh:") or not r.get("custom", True):
             continue
-        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r["name"], r.get("inputs") or {})
+        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r.get("name", ""), r.get("inputs") or {})
         inputs = r.get("inputs") or {}
         if "apiVersion" in inputs and "kind" in inputs:
             objects.append(inputs)
     return State(label, resources, objects)
+
+
+_RECORD = obj(urn=STR, type=STR, name=STR, custom=BOOL, delete=BOOL, external=BOOL, inputs=obj())
+
+
+def _resource_records(records: Any, file: str, path: str) -> list[dict]:
+    """The resource records of a state, each checked for the fields read here and
+    its inputs, when they are a Kubernetes object, for the fields the analyzers read."""
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise ConfigError(file=file, path=path, value=records, message="expected a list of resources")
+    checked = []
+    for index, record in enumerate(records):
+        where = f"{path}[{index}]"
+        for field, value, expected in _RECORD(record, where):
+            raise ConfigError(file=file, path=field, value=value, message=f"expected {expected}")
+        if "urn" not in record or "type" not in record:
+            raise ConfigError(file=file, path=where, message="a resource needs urn and type")
+        inputs = record.get("inputs") or {}
+        if "apiVersion" in inputs and "kind" in inputs:
+            checked_object(_mask_secrets(plain(inputs)), file=file, where=f"{where}.inputs")
+        checked.append(record)
+    return checked
 
 
 def state_from_export(path: str | os.PathLike) -> State:
@@ -76,7 +102,7 @@ def state_from_export(path: str | os.PathLike) -> State:
     if not isinstance(deployment, dict):
         raise ConfigError(file=str(path), path="deployment", message="not a pulumi stack export (no deployment)")
     resources, objects = {}, []
-    for r in deployment.get("resources") or []:
+    for r in _resource_records(deployment.get("resources"), str(path), "deployment.resources"):
         urn, type_token = r.get("urn", ""), r.get("type", "")
         if (not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete")
                 or r.get("external")):
