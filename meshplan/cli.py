@@ -7,17 +7,34 @@
     meshplan check --crds crd-all.gen.yaml ...   (adds schema validation, IST0106)
     meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
-Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
-errors (check, diff) or a refused step (one line each on stderr)."""
+Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input or usage,
+analysis errors (check, diff) or a refused step (one line each on stderr), 130
+interrupted (Ctrl-C or SIGTERM; a --base-ref worktree is removed first)."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
 from model.errors import ConfigError
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit 1: argparse's exit 2 means "changes" to a
+    CI job reading `meshplan diff`."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {safe_text(message)} (see {self.prog} --help)\n")
+
+
+def safe_text(text: str) -> str:
+    """User-given text for a terminal line: control characters shown escaped, so a
+    value cannot move the cursor, recolour or fake another line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in str(text))
 
 
 def _stack_source(args: argparse.Namespace) -> tuple[Path, str]:
@@ -137,7 +154,7 @@ def _percentage_points(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meshplan", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="meshplan", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="render a stack offline through the Pulumi program")
@@ -179,13 +196,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM, raised where the program is, so `finally` blocks (a --base-ref
+    worktree) run before the process ends."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # A terminal or pipe that cannot encode `→` or `·` gets escapes, not a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (an embedding program keeps its own handler)
+        previous = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return args.run(args)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {safe_text(error)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
+    except (KeyboardInterrupt, Terminated):
+        print("error: interrupted; nothing was applied", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (RecursionError, MemoryError):
+        print("error: the input is too large or too deeply nested to process", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:
+        # Every known bad input has its own line above; this one is a bug in meshplan.
+        if os.environ.get("MESHPLAN_DEBUG"):
+            raise
+        print("error: meshplan stopped on an internal error (a bug; rerun with MESHPLAN_DEBUG=1 "
+              "to see where, and report it)", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

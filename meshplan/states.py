@@ -133,11 +133,12 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
         relative = Path(config).resolve().relative_to(repo.resolve())
     except ValueError:
         raise ConfigError(file=str(config), path="", message="--base-ref needs a stack file inside the repository") from None
+    commit = _resolve_ref(ref, repo)
     tmp = Path(tempfile.mkdtemp(prefix="meshplan-base-"))
     tree = tmp / "tree"
     try:
-        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", str(tree), ref],
-                               capture_output=True, text=True)
+        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", "--",
+                                str(tree), commit], capture_output=True, text=True)
         if added.returncode != 0:
             raise ConfigError(file=ref, path="", message=f"cannot check out git ref ({_last_line(added.stderr)})")
         if not (tree / relative).exists():
@@ -154,6 +155,20 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
     finally:
         subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _resolve_ref(ref: str, repo: Path) -> str:
+    """The commit a user-given ref names. A ref starting with `-` would reach git as
+    an option (`--lock`), so it is refused; `--end-of-options` keeps git from
+    reading any other ref as one."""
+    if not ref or ref.startswith("-") or any(not ch.isprintable() for ch in ref):
+        raise ConfigError(file="--base-ref", path="", value=ref,
+                          message="expected a git ref or commit (a branch, tag or SHA; not starting with '-')")
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                            f"{ref}^{{commit}}"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ConfigError(file="--base-ref", path="", value=ref, message="no such commit in this repository")
+    return found.stdout.strip()
 
 
 def _last_line(text: str) -> str:
