@@ -43,7 +43,7 @@ def read_stack_file(path: str) -> dict[str, Any]:
         if namespace != PROJECT:
             _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
-        project[name] = _reveal_placeholders(value)
+        project[name] = _reveal_placeholders(value, path, f"{PROJECT}:{name}")
     return project
 
 
@@ -58,13 +58,16 @@ def _refuse_near_miss(path: str, key: str, namespace: str) -> None:
                                   f"(keys of other namespaces are ignored)")
 
 
-def _reveal_placeholders(value: Any) -> Any:
+def _reveal_placeholders(value: Any, file: str, path: str) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
+            if not isinstance(value["secure"], str) or not value["secure"]:
+                raise ConfigError(file=file, path=f"{path}.secure", message="expected the ciphertext Pulumi wrote "
+                                  "(a string); set the value with `pulumi config set --secret`")
             return SecretValue(SECRET_SHOWN)
-        return {k: _reveal_placeholders(v) for k, v in value.items()}
+        return {k: _reveal_placeholders(v, file, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [_reveal_placeholders(v) for v in value]
+        return [_reveal_placeholders(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -85,7 +88,25 @@ def from_engine_config(config: Mapping[str, str], secret_keys: Collection[str] =
             project[name] = json.loads(text)
         except (TypeError, ValueError):
             project[name] = text
+        if key in secret_keys:
+            project[name] = _mark_secret_paths(project[name], SECRET_PATHS.get(name, ()))
     return project
+
+
+# Values inside structured keys that must be Pulumi secrets. The engine decrypts a
+# key set with `--secret --path` and marks the whole key secret; the parser then
+# sees the value as a SecretValue, as it does for a `secure:` entry in a stack file.
+SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {"ingress": (("tls", "privateKey"),)}
+
+
+def _mark_secret_paths(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
+    for path in paths:
+        parent = value
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get(path[-1]), str):
+            parent[path[-1]] = SecretValue(parent[path[-1]])
+    return value
 
 
 def load_stack_file(path: str, *, stack: str) -> Settings:
