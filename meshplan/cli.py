@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from model.errors import ConfigError
+from model.errors import ConfigError, printable
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -28,13 +28,7 @@ class _Parser(argparse.ArgumentParser):
     CI job reading `meshplan diff`."""
 
     def error(self, message: str):
-        self.exit(EXIT_ERROR, f"error: {self.prog}: {safe_text(message)} (see {self.prog} --help)\n")
-
-
-def safe_text(text: str) -> str:
-    """User-given text for a terminal line: control characters shown escaped, so a
-    value cannot move the cursor, recolour or fake another line."""
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in str(text))
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {printable(message)} (see {self.prog} --help)\n")
 
 
 def _stack_source(args: argparse.Namespace) -> tuple[Path, str]:
@@ -130,9 +124,9 @@ def _diff(args: argparse.Namespace) -> int:
         sys.stdout.write(diff_formats.diff_json(result))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
-        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`")
+        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack {diff_formats.code_span(stack)}")
         if refused:
-            text += "\n" + "".join(f"> **Refused** — {line}\n" for line in refused)
+            text += "\n" + diff_formats.refused_markdown(refused)
         sys.stdout.write(text)
     else:
         sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout)))
@@ -219,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return args.run(args)
     except ConfigError as error:
-        print(f"error: {safe_text(error)}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
