@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 
 from model.errors import ConfigError, printable
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: as interrupts.EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,34 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(Exception):
-    """SIGTERM, raised where the program is, so `finally` blocks (a --base-ref
-    worktree) run before the process ends."""
-
-
-def _terminated(signum, frame):
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     # A terminal or pipe that cannot encode `→` or `·` gets escapes, not a traceback.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    from meshplan import interrupts
+
     try:
-        previous = signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread (an embedding program keeps its own handler)
-        previous = None
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        return args.run(args)
+        with interrupts.handled():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            return args.run(args)
     except ConfigError as error:
         print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:  # raised by an embedding program's own handler
         print("error: interrupted; nothing was applied", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (RecursionError, MemoryError):
@@ -230,6 +219,3 @@ def main(argv: list[str] | None = None) -> int:
         print("error: meshplan stopped on an internal error (a bug; rerun with MESHPLAN_DEBUG=1 "
               "to see where, and report it)", file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

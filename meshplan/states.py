@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 
 from meshplan.recording import SECRET_SHOWN, Rendered, plain
 from meshplan.engine import PROJECT_DIR
+from meshplan.interrupts import undo_on_interrupt
 from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.errors import ConfigError
 from model.inputs import STATE, load_json_file, load_json_text
@@ -136,25 +138,49 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
     commit = _resolve_ref(ref, repo)
     tmp = Path(tempfile.mkdtemp(prefix="meshplan-base-"))
     tree = tmp / "tree"
+    children: list[subprocess.Popen] = []
+
+    def remove_worktree() -> None:
+        for child in children:
+            child.kill()
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    with undo_on_interrupt(remove_worktree):
+        return _render_in_worktree(ref, relative, stack, repo, python, tree, commit, children, remove_worktree)
+
+
+def _render_in_worktree(ref: str, relative: Path, stack: str, repo: Path, python: str, tree: Path, commit: str,
+                        children: list, remove_worktree) -> State:
     try:
-        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", "--",
-                                str(tree), commit], capture_output=True, text=True)
+        # SIGTERM or Ctrl-C while git adds the worktree would leave a half-made one
+        # registered: hold them until git is done, then `finally` removes it whole.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", "--",
+                                    str(tree), commit], capture_output=True, text=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if added.returncode != 0:
             raise ConfigError(file=ref, path="", message=f"cannot check out git ref ({_last_line(added.stderr)})")
         if not (tree / relative).exists():
             # The stack is new in this change: nothing was there before.
             return State(f"{ref}:{relative}", {}, [])
         env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1"}
-        done = subprocess.run([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
-                               "--config", str(relative)], cwd=tree, env=env, capture_output=True, text=True)
+        child = subprocess.Popen([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
+                                  "--config", str(relative)], cwd=tree, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        children.append(child)
+        stdout, stderr = child.communicate()
+        done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
         if done.returncode != 0:
             raise ConfigError(file=f"{ref}:{relative}", path="",
                               message=f"base does not render ({_last_line(done.stderr)})")
         label = f"{ref}:{relative}"
         return state_from_render_json(load_json_text(done.stdout, file=label, limits=STATE), label)
     finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        children.clear()
+        remove_worktree()
 
 
 def _resolve_ref(ref: str, repo: Path) -> str:

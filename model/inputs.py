@@ -112,7 +112,9 @@ class _LimitedLoader(yaml.SafeLoader):
         if self.check_event(AliasEvent):
             mark = self.peek_event().start_mark
             node = super().compose_node(parent, index)
-            nodes, height = self._sizes.get(id(node), (1, 1))
+            if id(node) not in self._sizes:
+                raise self._refuse(mark, "an alias inside the node it refers to (a recursive structure)")
+            nodes, height = self._sizes[id(node)]
             self._alias_nodes += nodes
             if self._alias_nodes > self.limits.max_alias_nodes:
                 raise self._refuse(mark, f"aliases expand to more than {self.limits.max_alias_nodes:,} nodes, "

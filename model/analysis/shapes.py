@@ -13,6 +13,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 from model.errors import ConfigError
 
+MASKED = "[secret]"
+"""A secret value as the state readers show it: it stands for any shape."""
+
 # A shape is a callable that yields (relative path, value, what was expected) for
 # every mismatch; the helpers below build them.
 Shape = Callable[[Any, str], Iterator[tuple[str, Any, str]]]
@@ -24,6 +27,8 @@ def _join(path: str, key: str) -> str:
 
 def scalar(kind: type | tuple[type, ...], what: str) -> Shape:
     def check(value: Any, path: str):
+        if value == MASKED:
+            return
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             yield path, value, what
         elif not isinstance(value, kind):
@@ -32,6 +37,8 @@ def scalar(kind: type | tuple[type, ...], what: str) -> Shape:
 
 
 def _whole(value: Any, path: str):
+    if value == MASKED:
+        return
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
         yield path, value, "a whole number"
 
@@ -46,6 +53,8 @@ INT_OR_STR: Shape = scalar((int, float, str), "a number or a string")
 def obj(**fields: Shape) -> Shape:
     """A mapping; the named fields, where present, have their shapes."""
     def check(value: Any, path: str):
+        if value == MASKED:
+            return
         if not isinstance(value, Mapping):
             yield path, value, "a mapping"
             return
@@ -58,6 +67,8 @@ def obj(**fields: Shape) -> Shape:
 
 def list_of(item: Shape) -> Shape:
     def check(value: Any, path: str):
+        if value == MASKED:
+            return
         if not isinstance(value, list):
             yield path, value, "a list"
             return
@@ -68,6 +79,8 @@ def list_of(item: Shape) -> Shape:
 
 def map_of(item: Shape) -> Shape:
     def check(value: Any, path: str):
+        if value == MASKED:
+            return
         if not isinstance(value, Mapping):
             yield path, value, "a mapping"
             return
