@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import yaml
-
 from meshplan.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
 from model.analysis.gateways import HELM_GATEWAY_PORTS
+from model.analysis.shapes import checked_object
 from model.errors import ConfigError
+from model.inputs import MANIFEST, load_yaml_file
 from model.layers import installed_releases, objects_to_check
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -45,25 +45,18 @@ def load_manifests(paths: Iterable[str]) -> list[dict]:
     """Every object of every YAML document of the files (`kind: List` unpacked)."""
     objects: list[dict] = []
     for path in manifest_files(paths):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                documents = list(yaml.safe_load_all(handle))
-        except FileNotFoundError:
-            raise ConfigError(file=path, path="", message="no such file") from None
-        except OSError as error:
-            raise ConfigError(file=path, path="", message=f"cannot read ({error.strerror})") from None
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise ConfigError(file=path, path="", message=f"invalid YAML ({problem})") from None
+        documents = load_yaml_file(path, MANIFEST)
         for number, document in enumerate(documents, 1):
             if document is None:
                 continue
             if not isinstance(document, dict) or "kind" not in document:
                 raise ConfigError(file=path, path=f"document {number}", message="not a Kubernetes object")
-            if document["kind"] == "List":
-                objects.extend(i for i in document.get("items") or [] if isinstance(i, dict))
-            else:
-                objects.append(document)
+            items = document.get("items") if document["kind"] == "List" else [document]
+            if not isinstance(items, list):
+                raise ConfigError(file=path, path=f"document {number}: items", value=items, message="expected a list")
+            for index, item in enumerate(items):
+                where = f"document {number}: items[{index}]" if document["kind"] == "List" else f"document {number}"
+                objects.append(checked_object(item, file=path, where=where))
     return objects
 
 

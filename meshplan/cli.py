@@ -9,17 +9,27 @@
     meshplan rbac --stack prod-traffic     (the RBAC a CI deployer of the stack needs)
     meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --prometheus URL
 
-Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input, analysis
-errors (check, diff) or a refused step (one line each on stderr)."""
+Exit codes: 0 done (diff: no changes), 2 diff found changes, 1 bad input or usage,
+analysis errors (check, diff) or a refused step (one line each on stderr), 130
+interrupted (Ctrl-C or SIGTERM; a --base-ref worktree is removed first)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from model.errors import ConfigError
+from model.errors import ConfigError, printable
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: as interrupts.EXIT_INTERRUPTED
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit 1: argparse's exit 2 means "changes" to a
+    CI job reading `meshplan diff`."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {printable(message)} (see {self.prog} --help)\n")
 
 
 def _stack_source(args: argparse.Namespace) -> tuple[Path, str]:
@@ -120,10 +130,11 @@ def _diff(args: argparse.Namespace) -> int:
         sys.stdout.write(diff_formats.diff_json(result))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
-        text = diff_formats.diff_markdown(result, findings=findings, title=f"meshplan diff · stack `{stack}`",
+        text = diff_formats.diff_markdown(result, findings=findings,
+                                          title=f"meshplan diff · stack {diff_formats.code_span(stack)}",
                                           plans=plans, stack=stack)
         if refused:
-            text += "\n" + "".join(f"> **Refused** — {line}\n" for line in refused)
+            text += "\n" + diff_formats.refused_markdown(refused)
         sys.stdout.write(text)
     else:
         sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout),
@@ -169,7 +180,7 @@ def _percentage_points(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meshplan", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="meshplan", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="render a stack offline through the Pulumi program")
@@ -214,12 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # A terminal or pipe that cannot encode `→` or `·` gets escapes, not a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    from meshplan import interrupts
+
     try:
-        return args.run(args)
+        with interrupts.handled():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            return args.run(args)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:  # raised by an embedding program's own handler
+        print("error: interrupted; nothing was applied", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (RecursionError, MemoryError):
+        print("error: the input is too large or too deeply nested to process", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:
+        # Every known bad input has its own line above; this one is a bug in meshplan.
+        if os.environ.get("MESHPLAN_DEBUG"):
+            raise
+        print("error: meshplan stopped on an internal error (a bug; rerun with MESHPLAN_DEBUG=1 "
+              "to see where, and report it)", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,12 +1,20 @@
 """Printing a `meshplan diff`: text for a terminal, markdown (with a mermaid traffic
-graph) for a pull request comment, JSON for machines."""
+graph) for a pull request comment, JSON for machines.
+
+Every name, path and value printed may come from an untrusted file (a stack file
+in a pull request, an exported state): in the terminal control characters are
+shown escaped; in markdown values sit in code spans fenced longer than any
+backtick run inside them, and other text has HTML and markdown specials escaped,
+so nothing can close a code span, inject HTML or the comment's own marker."""
 from __future__ import annotations
 
 import json
 import os
+import re
 
 from meshplan.diff import describe, shown
 from meshplan.formats import clip
+from model.errors import printable
 from model.traffic import format_percent
 
 _COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "add": "32", "remove": "31",
@@ -19,7 +27,8 @@ def use_colour(stream) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
 
 
-def _paint(text: str, key: str, colour: bool) -> str:
+def _paint(text: str, key: str | None, colour: bool) -> str:
+    text = printable(text)
     return f"\033[{_COLOURS[key]}m{text}\033[0m" if colour and key in _COLOURS else text
 
 
@@ -49,7 +58,8 @@ def plan_lines(plans, stack: str) -> list[str]:
 
 
 def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack: str = "") -> str:
-    out = [f"meshplan diff: {diff.base.label} → {diff.proposed.label}", _summary_line(diff)]
+    out = [_paint(f"meshplan diff: {diff.base.label} → {diff.proposed.label}", None, colour),
+           _paint(_summary_line(diff), None, colour)]
     if diff.changes:
         out.append("")
     for change in diff.changes:
@@ -62,11 +72,12 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack: str =
     if moved:
         out += ["", "Traffic (effective share per route, before → after)"]
         for t in moved:
-            out.append(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
-                       f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})")
+            out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
+                              f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
+                              None, colour))
     if plans:
-        out += ["", "Rollout plan (within rollout.maxStep, with metric gates)"] + [f"  {line}" for line in
-                                                                                 plan_lines(plans, stack)]
+        out += ["", "Rollout plan (within rollout.maxStep, with metric gates)"]
+        out += [_paint(f"  {line}", None, colour) for line in plan_lines(plans, stack)]
     if findings:
         out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
     return "\n".join(out) + "\n"
@@ -77,29 +88,44 @@ def diff_json(diff) -> str:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Plain text in a table cell or a line: HTML and markdown specials escaped."""
+    text = printable(str(text).replace("\n", " "))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]~|])", r"\\\1", text)
+
+
+def code_span(text: str) -> str:
+    """A code span holding `text` verbatim, whatever backticks it holds."""
+    text = printable(str(text).replace("\n", " ")).replace("|", "\\|")
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def refused_markdown(lines) -> str:
+    return "".join(f"> **Refused** — {_cell(line)}\n" for line in lines)
 
 
 def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), stack: str = "") -> str:
-    out = [f"### {title}", "", f"**{_summary_line(diff)}**", "",
-           f"Base `{diff.base.label}` → proposed `{diff.proposed.label}`", ""]
+    out = [f"### {title}", "", f"**{_cell(_summary_line(diff))}**", "",
+           f"Base {code_span(diff.base.label)} → proposed {code_span(diff.proposed.label)}", ""]
     if diff.changes:
         out += ["| Op | Type | Name | Changes |", "|---|---|---|---|"]
         for change in diff.changes:
             props = "<br>".join(
-                f"`{_cell(p.path)}`: `{_cell(shown(p.before))}` → `{_cell(shown(p.after))}`"
+                f"{code_span(p.path)}: {code_span(shown(p.before))} → {code_span(shown(p.after))}"
                 + (" (forces replacement)" if p.replaces else "")
                 for p in change.diff[:12])
             if len(change.diff) > 12:
                 props += f"<br>… {len(change.diff) - 12} more"
-            out.append(f"| {_SYMBOLS[change.op]} {change.op} | `{change.type}` | `{change.name}` | {props} |")
+            out.append(f"| {_SYMBOLS[change.op]} {change.op} | {code_span(change.type)} | {code_span(change.name)} | {props} |")
         out.append("")
     moved = diff.changed_traffic
     if moved:
         out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
                 "|---|---|---|---:|---:|---:|"]
         for t in moved:
-            out.append(f"| `{t.namespace}/{t.virtual_service}` | {_cell(t.route)} | {_cell(t.destination)} | "
+            out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
     if diff.traffic:
@@ -107,10 +133,10 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
     if plans:
         lines = plan_lines(plans, stack)
         out += ["#### Rollout plan", "", "Within `rollout.maxStep`, gated on metrics:", ""]
-        out += [f"- {_cell(summary)}<br>`{_cell(command.strip())}`" for summary, command in zip(lines[::2], lines[1::2])]
+        out += [f"- {_cell(summary)}<br>{code_span(command.strip())}" for summary, command in zip(lines[::2], lines[1::2])]
         out.append("")
     if findings:
-        out += ["#### Findings", ""] + [f"- `{_cell(str(f))}`" for f in findings] + [""]
+        out += ["#### Findings", ""] + [f"- {code_span(str(f))}" for f in findings] + [""]
     return "\n".join(out)
 
 
@@ -182,5 +208,9 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
 
 
 def _mermaid_text(text: str) -> str:
-    """Label text safe inside mermaid's `"..."` and `|...|`."""
-    return text.replace('"', "#quot;").replace("|", "#124;")
+    """Label text safe inside mermaid's `"..."` and `|...|`, and inside the
+    markdown fence around the graph (no backtick, no HTML)."""
+    text = printable(text)
+    for char, code in (('"', "#quot;"), ("|", "#124;"), ("`", "#96;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,10 @@ from typing import Any, Mapping
 
 from meshplan.recording import SECRET_SHOWN, Rendered, plain
 from meshplan.engine import PROJECT_DIR
+from meshplan.interrupts import undo_on_interrupt
+from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.errors import ConfigError
+from model.inputs import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 
@@ -57,31 +61,50 @@ def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
 def state_from_render_json(document: Mapping, label: str) -> State:
     """A state from `meshplan render --format json` output (used for --base-ref)."""
     resources, objects = {}, []
-    for r in document.get("resources") or []:
+    for r in _resource_records(document.get("resources") if isinstance(document, dict) else document,
+                               label, "resources"):
         if _skipped(r["type"]) or r["type"].startswith("bookinfo-mesh:") or not r.get("custom", True):
             continue
-        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r["name"], r.get("inputs") or {})
+        resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r.get("name", ""), r.get("inputs") or {})
         inputs = r.get("inputs") or {}
         if "apiVersion" in inputs and "kind" in inputs:
             objects.append(inputs)
     return State(label, resources, objects)
 
 
+_RECORD = obj(urn=STR, type=STR, name=STR, custom=BOOL, delete=BOOL, external=BOOL, inputs=obj())
+
+
+def _resource_records(records: Any, file: str, path: str) -> list[dict]:
+    """The resource records of a state, each checked for the fields read here and
+    its inputs, when they are a Kubernetes object, for the fields the analyzers read."""
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise ConfigError(file=file, path=path, value=records, message="expected a list of resources")
+    checked = []
+    for index, record in enumerate(records):
+        where = f"{path}[{index}]"
+        for field, value, expected in _RECORD(record, where):
+            raise ConfigError(file=file, path=field, value=value, message=f"expected {expected}")
+        if "urn" not in record or "type" not in record:
+            raise ConfigError(file=file, path=where, message="a resource needs urn and type")
+        inputs = record.get("inputs") or {}
+        if "apiVersion" in inputs and "kind" in inputs:
+            checked_object(_mask_secrets(plain(inputs)), file=file, where=f"{where}.inputs")
+        checked.append(record)
+    return checked
+
+
 def state_from_export(path: str | os.PathLike) -> State:
     """A state from `pulumi stack export` JSON: custom resources' inputs, secrets
     masked (`{"4dabf18193072939515e22adb298388d": "1b47...", "ciphertext": ...}`)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(file=str(path), path="", message="no such state file") from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(file=str(path), path="", message=f"not a pulumi stack export ({error})") from None
+    document = load_json_file(str(path), STATE, what="a pulumi stack export", missing="no such state file")
     deployment = document.get("deployment") if isinstance(document, dict) else None
     if not isinstance(deployment, dict):
         raise ConfigError(file=str(path), path="deployment", message="not a pulumi stack export (no deployment)")
     resources, objects = {}, []
-    for r in deployment.get("resources") or []:
+    for r in _resource_records(deployment.get("resources"), str(path), "deployment.resources"):
         urn, type_token = r.get("urn", ""), r.get("type", "")
         if (not urn or _skipped(type_token) or not r.get("custom", True) or r.get("delete")
                 or r.get("external")):
@@ -112,26 +135,66 @@ def render_at_ref(ref: str, config: str, stack: str, *, repo: Path = PROJECT_DIR
         relative = Path(config).resolve().relative_to(repo.resolve())
     except ValueError:
         raise ConfigError(file=str(config), path="", message="--base-ref needs a stack file inside the repository") from None
+    commit = _resolve_ref(ref, repo)
     tmp = Path(tempfile.mkdtemp(prefix="meshplan-base-"))
     tree = tmp / "tree"
+    children: list[subprocess.Popen] = []
+
+    def remove_worktree() -> None:
+        for child in children:
+            child.kill()
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    with undo_on_interrupt(remove_worktree):
+        return _render_in_worktree(ref, relative, stack, repo, python, tree, commit, children, remove_worktree)
+
+
+def _render_in_worktree(ref: str, relative: Path, stack: str, repo: Path, python: str, tree: Path, commit: str,
+                        children: list, remove_worktree) -> State:
     try:
-        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", str(tree), ref],
-                               capture_output=True, text=True)
+        # SIGTERM or Ctrl-C while git adds the worktree would leave a half-made one
+        # registered: hold them until git is done, then `finally` removes it whole.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", "--",
+                                    str(tree), commit], capture_output=True, text=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if added.returncode != 0:
             raise ConfigError(file=ref, path="", message=f"cannot check out git ref ({_last_line(added.stderr)})")
         if not (tree / relative).exists():
             # The stack is new in this change: nothing was there before.
             return State(f"{ref}:{relative}", {}, [])
         env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1"}
-        done = subprocess.run([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
-                               "--config", str(relative)], cwd=tree, env=env, capture_output=True, text=True)
+        child = subprocess.Popen([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
+                                  "--config", str(relative)], cwd=tree, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        children.append(child)
+        stdout, stderr = child.communicate()
+        done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
         if done.returncode != 0:
             raise ConfigError(file=f"{ref}:{relative}", path="",
                               message=f"base does not render ({_last_line(done.stderr)})")
-        return state_from_render_json(json.loads(done.stdout), f"{ref}:{relative}")
+        label = f"{ref}:{relative}"
+        return state_from_render_json(load_json_text(done.stdout, file=label, limits=STATE), label)
     finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        children.clear()
+        remove_worktree()
+
+
+def _resolve_ref(ref: str, repo: Path) -> str:
+    """The commit a user-given ref names. A ref starting with `-` would reach git as
+    an option (`--lock`), so it is refused; `--end-of-options` keeps git from
+    reading any other ref as one."""
+    if not ref or ref.startswith("-") or any(not ch.isprintable() for ch in ref):
+        raise ConfigError(file="--base-ref", path="", value=ref,
+                          message="expected a git ref or commit (a branch, tag or SHA; not starting with '-')")
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                            f"{ref}^{{commit}}"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ConfigError(file="--base-ref", path="", value=ref, message="no such commit in this repository")
+    return found.stdout.strip()
 
 
 def stack_file_at_ref(ref: str, config: str, *, repo: Path = PROJECT_DIR) -> str | None:

@@ -17,6 +17,13 @@ def show_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def printable(text: Any) -> str:
+    """Text for one terminal line: control characters (escape sequences, carriage
+    returns, newlines) shown escaped, so a value cannot recolour the terminal, move
+    the cursor or fake another line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in str(text))
+
+
 class ConfigError(ValueError):
     """Bad stack configuration. `str(error)` is the whole, one-line message."""
 
@@ -27,4 +34,4 @@ class ConfigError(ValueError):
         self.message = message
         where = f"{file}: {path}" if path else file
         shown = "" if value is _MISSING else f" = {show_value(value)}"
-        super().__init__(f"{where}{shown}: {message}".replace("\n", " "))
+        super().__init__(printable(f"{where}{shown}: {message}".replace("\n", " ")))

@@ -1,6 +1,10 @@
 """Effective traffic shares, the way Istio computes them: weights within one HTTP
 route are relative (share = weight / sum), an omitted weight counts 0 when others
-are set, and a lone destination takes everything whatever its weight."""
+are set, and a lone destination takes everything whatever its weight. Routes are
+matched in order: a route whose match catches every request shadows every route
+after it, whose destinations then receive 0% (so adding `uri: {prefix: /}` to v3
+ahead of the default route moves the default route's traffic, and the step guard
+sees it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,6 +34,33 @@ def shares(weights: list[float | None]) -> list[float]:
     if total <= 0:
         return [0.0 for _ in weights]
     return [100.0 * (w or 0) / total for w in weights]
+
+
+# URI regexes that match every path (Istio matches the whole path with RE2; every
+# path starts with "/"). Only these spellings are recognised: deciding in general
+# whether a regex matches everything is not worth a solver here.
+_ALL_PATHS_REGEXES = frozenset({".*", "^.*$", "^.*", ".*$", "(.*)", "/.*", "^/.*", "^/.*$", ".+", "[\\s\\S]*"})
+
+
+def match_catches_all(match: object) -> bool:
+    """Whether one HTTPMatchRequest matches every request: no condition at all, or
+    only a URI condition every path meets (prefix `/` or empty, a regex like `.*`)."""
+    if not isinstance(match, dict):
+        return False
+    conditions = {k: v for k, v in match.items() if k not in ("name", "ignoreUriCase")}
+    if not conditions:
+        return True
+    uri = conditions.pop("uri", None)
+    if conditions or not isinstance(uri, dict) or len(uri) != 1:
+        return False
+    kind, value = next(iter(uri.items()))
+    return (kind == "prefix" and value in ("", "/")) or (kind == "regex" and value in _ALL_PATHS_REGEXES)
+
+
+def route_catches_all(route: dict) -> bool:
+    """An HTTP route (or TCP/TLS rule) without matches, or with one that catches all."""
+    matches = route.get("match")
+    return not matches or (isinstance(matches, list) and any(match_catches_all(m) for m in matches))
 
 
 def describe_match(matches: list[dict] | None) -> str:
@@ -69,9 +100,13 @@ def virtual_service_shares(vs: dict) -> list[Share]:
     name = metadata.get("name", "?")
     namespace = metadata.get("namespace", "")
     found = []
+    shadowed = False
     for index, route in enumerate((vs.get("spec") or {}).get("http") or []):
         destinations = route.get("route") or []
         percents = shares([d.get("weight") for d in destinations])
+        if shadowed:
+            percents = [0.0 for _ in percents]
+        shadowed = shadowed or route_catches_all(route)
         label = route_label(index, route)
         for dest, percent in zip(destinations, percents):
             target = dest.get("destination") or {}

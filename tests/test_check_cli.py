@@ -90,7 +90,7 @@ def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("just: [a, list\n")
     code, _, err = check(capsys, str(bad))
-    assert code == 1 and err.startswith(f"error: {bad}: invalid YAML") and err.count("\n") == 1
+    assert code == 1 and err.startswith(f"error: {bad}: line 2, column 1: invalid YAML") and err.count("\n") == 1
 
 
 def test_render_prints_findings_to_stdout_in_text_and_to_stderr_otherwise(capsys, monkeypatch):
@@ -133,13 +133,17 @@ def test_crds_option_reports_schema_and_cel_errors(capsys, tmp_path):
     crds = tmp_path / "crds.yaml"
     crds.write_text(as_yaml([crd]))
     vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "v"},
-          "spec": {"hosts": "reviews", "timeout": "1us", "htp": []}}
+          "spec": {"hosts": ["reviews"], "timeout": 1, "htp": []}}
     path = tmp_path / "vs.yaml"
     path.write_text(as_yaml([vs]))
     code, out, _ = check(capsys, str(path), "--crds", str(crds), "--format", "json")
     schema = [f["message"] for f in json.loads(out)["findings"] if f["code"] == "BM135"]
     assert code == 1 and all(f for f in schema)
-    assert "spec.hosts: 'reviews' is not of type 'array'" in schema
+    assert "spec.timeout: 1 is not of type 'string'" in schema
+    vs["spec"]["timeout"] = "1us"
+    path.write_text(as_yaml([vs]))
+    code, out, _ = check(capsys, str(path), "--crds", str(crds), "--format", "json")
+    schema = [f["message"] for f in json.loads(out)["findings"] if f["code"] == "BM135"]
     assert "spec.timeout: must be a valid duration greater than 1ms" in schema
     assert any("'htp' was unexpected" in m for m in schema)
     code, _, err = check(capsys, str(path), "--crds", str(tmp_path / "none.yaml"))

@@ -34,7 +34,7 @@ def test_an_ingress_tls_secret_is_a_child_of_security_in_the_gateway_namespace(t
         "config:\n"
         "  bookinfo-mesh:environment: dev\n"
         "  bookinfo-mesh:ingress:\n"
-        "    tls: {credentialName: bookinfo-credential, certificate: CERT, privateKey: KEY}\n")
+        "    tls: {credentialName: bookinfo-credential, certificate: CERT, privateKey: {secure: v1:AAAAkey}}\n")
     rendered = render_file(path)
     [secret] = [r for r in rendered.resources if r.type == "kubernetes:core/v1:Secret"]
     assert secret.name == "security-secret-bookinfo-credential"

@@ -120,7 +120,7 @@ def test_a_named_revision_is_kept_and_default_means_none():
         ({"services": {"reviews": {"routes": [{"match": {"headers": {"end-user": {"is": "x"}}}, "to": "v2"}]}}},
          "bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.is", None, "exact, prefix, regex"),
         ({"services": {"reviews": {"routes": [{"match": {"uri": {"regex": "("}}, "to": "v2"}]}}},
-         "bookinfo-mesh:services.reviews.routes[0].match.uri.regex", '"("', "regular expression"),
+         "bookinfo-mesh:services.reviews.routes[0].match.uri.regex", '"("', "not an RE2 regex"),
     ],
 )
 def test_bad_config_gives_one_line_naming_file_path_value_and_what_is_allowed(config, path, value_shown, allowed):

@@ -20,6 +20,7 @@ from model.analysis.findings import ERROR
 from model.analysis.index import Index
 from model.analysis.registry import rule
 from model.errors import ConfigError
+from model.inputs import MANIFEST, read_text
 
 
 @dataclass
@@ -33,13 +34,11 @@ class CrdSchemas:
 
 def load_crds(path: str) -> CrdSchemas:
     """Every served version's spec schema of the CRDs in a file."""
+    text = read_text(path, MANIFEST, missing="no such file (--crds)")
     try:
-        with open(path, encoding="utf-8") as handle:
-            # libyaml's loader when present: the CRD file is large (seconds with pure Python).
-            documents = list(yaml.load_all(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    except FileNotFoundError:
-        raise ConfigError(file=path, path="", message="no such file (--crds)") from None
-    except (OSError, yaml.YAMLError) as error:
+        # libyaml's loader when present: the CRD file is large (seconds with pure Python).
+        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError as error:
         raise ConfigError(file=path, path="", message=f"cannot read CRDs ({str(error).splitlines()[0]})") from None
     schemas = CrdSchemas()
     for doc in documents:

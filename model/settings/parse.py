@@ -20,6 +20,7 @@ from model.settings.types import AppSettings, IstioSettings, RolloutSettings, Se
 from model.names import PROJECT
 from model.settings.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, SERVICE_TYPES, _DNS_LABEL_RE, _IMAGE_TAG_RE, _VERSION_RE
 from model.settings.reader import _QUANTITY_RE
+from model.settings.validators import RESERVED_NAMESPACES
 
 
 # Config keys whose values are Pulumi secrets. The parser only checks that the ones
@@ -132,8 +133,7 @@ def _parse_app(app: Cursor, env: Environment) -> AppSettings:
     image = app["image"].mapping(("registry", "tag"))
     return AppSettings(
         application=application,
-        namespace=app.get("namespace", application.default_namespace,
-                          lambda c: c.string(pattern=_DNS_LABEL_RE, what="a namespace name")),
+        namespace=app.get("namespace", application.default_namespace, lambda c: _app_namespace(c, application)),
         image_registry=image.get("registry", application.image_registry,
                                  lambda c: c.string(pattern=re.compile(r"^[a-z0-9][-a-z0-9._:/]*[a-z0-9]$"),
                                                     what="an image registry like registry.istio.io/release")),
@@ -146,6 +146,17 @@ def _parse_app(app: Cursor, env: Environment) -> AppSettings:
         tracing_endpoint=app["tracing"].mapping(("endpoint",)).get(
             "endpoint", None, lambda c: c.string(pattern=re.compile(r"^https?://\S+$"), what="an http(s) URL")),
     )
+
+
+def _app_namespace(at: Cursor, application: Application) -> str:
+    """Labelled for sidecar injection and owned by this stack: never Istio's or
+    Kubernetes' own namespace, nor the one the application keeps outside the mesh."""
+    namespace = at.string(pattern=_DNS_LABEL_RE, what="a namespace name (a DNS-1123 label of at most 63 characters)")
+    outside = sorted({s.namespace for s in application.services if s.namespace})
+    if namespace in RESERVED_NAMESPACES or namespace in outside:
+        owner = "the application's namespace outside the mesh" if namespace in outside else "a system namespace"
+        raise at.fail(f"{owner}; choose a namespace of the application's own", namespace)
+    return namespace
 
 
 _STORAGE_CLASS_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

@@ -8,7 +8,7 @@ from model.apps import Service, service_namespace
 from model.settings.environments import Environment
 from model.settings.parse_services import _load_balancer
 from model.settings.reader import Cursor, _Reader, _get
-from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecuritySettings, ServiceSettings, TlsOrigination
+from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings, TlsOrigination
 from model.settings.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, _DNS_LABEL_RE, _EXTERNAL_HOST_RE, _HOST_RE
 from model.names import service_fqdn
 
@@ -16,13 +16,15 @@ from model.names import service_fqdn
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
 
 
+_HOST = "host name (DNS labels of at most 63 characters, 253 in all)"
+
 def _parse_ingress(ingress: Cursor, istio: IstioSettings) -> IngressSettings:
     exposed = ingress["observability"].mapping(OBSERVABILITY_ADDONS)
-    observability = {addon: exposed[addon].string(pattern=_HOST_RE, what="a host name") for addon in exposed.keys()}
+    observability = {addon: exposed[addon].string(pattern=_HOST_RE, what=f"a {_HOST}") for addon in exposed.keys()}
     if "kiali" in observability and not istio.kiali:
         raise exposed["kiali"].fail("Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
-        hosts=ingress.get("hosts", ("*",), lambda c: c.strings(pattern=_HOST_RE, what="a host name or '*'")),
+        hosts=ingress.get("hosts", ("*",), lambda c: c.strings(pattern=_HOST_RE, what=f"a {_HOST} or '*'")),
         observability=observability,
         tls=ingress.get("tls", None, _ingress_tls),
     )
@@ -39,6 +41,10 @@ def _ingress_tls(at: Cursor) -> IngressTls:
     for key in ("certificate", "privateKey"):
         if key in tls and (not isinstance(tls[key].raw, str) or not tls[key].raw):
             raise tls[key].fail("expected PEM text (set it with pulumi config set --secret)")
+    if "privateKey" in tls and not isinstance(tls["privateKey"].raw, SecretValue):
+        # Readable in the stack file and in git: refuse it, and never echo it.
+        raise tls["privateKey"].fail("holds plaintext; a private key must be a Pulumi secret: set it with "
+                                     "`pulumi config set --secret --path ingress.tls.privateKey \"$(cat tls.key)\"`")
     return IngressTls(
         credential_name=tls["credentialName"].string(pattern=_DNS_LABEL_RE, what="a Secret name"),
         https_redirect=tls.get("httpsRedirect", True, Cursor.boolean),
@@ -160,7 +166,7 @@ def _external_ports(r: _Reader, value: Any, path: str) -> list[ExternalPort]:
 def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
     if "host" not in raw:
         raise r.fail(f"{ep}.host", "required (the external host name, e.g. www.googleapis.com)")
-    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what="a fully qualified host name")
+    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what=f"a fully qualified {_HOST}")
     name = _get(raw, "name", host.replace(".", "-")[:63],
                 lambda v: r.string(v, f"{ep}.name", pattern=_DNS_LABEL_RE, what="a DNS label"))
     if "ports" not in raw:

@@ -10,6 +10,7 @@ from model.settings.reader import _Reader, _get
 from model.settings.types import Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch, Retries, Route, ServiceSettings, TrafficPolicy
 from model.settings.vocabulary import LOAD_BALANCERS, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, _DURATION_RE, _HEADER_RE
 from model.settings.reader import Cursor
+from model.settings.validators import cookie_name_problem, duration_ms, duration_problem, regex_problem
 
 
 _ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
@@ -105,8 +106,12 @@ def _route(r: _Reader, raw: dict, path: str, deployed_versions: tuple[str, ...],
     )
 
 
-def _duration(r: _Reader, value: Any, path: str) -> str:
-    return r.string(value, path, pattern=_DURATION_RE, what="a duration like 0.5s, 7s, 250ms or 2m")
+def _duration(r: _Reader, value: Any, path: str, *, zero_allowed: bool = False) -> str:
+    text = r.string(value, path, pattern=_DURATION_RE, what="a duration like 0.5s, 7s, 250ms or 2m")
+    problem = None if zero_allowed and duration_ms(text) == 0 else duration_problem(text)
+    if problem:
+        raise r.fail(path, f"{problem}; expected at least 1ms", text)
+    return text
 
 
 def _percentage(r: _Reader, value: Any, path: str) -> float:
@@ -209,10 +214,12 @@ def _load_balancer(r: _Reader, value: Any, path: str) -> dict:
     if "name" not in cookie:
         raise r.fail(f"{cp}.name", "required (the cookie name)")
     body = {"name": r.string(cookie["name"], f"{cp}.name")}
+    if cookie_name_problem(body["name"]):
+        raise r.fail(f"{cp}.name", cookie_name_problem(body["name"]), body["name"])
     if "path" in cookie:
         body["path"] = r.string(cookie["path"], f"{cp}.path")
     if "ttl" in cookie:
-        body["ttl"] = _duration(r, cookie["ttl"], f"{cp}.ttl")
+        body["ttl"] = _duration(r, cookie["ttl"], f"{cp}.ttl", zero_allowed=True)  # 0s: a session cookie
     return {"consistentHash": {"httpCookie": body}}
 
 
@@ -293,8 +300,7 @@ def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
         raise r.fail(path, f"expected exactly one of {', '.join(MATCH_KINDS)}", value)
     kind, text = next(iter(raw.items()))
     if kind == "regex":
-        try:
-            re.compile(text)
-        except (re.error, TypeError):
-            raise r.fail(f"{path}.regex", "not a valid regular expression", text) from None
+        problem = regex_problem(r.string(text, f"{path}.regex"))
+        if problem:
+            raise r.fail(f"{path}.regex", problem, text)
     return kind, r.string(text, f"{path}.{kind}")

@@ -146,8 +146,12 @@ class Cursor:
         return self.reader.strings(self.raw, self.path, choices=choices, pattern=pattern, what=what)
 
     def text(self, *, pattern: re.Pattern, what: str) -> str:
-        """A string that YAML may have read as a number (an image tag `1.20`)."""
-        return self.reader.string(_numbers_as_text(self.raw), self.path, pattern=pattern, what=what)
+        """A string YAML must not read as a number: an unquoted image tag `1.20` is the
+        number 1.2 and `010` is 8, so converting it back would silently change it."""
+        if isinstance(self.raw, (int, float)) and not isinstance(self.raw, bool):
+            raise self.fail(f"YAML reads this as a number, which changes it (1.20 becomes 1.2, 010 becomes 8); "
+                            f"quote it: '...'", self.raw)
+        return self.reader.string(self.raw, self.path, pattern=pattern, what=what)
 
     def resources(self) -> ResourceRequirements:
         return _resources(self.reader, self.raw, self.path)

@@ -2,12 +2,12 @@
 config the Pulumi engine hands the program."""
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Collection, Mapping
 
-import yaml
-
 from model.errors import ConfigError
+from model.inputs import STACK_FILE, load_yaml_file
 from model.settings.types import SECRET_SHOWN, SecretValue, Settings
 from model.names import PROJECT
 
@@ -18,18 +18,10 @@ def read_stack_file(path: str) -> dict[str, Any]:
     """The project keys of a `Pulumi.<stack>.yaml` file, prefix stripped.
 
     Raises ConfigError (one line) for unreadable or malformed files."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise ConfigError(file=path, path="", message="no such stack file") from None
-    except OSError as error:
-        raise ConfigError(file=path, path="", message=f"cannot read ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(file=path, path=where, message=f"invalid YAML ({problem})") from None
+    documents = load_yaml_file(path, STACK_FILE, missing="no such stack file")
+    if len(documents) > 1:
+        raise ConfigError(file=path, path="document 2", message="a stack file holds one YAML document")
+    document = documents[0] if documents else None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -49,18 +41,33 @@ def read_stack_file(path: str) -> dict[str, Any]:
         if not namespace:
             namespace, name = PROJECT, key
         if namespace != PROJECT:
+            _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
-        project[name] = _reveal_placeholders(value)
+        project[name] = _reveal_placeholders(value, path, f"{PROJECT}:{name}")
     return project
 
 
-def _reveal_placeholders(value: Any) -> Any:
+def _refuse_near_miss(path: str, key: str, namespace: str) -> None:
+    """A key under a namespace that is almost the project's (`bookinfo_mesh:`,
+    `Bookinfo-Mesh:`) would be skipped as another project's and the stack would
+    render with defaults: refuse it."""
+    folded = namespace.lower().replace("_", "-").replace(".", "-").replace(" ", "")
+    if folded == PROJECT or difflib.SequenceMatcher(None, folded, PROJECT).ratio() >= 0.8:
+        raise ConfigError(file=path, path=f"config.{key}",
+                          message=f"unknown namespace {namespace!r}; did you mean {PROJECT}:? "
+                                  f"(keys of other namespaces are ignored)")
+
+
+def _reveal_placeholders(value: Any, file: str, path: str) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
+            if not isinstance(value["secure"], str) or not value["secure"]:
+                raise ConfigError(file=file, path=f"{path}.secure", message="expected the ciphertext Pulumi wrote "
+                                  "(a string); set the value with `pulumi config set --secret`")
             return SecretValue(SECRET_SHOWN)
-        return {k: _reveal_placeholders(v) for k, v in value.items()}
+        return {k: _reveal_placeholders(v, file, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [_reveal_placeholders(v) for v in value]
+        return [_reveal_placeholders(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -81,7 +88,25 @@ def from_engine_config(config: Mapping[str, str], secret_keys: Collection[str] =
             project[name] = json.loads(text)
         except (TypeError, ValueError):
             project[name] = text
+        if key in secret_keys:
+            project[name] = _mark_secret_paths(project[name], SECRET_PATHS.get(name, ()))
     return project
+
+
+# Values inside structured keys that must be Pulumi secrets. The engine decrypts a
+# key set with `--secret --path` and marks the whole key secret; the parser then
+# sees the value as a SecretValue, as it does for a `secure:` entry in a stack file.
+SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {"ingress": (("tls", "privateKey"),)}
+
+
+def _mark_secret_paths(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
+    for path in paths:
+        parent = value
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get(path[-1]), str):
+            parent[path[-1]] = SecretValue(parent[path[-1]])
+    return value
 
 
 def load_stack_file(path: str, *, stack: str) -> Settings:

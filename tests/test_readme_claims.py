@@ -1,0 +1,66 @@
+"""What the README shows about meshplan is what meshplan does: one way to run it,
+the `make plan` sample, the `check` example, the diff JSON fields and the policy
+pack's refusals."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from meshplan import formats
+from tests.conftest import ROOT, render_file, render_stack
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_meshplan_is_always_run_from_the_virtualenv():
+    bare = re.findall(r"(?<![/\w])python3? -m meshplan", README)
+    assert bare == []
+    workflow = (ROOT / ".github" / "workflows" / "preview.yml").read_text(encoding="utf-8")
+    assert re.findall(r"(?<![/\w])python3? -m meshplan", workflow) == []
+
+
+def test_the_make_plan_sample_is_the_dev_stack_output():
+    sample = README.split("marked) and, per VirtualService route, each destination's effective share:\n\n```\n", 1)[1]
+    sample = sample.split("```", 1)[0]
+    assert sample in formats.summary(render_stack("dev"))
+
+
+def test_the_check_example_names_no_upstream_file_as_if_it_were_in_the_repository():
+    block = README.split("## Offline analysis: meshplan check\n\n```\n", 1)[1].split("```", 1)[0]
+    for upstream_name in ("bookinfo-gateway.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml"):
+        assert upstream_name not in block
+
+
+def test_the_diff_json_leaves_out_empty_fields_as_the_readme_says(capsys):
+    from meshplan.cli import main
+
+    tasks = ROOT / "examples" / "istio-tasks"
+    main(["diff", "--config", str(tasks / "reviews-50-v3.yaml"), "--base-config", str(tasks / "all-v1.yaml"),
+          "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    entries = [d for c in document["changes"] for d in c["diff"]]
+    assert entries and all("replaces" not in d for d in entries)
+    assert "`before` is left out when the property is added" in README
+
+
+def test_the_policy_pack_refuses_bms_for_latest_images_and_passes_prod(tmp_path):
+    sys.path.insert(0, str(ROOT / "policy"))
+    try:
+        import bookinfo_policies as pack
+    finally:
+        sys.path.remove(str(ROOT / "policy"))
+    prod = [problem for r in render_stack("prod").resources
+            if (spec := pack.pod_spec(r.type, r.inputs)) is not None
+            for problem in (*pack.resource_problems(spec), *pack.security_context_problems(spec),
+                            *pack.image_problems(spec))]
+    assert prod == []
+    bms = ROOT / "Pulumi.bms.yaml"
+    text = bms.read_text() + "  bookinfo-mesh:databasePassword:\n    secure: v1:AAAA\n"
+    copy = tmp_path / "Pulumi.bms.yaml"
+    copy.write_text(text)
+    latest = [problem for r in render_file(copy, "bms").resources
+              if (spec := pack.pod_spec(r.type, r.inputs)) is not None for problem in pack.image_problems(spec)]
+    assert latest
+    assert "`no-latest-images` refuses the bms stack" in README
+    assert "refuses the prod stack" not in README
