@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
+from model.errors import ConfigError
+from model.inputs import STACK_FILE as STACK_FILE_LIMITS, load_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("mesh", "app", "traffic")
@@ -33,9 +34,12 @@ STACK_FILE = re.compile(r"^Pulumi\.([^/]+)\.yaml$")
 
 def _stack_config(path: Path) -> dict:
     try:
-        return ((yaml.safe_load(path.read_text()) or {}).get("config") or {})
-    except (OSError, yaml.YAMLError, AttributeError):
-        return {}
+        documents = load_yaml_file(str(path), STACK_FILE_LIMITS)
+    except ConfigError:
+        return {}  # its own preview says what is wrong with it
+    document = documents[0] if documents else None
+    config = document.get("config") if isinstance(document, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def touched_stacks(changed: list[str], root: Path = ROOT) -> list[str]:

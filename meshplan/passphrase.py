@@ -21,11 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from model.errors import ConfigError
+from model.inputs import STACK_FILE, load_yaml_documents
 from model.names import PROJECT
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
@@ -84,9 +84,10 @@ def secret_fingerprints(text: str, source: str) -> dict[str, str] | None:
     """Fingerprints of a stack file's secret values, by key path; None when they
     cannot be opened here (no passphrase given, or not the passphrase provider)."""
     try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        documents = load_yaml_documents(text, file=source, limits=STACK_FILE)
+    except ConfigError:
         return None  # the render of the same file reports it
+    document = documents[0] if documents else {}
     salt_field = document.get("encryptionsalt") if isinstance(document, Mapping) else None
     config = document.get("config") if isinstance(document, Mapping) else None
     passphrase = _passphrase() if isinstance(salt_field, str) else None

@@ -5,12 +5,12 @@ else by rendering the referenced stack's own file when it is in the repository
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Callable, Mapping
 
 from model.errors import ConfigError
+from model.inputs import STATE, load_json_file
 from model.names import PROJECT
 from model.settings import Settings
 
@@ -44,13 +44,8 @@ def add_option(parser: argparse.ArgumentParser) -> None:
 
 def read_output_file(path: Path) -> dict:
     """One `pulumi stack output --json` document: a mapping of output names to values."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(file=str(path), path="", message="no such stack output file") from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(file=str(path), path="",
-                          message=f"not the output of `pulumi stack output --json` ({error})") from None
+    document = load_json_file(str(path), STATE, what="the output of `pulumi stack output --json`",
+                              missing="no such stack output file")
     if not isinstance(document, dict):
         raise ConfigError(file=str(path), path="", value=document,
                           message="expected a mapping of output names (`pulumi stack output --json`)")

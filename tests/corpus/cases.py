@@ -140,7 +140,7 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
 
         '{file}: bookinfo-mesh:services.reviews.routes[0].tiemout: unknown key; did you mean timeout? allowed: match, to, weights, fault, timeout, retries, mirror'),
     "misspelt top key": (stack("  bookinfo-mesh:servics: {}\n"),
-        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, databasePassword'),
+        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, layers, stackRefs, databasePassword'),
     # --- unsafe values
     "namespace istio-system": (stack("  bookinfo-mesh:app: {namespace: istio-system}\n"),
         '{file}: bookinfo-mesh:app.namespace = "istio-system": a system namespace; choose a namespace of the application\'s own'),
