@@ -161,3 +161,18 @@ def test_changed_stacks_are_chosen_by_layer_through_meshplan():
     [find] = [s for s in job["steps"] if s.get("id") == "stacks"]
     assert 'venv/bin/python -m meshplan.changed_stacks <<<"$changed"' in find["run"]
     assert 'echo "stacks=$json" >> "$GITHUB_OUTPUT"' in find["run"]
+
+
+def test_a_refusal_message_cannot_close_the_comments_code_block(tmp_path):
+    step = next(s for s in load()["jobs"]["meshplan"]["steps"] if s.get("id") == "diff")
+    # A stand-in for venv/bin/python that refuses with a message holding a fence.
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho '### diff'\necho 'error: refused ``` <b>x</b>' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "BASE_REF": "main", "STACKS": '["dev"]', "GITHUB_OUTPUT": str(tmp_path / "out"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True)
+    comment = (tmp_path / "preview.md").read_text()
+    assert comment.count("```") == 2 and "error: refused ` ` ` <b>x</b>" in comment
+    assert (tmp_path / "out").read_text() == "refused=1\n"
