@@ -81,7 +81,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 previous_outputs: dict | None = None, report_only: bool = True,
                 reference_outputs: dict[str, dict] | None = None,
                 ref_files: Mapping[str, Path] | None = None) -> Rendered:
-    """Run the program under mocks. `previous_outputs`: what a StackReference (the
+    """Run the program under mocks; one function of a little over a screen because
+    the mocks it installs close over this run's recording. `previous_outputs`: what a StackReference (the
     program's reference to its own last deployment) reads; none by default.
     `reference_outputs`: the outputs of the stacks a layered stack builds on, by fully
     qualified name; found from `ref_files` and the repository when not given.

@@ -94,7 +94,9 @@ class GateQuery:
 
 
 def parse_analysis(raw: Any, path: str, source: str) -> Analysis:
-    """`rollout.analysis` of a stack; absent means Flagger's defaults."""
+    """`rollout.analysis` of a stack; absent means Flagger's defaults. One function
+    of a little over a screen: each gate key is checked where it is read, so every
+    message names its own key path."""
     def fail(where: str, message: str, value: Any) -> ConfigError:
         return ConfigError(file=source, path=where, value=value, message=message)
 

@@ -114,9 +114,18 @@ def istio_install(settings: Settings) -> IstioInstall:
     if istio.egress_gateway:
         releases.append(istio_release("egress", EGRESS_RELEASE, "gateway", ISTIO_NAMESPACE,
                                       _gateway_values(settings, "ClusterIP"), ("istiod",)))
+    releases += _addon_releases(settings)
+    return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))
+
+
+def _addon_releases(settings: Settings) -> list[HelmRelease]:
+    """Prometheus and Kiali (dev), outside the mesh, after istiod, fit for a plain
+    local cluster: no volume claims, no load balancer."""
+    istio = settings.istio
     addon_pods = {"sidecar.istio.io/inject": "false"}
+    addons: list[HelmRelease] = []
     if istio.prometheus:
-        releases.append(HelmRelease(
+        addons.append(HelmRelease(
             key="prometheus", name="prometheus", chart="prometheus", version=PROMETHEUS_CHART_VERSION,
             repository=PROMETHEUS_REPOSITORY, namespace=ISTIO_NAMESPACE, after=("istiod",),
             values={
@@ -138,7 +147,7 @@ def istio_install(settings: Settings) -> IstioInstall:
             },
         ))
     if istio.kiali:
-        releases.append(HelmRelease(
+        addons.append(HelmRelease(
             key="kiali", name="kiali-server", chart="kiali-server", version=KIALI_CHART_VERSION,
             repository=KIALI_REPOSITORY, namespace=ISTIO_NAMESPACE, after=("istiod",),
             values={
@@ -152,4 +161,4 @@ def istio_install(settings: Settings) -> IstioInstall:
                 },
             },
         ))
-    return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))
+    return addons
