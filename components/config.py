@@ -17,8 +17,9 @@ def settings_from_engine() -> Settings:
     # The language host passes config in PULUMI_CONFIG; tests and meshplan set it
     # directly. Explicitly set values win, as in the SDK's own lookup.
     engine_config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    from_language_host = set(runtime_config.get_config_secret_keys_env())
     secret_keys = {key for key in engine_config
-                   if runtime_config.is_config_secret(key) or key in runtime_config.get_config_secret_keys_env()}
+                   if key in from_language_host or runtime_config.is_config_secret(key)}
     try:
         return parse_settings(from_engine_config(engine_config, secret_keys), stack=stack,
                               source=f"Pulumi.{stack}.yaml")
