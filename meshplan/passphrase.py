@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from model.errors import ConfigError
 from model.inputs import STACK_FILE, load_yaml_documents
 from model.names import PROJECT
+from model.settings.sources import is_secure_value
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "PULUMI_CONFIG_PASSPHRASE_FILE"
@@ -69,7 +70,7 @@ def _secure_values(config: Mapping, path: str = "") -> dict[str, str]:
         if not path:
             key = key.removeprefix(f"{PROJECT}:")
         here = f"{path}.{key}" if path else key
-        if isinstance(value, Mapping) and set(value) == {"secure"}:
+        if is_secure_value(value):
             found[here] = str(value["secure"])
         elif isinstance(value, Mapping):
             found.update(_secure_values(value, here))

@@ -58,9 +58,14 @@ def _refuse_near_miss(path: str, key: str, namespace: str) -> None:
                                   f"(keys of other namespaces are ignored)")
 
 
+def is_secure_value(value: Any) -> bool:
+    """A stack file's `{secure: <ciphertext>}`: a value set with `pulumi config set --secret`."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
 def _reveal_placeholders(value: Any, file: str, path: str) -> Any:
     if isinstance(value, dict):
-        if set(value) == {"secure"}:
+        if is_secure_value(value):
             if not isinstance(value["secure"], str) or not value["secure"]:
                 raise ConfigError(file=file, path=f"{path}.secure", message="expected the ciphertext Pulumi wrote "
                                   "(a string); set the value with `pulumi config set --secret`")
