@@ -17,7 +17,7 @@ from meshplan.engine import Rendered, _shown_path, run_program
 from model.errors import ConfigError
 from model.gates import Canary, GateQuery, gate_queries
 from model.rollout import step_violations
-from model.rollout_plan import (STARTED_FROM_PATH, PlannedStep, StartedFrom, current_weights, plan_steps,
+from model.rollout_plan import (STARTED_FROM_PATH, PlannedStep, StartedFrom, current_weights, even_steps, plan_steps,
                                 started_from_edits, weight_edits)
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
 
@@ -98,8 +98,7 @@ def default_steps(max_step: float | None) -> tuple[int, ...]:
     if max_step is None:
         raise ConfigError(file="meshplan rollout", path="--steps",
                           message="give --steps (the stack sets no rollout.maxStep to derive them from)")
-    size = max(1, int(max_step))
-    return tuple(range(size, 100, size)) + (100,)
+    return even_steps(max(1, int(max_step)))
 
 
 def build_plan(config_file: Path, *, stack: str, service: str, to: str,

@@ -105,6 +105,11 @@ class PlannedStep:
     and judged, since an interrupted run may not have finished either."""
 
 
+def even_steps(size: int, target: int = 100) -> tuple[int, ...]:
+    """The canary's shares in steps of `size` points, ending at `target`."""
+    return tuple(range(size, target, size)) + (target,)
+
+
 def plan_steps(*, start: Mapping[str, int], current: Mapping[str, int], canary: str,
                steps: tuple[int, ...], resuming: bool) -> list[PlannedStep]:
     """The states still to go. Steps at or below the canary's current share are done;
@@ -166,8 +171,7 @@ def change_plans(changes: list, max_step: float | None) -> list[ChangePlan]:
             continue
         start = {c.subset: round(c.before) for c in moved}
         target = round(gaining.after)
-        size = int(max_step) if max_step else 100
-        steps = tuple(p for p in range(size, target, size) if p > canary_share(start, gaining.subset)) + (target,)
+        steps = even_steps(int(max_step) if max_step else 100, target)
         planned = plan_steps(start=start, current=start, canary=gaining.subset, steps=steps, resuming=False)
         plans.append(ChangePlan(namespace=namespace, service=service, canary=gaining.subset,
                                 steps=tuple(p.percent for p in planned),
