@@ -86,9 +86,32 @@ def test_a_stack_that_sets_the_password_renders_without_a_warning(capsys, tmp_pa
 # (the program's own edge, and its refusal under the engine: tests/test_bms_secrets.py)
 
 
-def test_the_stand_in_is_registered_as_a_pulumi_secret(monkeypatch):
-    """What the SDK sent the monitor for the Secret's stringData: a secret value
-    (the engine's secret signature), not plain text."""
+def test_the_stand_in_the_program_hands_its_workloads_is_a_secret_output(monkeypatch):
+    """The Output the program's config edge gives for the unset password during an
+    offline render of the stack file, read through the SDK's own secret flag."""
+    import pulumi
+
+    import components.config
+    from meshplan import engine
+
+    seen = {}
+    read = components.config.load_secrets
+
+    def load_secrets(settings):
+        values = read(settings)
+        for key, value in values.items():
+            pulumi.Output.all(value.is_secret(), value).apply(lambda flag_and_value, key=key: seen.update(
+                {key: tuple(flag_and_value)}))
+        return values
+
+    monkeypatch.setattr(components.config, "load_secrets", load_secrets)  # __main__ imports it afresh
+    engine.render(ROOT / "Pulumi.bms.yaml", stack="bms")
+    assert seen == {"databasePassword": (True, NOT_SET)}
+
+
+def test_the_secret_reaches_the_monitor_as_a_secret_holding_the_stand_in(monkeypatch):
+    """What the SDK sent the monitor for the Secret's stringData: the engine's secret
+    signature around the stand-in (pulumi-kubernetes also marks stringData secret)."""
     from meshplan import engine
 
     sent: list[dict] = []
