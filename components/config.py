@@ -1,14 +1,39 @@
 """The edge where the Pulumi program reads its stack config: everything the engine
 handed over is parsed once into `Settings`, or the run stops with the one-line
 error before any resource is registered. Secret config values are read here too,
-as Pulumi secret Outputs, and never enter `Settings`."""
+as Pulumi secret Outputs, and never enter `Settings`.
+
+A secret the stack file does not hold yet stops the run too, except inside
+`unset_secrets_as_placeholders()`, which only meshplan's offline renders enter:
+there it is registered as a secret Output that shows as not set. The choice is made
+by the code that runs the program, for that run only; nothing in the process
+environment or the stack config can make a `pulumi preview`/`up` take it."""
 from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from typing import Iterator
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
-from model.settings import PROJECT, Settings, from_engine_config, parse_settings
+from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, Settings, from_engine_config, parse_settings,
+                            secret_not_set)
+
+_UNSET_SECRETS_AS_PLACEHOLDERS: ContextVar[bool] = ContextVar("bookinfo_mesh_unset_secrets_as_placeholders",
+                                                              default=False)
+
+
+@contextlib.contextmanager
+def unset_secrets_as_placeholders() -> Iterator[None]:
+    """Run the program with every secret its stack file lacks registered as a secret
+    Output holding `[secret: not set]` (offline renders only)."""
+    token = _UNSET_SECRETS_AS_PLACEHOLDERS.set(True)
+    try:
+        yield
+    finally:
+        _UNSET_SECRETS_AS_PLACEHOLDERS.reset(token)
 
 
 def settings_from_engine() -> Settings:
@@ -22,7 +47,8 @@ def settings_from_engine() -> Settings:
                    if key in from_language_host or runtime_config.is_config_secret(key)}
     try:
         return parse_settings(from_engine_config(engine_config, secret_keys), stack=stack,
-                              source=f"Pulumi.{stack}.yaml")
+                              source=f"Pulumi.{stack}.yaml",
+                              unset_secrets_allowed=_UNSET_SECRETS_AS_PLACEHOLDERS.get())
     except ConfigError as error:
         # RunError ends the program with its message alone, no traceback.
         raise pulumi.RunError(str(error)) from None
@@ -30,7 +56,17 @@ def settings_from_engine() -> Settings:
 
 def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
     """The secret config values the application needs, by key, as secret Outputs
-    (already checked present by the settings parser)."""
+    (the settings parser has checked which are set)."""
     config = pulumi.Config(PROJECT)
-    return {ref.config_key: config.require_secret(ref.config_key)
-            for ref in settings.app.application.secrets}
+    values = {}
+    for ref in settings.app.application.secrets:
+        key = ref.config_key
+        if key not in settings.secrets_not_set:
+            values[key] = config.require_secret(key)
+        elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
+            # A secret even so: the stand-in is masked like any secret wherever it goes.
+            values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
+        else:
+            # Settings parsed for an offline render, handed to a run that deploys.
+            raise pulumi.RunError(str(secret_not_set(key, stack=settings.stack, source=settings.source)))
+    return values

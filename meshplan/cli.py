@@ -51,6 +51,14 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     references.add_option(parser)
 
 
+def _warn_secrets_not_set(*renders) -> None:
+    """One warning per secret a rendered stack file does not hold yet (each once)."""
+    from meshplan import formats
+
+    lines = dict.fromkeys(line for rendered in renders for line in formats.secrets_not_set_warnings(rendered))
+    sys.stderr.write("".join(lines))
+
+
 def _render(args: argparse.Namespace) -> int:
     from meshplan import formats
     from meshplan.check import check_rendered
@@ -58,6 +66,7 @@ def _render(args: argparse.Namespace) -> int:
 
     path, stack = _stack_source(args)
     rendered = render(path, stack=stack, ref_files=args.ref_files)
+    _warn_secrets_not_set(rendered)
     findings = check_rendered(rendered)
     printer = {"text": formats.summary, "json": formats.as_json, "yaml": formats.as_yaml}[args.format]
     sys.stdout.write(printer(rendered))
@@ -88,7 +97,9 @@ def _check(args: argparse.Namespace) -> int:
         from meshplan.engine import render
 
         path, stack = _stack_source(args)
-        findings = check_rendered(render(path, stack=stack, ref_files=args.ref_files), schemas=schemas)
+        rendered = render(path, stack=stack, ref_files=args.ref_files)
+        _warn_secrets_not_set(rendered)
+        findings = check_rendered(rendered, schemas=schemas)
     if args.format == "json":
         sys.stdout.write(formats.findings_json(findings))
     else:
@@ -111,12 +122,15 @@ def _diff(args: argparse.Namespace) -> int:
     path, stack = _stack_source(args)
     proposed_rendered = render(path, stack=stack, ref_files=args.ref_files)
     proposed = states.state_from_rendered(proposed_rendered)
+    renders = [proposed_rendered]
     if args.base_config:
-        base = states.state_from_rendered(render(Path(args.base_config), stack=stack, ref_files=args.ref_files))
+        renders.append(render(Path(args.base_config), stack=stack, ref_files=args.ref_files))
+        base = states.state_from_rendered(renders[-1])
     elif args.base_ref:
         base = states.render_at_ref(args.base_ref, str(path), stack)
     else:
         base = states.state_from_export(args.against_state)
+    _warn_secrets_not_set(*renders)
     result = diff_states(base, proposed, lenient=bool(args.against_state))
     result.secrets = _secret_changes(args, path)
     findings = check_rendered(proposed_rendered)

@@ -37,9 +37,11 @@ def _shown_path(path: Path) -> Path:
 
 
 def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
-    """Settings and the raw project config of a stack file; ConfigError if bad."""
+    """Settings and the raw project config of a stack file; ConfigError if bad. A
+    secret the file does not hold yet is no error offline: the render shows it as
+    not set (`Settings.secrets_not_set`)."""
     raw = read_stack_file(str(config_file))
-    return parse_settings(raw, stack=stack, source=str(config_file)), raw
+    return parse_settings(raw, stack=stack, source=str(config_file), unset_secrets_allowed=True), raw
 
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
@@ -89,6 +91,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     `report_only`: let the program's analyzers report instead of failing the run."""
     import pulumi
 
+    from components.config import unset_secrets_as_placeholders
     from meshplan import sdk
 
     if reference_outputs is None and settings.layers.stack_refs:
@@ -130,7 +133,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
 
     try:
         with contextlib.redirect_stdout(io.StringIO()), sdk.offline_registration(), \
-                findings_left_to_caller(report_only):
+                findings_left_to_caller(report_only), unset_secrets_as_placeholders():
             sdk.run_test_program(program)
     except pulumi.RunError as error:
         raise ConfigError(file=source, path="", message=str(error)) from None

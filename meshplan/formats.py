@@ -7,8 +7,9 @@ import json
 
 import yaml
 
-from meshplan.recording import Rendered
+from meshplan.recording import Rendered, holds
 from model.names import HELM_RELEASE_TYPE
+from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
 from model.traffic import format_percent, traffic_table
 
 
@@ -52,6 +53,7 @@ def summary(rendered: Rendered) -> str:
     out = [f"{rendered.project} · stack {rendered.stack} · {rendered.source} · "
            f"{len(rendered.resources)} resources", ""]
     children: dict[str | None, list] = {}
+    unset_secrets = bool(rendered.settings.secrets_not_set)
     for resource in rendered.resources:
         children.setdefault(resource.parent, []).append(resource)
 
@@ -61,6 +63,8 @@ def summary(rendered: Rendered) -> str:
             last = index == len(items) - 1
             branch = "" if parent is None else ("└─ " if last else "├─ ")
             flags = "  [protected]" if resource.protect else ""
+            if unset_secrets and holds(resource.inputs, SECRET_NOT_SET_SHOWN):
+                flags += f"  {SECRET_NOT_SET_SHOWN}"
             out.append(f"{prefix}{branch}{resource.type}  {resource.name}{_detail(resource)}{flags}")
             walk(resource.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
@@ -75,6 +79,14 @@ def summary(rendered: Rendered) -> str:
             out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
                        f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
     return "\n".join(out) + "\n"
+
+
+def secrets_not_set_warnings(rendered: Rendered) -> list[str]:
+    """A warning line per secret the rendered stack file does not hold yet: the
+    render shows it as not set; `pulumi preview` stops on the same line."""
+    settings = rendered.settings
+    return [f"warning: {secret_not_set(key, stack=settings.stack, source=settings.source)}\n"
+            for key in settings.secrets_not_set]
 
 
 def clip(text: str, width: int) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.names import HELM_RELEASE_TYPE, PROJECT, STACK_TYPE
-from model.settings import SECRET_SHOWN, SecretValue, Settings
+from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
@@ -66,7 +66,7 @@ def plain(value: Any) -> Any:
     """Wire values → JSON-ready values: integral floats back to ints, secrets masked."""
     if isinstance(value, dict):
         if value.get(SECRET_KEY) == SECRET_SIG:
-            return SECRET_SHOWN
+            return SECRET_NOT_SET_SHOWN if holds(value.get("value"), SECRET_NOT_SET_SHOWN) else SECRET_SHOWN
         return {k: plain(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [plain(v) for v in value]
@@ -75,6 +75,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, SecretValue):
         return SECRET_SHOWN
     return value
+
+
+def holds(value: Any, text: str) -> bool:
+    """Whether `text` is `value` or one of the values nested in it."""
+    if isinstance(value, dict):
+        return any(holds(v, text) for v in value.values())
+    if isinstance(value, list):
+        return any(holds(v, text) for v in value)
+    return value == text
 
 
 def _construction_order(records: list[dict]) -> list[dict]:

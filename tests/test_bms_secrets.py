@@ -1,9 +1,11 @@
 """The database password: a Pulumi secret from stack config to a Kubernetes Secret
 that pods read by reference, and in plain text nowhere on the way, render output
-included."""
+included. Where it is not set, the program run as the engine runs it stops with one
+line; offline renders show it as not set (tests/test_bms_secrets_offline.py)."""
 from __future__ import annotations
 
 import json
+import runpy
 
 import pulumi
 import pytest
@@ -13,7 +15,7 @@ from meshplan import formats
 from meshplan.engine import run_program
 from meshplan.recording import SECRET_SHOWN
 from model.errors import ConfigError
-from model.settings import SecretValue, parse_settings, read_stack_file
+from model.settings import SECRET_NOT_SET_SHOWN, SecretValue, parse_settings, read_stack_file
 from tests.conftest import ROOT, objects_of, render_stack
 
 PLAINTEXT = "Plain-Text-Pa55word-4711"
@@ -36,15 +38,6 @@ def test_the_repository_holds_no_password_not_even_as_ciphertext():
         document = yaml.safe_load(path.read_text()) or {}
         assert "bookinfo-mesh:databasePassword" not in (document.get("config") or {}), path.name
         assert "secure:" not in path.read_text(), path.name
-
-
-def test_an_offline_render_of_the_bms_stack_file_says_which_command_sets_the_password(capsys):
-    from meshplan.cli import main
-
-    assert main(["render", "--stack", "bms"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: Pulumi.bms.yaml: bookinfo-mesh:databasePassword: required by bms and not set; "
-                   "set it with `pulumi config set --secret databasePassword <value> --stack bms`"]
 
 
 @pytest.mark.parametrize("printer", [formats.as_json, formats.as_yaml, formats.summary])
@@ -112,16 +105,20 @@ def test_a_config_error_does_not_echo_the_password():
     assert PLAINTEXT not in str(error.value)
 
 
+NOT_SET = ("Pulumi.bms.yaml: bookinfo-mesh:databasePassword: not set; set it with "
+           "pulumi config set --secret databasePassword <value> --stack bms")
+
+
 @pytest.fixture
 def engine_config():
-    """Mocks and config as the engine sets them for one program run; cleared after."""
-    import pulumi
-
+    """Mocks and config as the engine sets them for one program run (registrations
+    recorded into `captured`, when given); cleared after."""
     from meshplan import sdk
 
-    def configure(config: dict[str, str], secret_keys: list[str]) -> None:
-        sdk.start_mocks(sdk.echo_mocks(), project="bookinfo-mesh", stack="bms", config=config,
-                        secret_keys=secret_keys)
+    def configure(config: dict[str, str], secret_keys: list[str], captured: sdk.Captured | None = None) -> None:
+        echo = sdk.echo_mocks()
+        sdk.start_mocks(echo, project="bookinfo-mesh", stack="bms", config=config, secret_keys=secret_keys,
+                        monitor=sdk.recording_monitor(echo, captured) if captured else None)
 
     yield configure
     pulumi.runtime.set_all_config({}, [])
@@ -160,3 +157,55 @@ def test_the_config_edge_reads_the_password_as_a_secret_output(engine_config):
 
     read()
     assert seen == {"keys": ["databasePassword"], "secret": True, "value": PLAINTEXT}
+
+
+def test_the_program_under_the_engine_stops_without_the_password_and_registers_nothing(engine_config):
+    """`pulumi preview --stack bms` before `pulumi config set --secret`: the program
+    run as the language host runs it, outside meshplan, stops with one line."""
+    from meshplan import sdk
+
+    captured = sdk.Captured(records=[], reads=[])
+    engine_config(_engine_config_of_bms(), [], captured)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    with pytest.raises(pulumi.RunError) as caught:
+        program()
+    assert str(caught.value) == NOT_SET
+    assert [r["type"] for r in captured.records] == ["pulumi:pulumi:Stack"]
+
+
+def test_settings_parsed_offline_cannot_reach_the_stand_in_under_the_engine(engine_config, monkeypatch):
+    """Even handed the settings of an offline parse, which let the password be
+    missing, the program's config edge refuses outside an offline render."""
+    from components.config import load_secrets
+    from meshplan.engine import read_stack_settings
+
+    monkeypatch.chdir(ROOT)
+    settings, _ = read_stack_settings("Pulumi.bms.yaml", "bms")
+    assert settings.secrets_not_set == ("databasePassword",)
+    engine_config(_engine_config_of_bms(), [])
+    with pytest.raises(pulumi.RunError) as caught:
+        load_secrets(settings)
+    assert str(caught.value) == NOT_SET
+
+
+def test_offline_the_config_edge_gives_a_secret_output_holding_the_stand_in(engine_config):
+    from components.config import load_secrets, settings_from_engine, unset_secrets_as_placeholders
+
+    engine_config(_engine_config_of_bms(), [])
+    seen = {}
+
+    @pulumi.runtime.test
+    def read():
+        with unset_secrets_as_placeholders():
+            settings = settings_from_engine()
+            password = load_secrets(settings)["databasePassword"]
+        seen["not_set"] = settings.secrets_not_set
+        return pulumi.Output.all(password.is_secret(), password).apply(
+            lambda values: seen.update(secret=values[0], value=values[1]))
+
+    read()
+    assert seen == {"not_set": ("databasePassword",), "secret": True, "value": SECRET_NOT_SET_SHOWN}

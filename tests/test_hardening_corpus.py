@@ -223,6 +223,10 @@ CLI_CASES = {
                                            'error: {tmp}/shape.yaml: document 1: metadata = "hello": expected a mapping'),
     "bad state through the CLI": (["diff", "--stack", "dev", "--against-state", "{tmp}/state.json"], 1,
                                   'error: {tmp}/state.json: deployment.resources = {"a": 1}: expected a list of resources'),
+    "plaintext password through the CLI": (["render", "--config", "{tmp}/Pulumi.plain.yaml"], 1,
+                                           "error: {tmp}/Pulumi.plain.yaml: bookinfo-mesh:databasePassword: holds "
+                                           "plaintext; a password must be a Pulumi secret: set it with "
+                                           "`pulumi config set --secret databasePassword <value> --stack plain`"),
 }
 
 
@@ -235,6 +239,8 @@ def cli_files(tmp_path_factory):
     (tmp / "shape.yaml").write_text(MANIFESTS["metadata a string"][0])
     (tmp / "state.json").write_text(STATES["resources a mapping"][0])
     (tmp / "evil.yaml").write_text(EVIL)
+    (tmp / "Pulumi.plain.yaml").write_text(STACK_FILES["plaintext database password"][0])
+    (tmp / "Pulumi.unset.yaml").write_text(STACK_FILES["database password not set"][0])
     secret = tmp / "secret.yaml"
     secret.write_text("kind: Service\n")
     secret.chmod(0)
@@ -250,6 +256,14 @@ def test_cli_misuse_ends_in_one_line_and_exit_1(name, cli_files):
         pytest.skip("needs a git checkout")
     done = meshplan(*(a.replace("{tmp}", str(cli_files)) for a in argv))
     assert (done.returncode, done.stderr) == (code, stderr.replace("{tmp}", str(cli_files)) + "\n")
+
+
+@pytest.mark.parametrize("command", ["render", "check"])
+def test_a_secret_not_set_is_one_warning_offline_and_exit_0(command, cli_files):
+    done = meshplan(command, "--config", str(cli_files / "Pulumi.unset.yaml"))
+    assert (done.returncode, done.stderr) == (
+        0, f"warning: {cli_files}/Pulumi.unset.yaml: bookinfo-mesh:databasePassword: not set; "
+           "set it with pulumi config set --secret databasePassword <value> --stack unset\n")
 
 
 def test_an_ascii_only_terminal_gets_escapes_not_a_traceback():

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Mapping
 
 from model.errors import ConfigError
+from model.settings.types import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 
-MASKED = "[secret]"
-"""A secret value as the state readers show it: it stands for any shape."""
+MASKED = (SECRET_SHOWN, SECRET_NOT_SET_SHOWN)
+"""A secret value as the state readers show it (set, or not set in an offline
+render): it stands for any shape."""
 
 # A shape is a callable that yields (relative path, value, what was expected) for
 # every mismatch; the helpers below build them.
@@ -27,7 +29,7 @@ def _join(path: str, key: str) -> str:
 
 def scalar(kind: type | tuple[type, ...], what: str) -> Shape:
     def check(value: Any, path: str):
-        if value == MASKED:
+        if value in MASKED:
             return
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             yield path, value, what
@@ -37,7 +39,7 @@ def scalar(kind: type | tuple[type, ...], what: str) -> Shape:
 
 
 def _whole(value: Any, path: str):
-    if value == MASKED:
+    if value in MASKED:
         return
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
         yield path, value, "a whole number"
@@ -53,7 +55,7 @@ INT_OR_STR: Shape = scalar((int, float, str), "a number or a string")
 def obj(**fields: Shape) -> Shape:
     """A mapping; the named fields, where present, have their shapes."""
     def check(value: Any, path: str):
-        if value == MASKED:
+        if value in MASKED:
             return
         if not isinstance(value, Mapping):
             yield path, value, "a mapping"
@@ -67,7 +69,7 @@ def obj(**fields: Shape) -> Shape:
 
 def list_of(item: Shape) -> Shape:
     def check(value: Any, path: str):
-        if value == MASKED:
+        if value in MASKED:
             return
         if not isinstance(value, list):
             yield path, value, "a list"
@@ -79,7 +81,7 @@ def list_of(item: Shape) -> Shape:
 
 def map_of(item: Shape) -> Shape:
     def check(value: Any, path: str):
-        if value == MASKED:
+        if value in MASKED:
             return
         if not isinstance(value, Mapping):
             yield path, value, "a mapping"

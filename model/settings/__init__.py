@@ -50,6 +50,7 @@ from model.settings.types import (  # noqa: F401
     EgressSettings,
     RolloutSettings,
     Settings,
+    SECRET_NOT_SET_SHOWN,
 )
 from model.settings.environments import (  # noqa: F401
     Environment,
@@ -66,6 +67,7 @@ from model.settings.parse import (  # noqa: F401
     SECRET_KEYS,
     TOP_LEVEL_KEYS,
     parse_settings,
+    secret_not_set,
 )
 from model.settings.sources import (  # noqa: F401
     SECRET_SHOWN,

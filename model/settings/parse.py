@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 
 from model.apps import APPLICATIONS, Application
+from model.errors import ConfigError
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
 from model.settings.parse_edges import _SECURITY_KEYS, _parse_egress, _parse_ingress, _parse_security
 from model.settings.parse_layers import parse_layers
@@ -32,8 +33,11 @@ TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "securit
                   "stores", "rollout", "layers", "stackRefs", *SECRET_KEYS)
 
 
-def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Settings:
-    """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix)."""
+def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
+                   unset_secrets_allowed: bool = False) -> Settings:
+    """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
+    `unset_secrets_allowed`: an offline render, which shows a secret the file does not
+    hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
     root = Cursor.root(config, source=source, path=f"{PROJECT}:")
     for key in config:
         if key not in TOP_LEVEL_KEYS:
@@ -51,7 +55,9 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
     stores = _parse_stores(root["stores"].mapping(), app.application, env)
     layers = parse_layers(root)
     # Only the layer that writes the Secrets needs their values.
-    _check_secrets(root, app.application, stack, required=layers.holds("app"))
+    not_set = _check_secrets(root, app.application, stack, required=layers.holds("app"))
+    if not_set and not unset_secrets_allowed:
+        raise secret_not_set(not_set[0], stack=stack, source=source)
     return Settings(
         stack=stack,
         source=source,
@@ -65,6 +71,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str) -> Set
         egress=egress,
         rollout=_parse_rollout(root["rollout"].mapping(("maxStep", "guardPreviews", "analysis", "startedFrom"))),
         layers=layers,
+        secrets_not_set=not_set,
     )
 
 
@@ -182,15 +189,24 @@ def _parse_stores(stores: Cursor, app: Application, env: Environment) -> dict[st
     return parsed
 
 
-def _check_secrets(root: Cursor, app: Application, stack: str, *, required: bool = True) -> None:
-    """Every secret the application needs is set, and set as a Pulumi secret: a
-    plaintext value would sit readable in the stack file and in the state. The value
-    is never echoed."""
+def _check_secrets(root: Cursor, app: Application, stack: str, *, required: bool = True) -> tuple[str, ...]:
+    """The secrets the application needs that are not set. Any that is set must be
+    set as a Pulumi secret: a plaintext value would sit readable in the stack file
+    and in the state. The value is never echoed."""
     needed = {secret.config_key for secret in app.secrets} if required else set()
+    not_set = []
     for key in SECRET_KEYS:
         value = root.raw.get(key)
-        set_with = f"set it with `pulumi config set --secret {key} <value> --stack {stack}`"
         if value is not None and not isinstance(value, SecretValue):
+            set_with = f"set it with `pulumi config set --secret {key} <value> --stack {stack}`"
             raise root[key].fail(f"holds plaintext; a password must be a Pulumi secret: {set_with}")
         if value is None and key in needed:
-            raise root[key].fail(f"required by {app.name} and not set; {set_with}")
+            not_set.append(key)
+    return tuple(not_set)
+
+
+def secret_not_set(key: str, *, stack: str, source: str) -> ConfigError:
+    """The one line for a secret the stack needs and its file does not hold: the
+    error that stops `pulumi preview`/`up`, and the warning of an offline render."""
+    return ConfigError(file=source, path=f"{PROJECT}:{key}",
+                       message=f"not set; set it with pulumi config set --secret {key} <value> --stack {stack}")

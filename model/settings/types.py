@@ -273,6 +273,11 @@ class SecretValue(str):
 SECRET_SHOWN = "[secret]"
 """How a secret value is shown wherever a value would be."""
 
+SECRET_NOT_SET_SHOWN = "[secret: not set]"
+"""How an offline render shows a secret the stack file does not hold yet. It is
+also the value of the stand-in secret Output the program registers in its place
+offline; the engine never gets that far (components/config.py)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class RolloutSettings:
@@ -310,6 +315,9 @@ class Settings:
     rollout: RolloutSettings
     layers: LayerSettings = field(default_factory=lambda: LayerSettings())
     """Which layers this stack holds and the stacks it builds on; all three by default."""
+    secrets_not_set: tuple[str, ...] = ()
+    """Secret config keys this stack needs and its file does not hold. Only an
+    offline parse (`unset_secrets_allowed`) lets them through; the engine's refuses."""
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]

@@ -207,6 +207,11 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
         '{file}: bookinfo-mesh:ingress.tls.privateKey: holds plaintext; a private key must be a Pulumi secret: set it with `pulumi config set --secret --path ingress.tls.privateKey "$(cat tls.key)"`'),
     "secret private key accepted": (stack("  bookinfo-mesh:ingress:\n    tls: {credentialName: cred, certificate: CERT, "
                                           "privateKey: {secure: v1:AAAA}}\n"), OK),
+    # Not set: the line that stops the program under the engine; offline renders warn
+    # with it and go on (tests/test_hardening_corpus.py, the CLI).
+    "database password not set": (stack(BMS),
+        '{file}: bookinfo-mesh:databasePassword: not set; set it with pulumi config set --secret databasePassword <value> --stack test'),
+    "database password set as a secret accepted": (stack(BMS + "  bookinfo-mesh:databasePassword: {secure: v1:AAAA}\n"), OK),
     "plaintext database password": (stack(BMS + "  bookinfo-mesh:databasePassword: hunter2\n"),
 
         '{file}: bookinfo-mesh:databasePassword: holds plaintext; a password must be a Pulumi secret: set it with `pulumi config set --secret databasePassword <value> --stack test`'),
