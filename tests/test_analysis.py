@@ -262,6 +262,22 @@ def test_export_to_limits_where_a_host_counts():
     assert "BM101" not in codes(errors(analyze([*objects, entry])))
 
 
+def test_a_virtual_service_exported_everywhere_is_judged_from_its_own_namespace_only():
+    # `exportTo: ["*"]` shows the routes to every namespace, but its destinations are
+    # resolved where the VirtualService lives, as with no exportTo at all; a
+    # namespace named in exportTo must see them.
+    objects = bookinfo()
+    find(objects, "Service", "reviews")["metadata"]["annotations"] = {"networking.istio.io/exportTo": "."}
+    routes = find(objects, "VirtualService", "reviews")["spec"]
+    for everywhere in (["*"], ["*", "other"]):
+        routes["exportTo"] = everywhere
+        assert errors(analyze(objects)) == [], everywhere
+    routes["exportTo"] = ["other"]
+    [finding] = errors(analyze(objects))
+    assert finding.code == "BM101" and "not found from namespace other (defined, but not exported there)" \
+        in finding.message
+
+
 def test_destination_ports_and_mirrors_are_judged():
     objects = bookinfo()
     rule = find(objects, "VirtualService", "reviews")["spec"]["http"][0]
