@@ -90,3 +90,23 @@ def test_diff_json_gives_fractional_shares_to_four_decimals_and_text_to_one(tmp_
         ("v1", 80, 66.6667), ("v3", 20, 33.3333)}
     assert main(["diff", "--config", str(head), "--base-config", str(base)]) == 2
     assert "reviews v1 80% → 66.7%, v3 20% → 33.3%" in capsys.readouterr().out
+
+
+def hidden(where: str) -> dict:
+    """reviews 50/50 (v1 first), with one part replaced by a secret as an exported state shows it."""
+    vs = reviews({"uri": {"prefix": "/api"}})
+    vs["spec"]["http"][1]["route"] = [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
+                                      {"destination": {"host": "reviews", "subset": "v2"}, "weight": 50}]
+    parts = {"metadata": (vs, "metadata"), "http": (vs["spec"], "http"), "a route": (vs["spec"]["http"], 0),
+             "a match": (vs["spec"]["http"][0]["match"], 0), "a weight": (vs["spec"]["http"][1]["route"][1], "weight"),
+             "a destination": (vs["spec"]["http"][1]["route"], 0)}
+    if where in parts:
+        container, key = parts[where]
+        container[key] = "[secret]"
+    return vs
+
+
+@pytest.mark.parametrize("where", ["metadata", "http", "a route", "a match", "a weight", "a destination"])
+def test_a_virtual_service_a_secret_hides_part_of_has_no_known_shares(where):
+    assert [(s.subset, s.percent) for s in traffic_table([hidden("nothing")])] == [("v3", 100), ("v1", 50), ("v2", 50)]
+    assert traffic_table([hidden(where)]) == []
