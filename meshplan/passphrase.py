@@ -76,7 +76,9 @@ def _secure_values(config: Mapping, path: str = "") -> dict[str, str]:
             found.update(_secure_values(value, here))
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                if isinstance(item, Mapping):
+                if is_secure_value(item):  # `pulumi config set --secret --path 'key[i]'`
+                    found[f"{here}[{i}]"] = str(item["secure"])
+                elif isinstance(item, Mapping):
                     found.update(_secure_values(item, f"{here}[{i}]"))
     return found
 

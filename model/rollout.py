@@ -96,6 +96,14 @@ def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[Tra
     return changes
 
 
+def _larger_move(change: TrafficChange, than: TrafficChange) -> bool:
+    """A larger move, or on a tie the gain. Shares are floats: 100·559/1559 gained and
+    lost differ in their last bit, so moves within EPSILON of each other tie."""
+    if abs(abs(change.shift) - abs(than.shift)) > EPSILON:
+        return abs(change.shift) > abs(than.shift)
+    return change.shift > than.shift
+
+
 def step_violations(changes: Iterable[TrafficChange], max_step: float | None) -> list[str]:
     """One line per route in which a destination's share moves by more than
     `max_step` points, naming the largest move (the destination gaining traffic on a
@@ -110,7 +118,7 @@ def step_violations(changes: Iterable[TrafficChange], max_step: float | None) ->
         if c.before is None or c.after is None or abs(c.shift) <= max_step + EPSILON:
             continue
         key = (c.namespace, c.virtual_service, route_identity(c.route))
-        if key not in worst or (abs(c.shift), c.shift) > (abs(worst[key].shift), worst[key].shift):
+        if key not in worst or _larger_move(c, worst[key]):
             worst[key] = c
     return [
         f"step guard: VirtualService {c.namespace}/{c.virtual_service} route {c.route!r} moves "

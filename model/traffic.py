@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from model.settings import SECRET_SHOWN
+
 
 @dataclass(frozen=True, kw_only=True)
 class Share:
@@ -94,14 +96,29 @@ def route_label(index: int, route: dict) -> str:
     return f"#{index} {describe_match(route.get('match'))}"
 
 
+def _hides_something(value: object) -> bool:
+    """Whether a secret hides part of `value`: an exported state shows each secret,
+    whatever its shape, as the one string SECRET_SHOWN."""
+    if isinstance(value, dict):
+        return any(_hides_something(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_hides_something(v) for v in value)
+    return value == SECRET_SHOWN
+
+
 def virtual_service_shares(vs: dict) -> list[Share]:
-    """Every destination of every HTTP route of one VirtualService, with its share."""
+    """Every destination of every HTTP route of one VirtualService, with its share;
+    none when a secret hides its name or any of its HTTP routes (no share of a route
+    can be known without all of its weights and the routes before it)."""
+    spec = vs.get("spec") or {}
+    if _hides_something(vs.get("metadata")) or _hides_something(spec.get("http") if isinstance(spec, dict) else spec):
+        return []
     metadata = vs.get("metadata") or {}
     name = metadata.get("name", "?")
     namespace = metadata.get("namespace", "")
     found = []
     shadowed = False
-    for index, route in enumerate((vs.get("spec") or {}).get("http") or []):
+    for index, route in enumerate(spec.get("http") or []):
         destinations = route.get("route") or []
         percents = shares([d.get("weight") for d in destinations])
         if shadowed:

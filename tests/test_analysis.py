@@ -1,6 +1,7 @@
 """The analyzers over constructed objects (no Pulumi) and over every rendered stack."""
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -156,6 +157,26 @@ def test_weights_duplicates_and_lone_destinations():
     assert ("BM109", "ratings", WARNING) in found
 
 
+def test_findings_come_errors_first_then_warnings_whatever_their_codes():
+    objects = bookinfo()
+    find(objects, "VirtualService", "bookinfo")["spec"]["gateways"] = ["nowhere"]
+    findings = analyze(objects)
+    levels = [f.level for f in findings]
+    warning_codes = [f.code for f in findings if f.level == WARNING]
+    error_codes = [f.code for f in findings if f.level == ERROR]
+    assert min(warning_codes) < max(error_codes)  # by code alone a warning would come first
+    assert levels == [ERROR] * len(error_codes) + [WARNING] * len(warning_codes)
+
+
+def test_the_same_object_given_twice_reports_each_finding_once():
+    objects = bookinfo()
+    reviews = find(objects, "VirtualService", "reviews")
+    reviews["spec"]["http"][0]["route"][0]["destination"]["subset"] = "v9"
+    findings = analyze([*objects, copy.deepcopy(reviews)])
+    assert [f.code for f in findings].count("BM102") == 1
+    assert len(findings) == len(set(findings))
+
+
 def test_rule_after_a_catch_all_rule_never_matches():
     objects = bookinfo()
     http = find(objects, "VirtualService", "reviews")["spec"]["http"]
@@ -194,9 +215,17 @@ def test_destination_rule_for_an_unknown_host_is_a_warning():
     assert ("BM113", WARNING) in found
 
 
-def test_every_code_is_documented_with_an_equivalent():
-    for code, (meaning, equivalent) in CODES.items():
-        assert re.fullmatch(r"BM\d{3}", code) and meaning and equivalent
+def test_every_code_is_documented_with_the_istioctl_or_kiali_code_or_the_check_it_mirrors():
+    from model.analysis import CATALOGUE
+
+    assert set(CODES) == set(CATALOGUE)
+    for code, rule in CATALOGUE.items():
+        meaning, equivalent = CODES[code]
+        assert re.fullmatch(r"BM\d{3}", code) and meaning == rule.doc and meaning, code
+        assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4})?", rule.kiali), code
+        named = [c for c in (rule.istio, rule.kiali) if c]
+        assert named or rule.other, f"{code} names no istioctl, Kiali or other equivalent"
+        assert all(c in equivalent for c in named) if named else equivalent == rule.other, code
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -260,6 +289,22 @@ def test_export_to_limits_where_a_host_counts():
     assert "BM101" in codes(errors(analyze([*objects, entry])))
     entry["spec"]["exportTo"] = ["*"]
     assert "BM101" not in codes(errors(analyze([*objects, entry])))
+
+
+def test_a_virtual_service_exported_everywhere_is_judged_from_its_own_namespace_only():
+    # `exportTo: ["*"]` shows the routes to every namespace, but its destinations are
+    # resolved where the VirtualService lives, as with no exportTo at all; a
+    # namespace named in exportTo must see them.
+    objects = bookinfo()
+    find(objects, "Service", "reviews")["metadata"]["annotations"] = {"networking.istio.io/exportTo": "."}
+    routes = find(objects, "VirtualService", "reviews")["spec"]
+    for everywhere in (["*"], ["*", "other"]):
+        routes["exportTo"] = everywhere
+        assert errors(analyze(objects)) == [], everywhere
+    routes["exportTo"] = ["other"]
+    [finding] = errors(analyze(objects))
+    assert finding.code == "BM101" and "not found from namespace other (defined, but not exported there)" \
+        in finding.message
 
 
 def test_destination_ports_and_mirrors_are_judged():

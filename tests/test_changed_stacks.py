@@ -29,3 +29,15 @@ def test_the_module_reads_git_diff_names_and_prints_json():
     done = subprocess.run([sys.executable, "-m", "meshplan.changed_stacks"], input="Pulumi.prod-traffic.yaml\n",
                           capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout == '["prod-traffic"]\n'
+
+
+def test_app_code_previews_a_traffic_stack_even_one_not_built_on_a_stack_here(tmp_path):
+    # A traffic stack judges its routes against the app's objects built from the app
+    # code, so that code touches it whether or not its app stack lives in this folder.
+    (tmp_path / "Pulumi.edge-traffic.yaml").write_text(
+        "config:\n  bookinfo-mesh:layers: [traffic]\n  bookinfo-mesh:stackRefs:\n"
+        "    mesh: acme/bookinfo-mesh/edge-mesh\n    app: acme/bookinfo-mesh/edge-app\n")
+    (tmp_path / "Pulumi.edge-mesh.yaml").write_text("config:\n  bookinfo-mesh:layers: [mesh]\n")
+    for app_code in ("components/workloads.py", "model/workloads.py", "model/security.py"):
+        assert touched_stacks([app_code], root=tmp_path) == ["edge-traffic"], app_code
+    assert touched_stacks(["components/mesh.py"], root=tmp_path) == ["edge-mesh", "edge-traffic"]

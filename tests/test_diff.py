@@ -166,6 +166,28 @@ def test_secrets_in_a_state_never_appear(capsys, tmp_path):
         "::routing-virtualservice-reviews"].inputs["token"] == "[secret]"
 
 
+def test_a_secret_standing_for_a_whole_list_in_a_state_is_read_not_refused(capsys, tmp_path):
+    # A secret hides its value's shape too: the masked hosts and routes of an exported
+    # VirtualService cannot be checked as lists, and are not refused as not being lists.
+    document = export_of(render_file(FIFTY, "dev"))
+    [reviews] = [r for r in document["deployment"]["resources"]
+                 if r["urn"].endswith("::routing-virtualservice-reviews")]
+    for field in ("hosts", "http"):
+        reviews["inputs"]["spec"][field] = {SECRET_KEY: SECRET_SIG, "ciphertext": f"v1:SECRET{field.upper()}"}
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(document))
+    code, out, err = run(capsys, "--config", FIFTY, "--stack", "dev", "--against-state", str(state), "--format", "json")
+    assert code == 2 and "error" not in err
+    document = json.loads(out)
+    [change] = document["changes"]
+    assert change["name"] == "routing-virtualservice-reviews"
+    assert {d["path"]: d["before"] for d in change["diff"]} == {"spec.hosts": "[secret]", "spec.http": "[secret]"}
+    # Hidden routes have no known shares: the base side of the traffic is unknown.
+    assert [(t["subset"], t["before"], t["after"]) for t in document["traffic"]] == [("v1", None, 50), ("v3", None, 50)]
+    code, out, err = run(capsys, "--config", FIFTY, "--stack", "dev", "--against-state", str(state))
+    assert code == 2 and "error" not in err and "SECRETHTTP" not in out
+
+
 def test_changes_kubernetes_cannot_apply_in_place_are_replacements():
     deployment = "kubernetes:apps/v1:Deployment"
     before = {"metadata": {"name": "reviews-v1"}, "spec": {"selector": {"matchLabels": {"app": "reviews"}},

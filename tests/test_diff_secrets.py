@@ -103,3 +103,16 @@ def test_added_and_removed_secrets_are_named():
     assert passphrase.secret_changes({"a": "1", "b": "2"}, {"b": "2", "c": "3"}) == [
         {"key": "a", "change": "removed"}, {"key": "c", "change": "added"}]
     assert passphrase.secret_changes(None, {"c": "3"}) == []
+
+
+def test_secure_values_inside_lists_are_opened_and_named_by_their_index(with_passphrase):
+    # `pulumi config set --secret --path 'key[0]'` seals a list item in place, and a
+    # mapping in a list may hold a sealed value of its own.
+    text = (f"encryptionsalt: {CLI_SALT}\nconfig:\n  bookinfo-mesh:egress:\n    externalServices:\n"
+            f"      - name: api\n        token:\n          secure: {seal('one', bytes(12))}\n"
+            f"  bookinfo-mesh:tokens:\n    - plain\n    - secure: {seal('two', bytes(12))}\n")
+    opened = passphrase.secret_fingerprints(text, "Pulumi.x.yaml")
+    assert set(opened) == {"egress.externalServices[0].token", "tokens[1]"}
+    changed = text.replace(seal("two", bytes(12)), seal("three", bytes(12)))
+    assert passphrase.secret_changes(opened, passphrase.secret_fingerprints(changed, "Pulumi.x.yaml")) == [
+        {"key": "tokens[1]", "change": "changed"}]

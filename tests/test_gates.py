@@ -51,10 +51,17 @@ def test_custom_gates_fill_in_the_canary_and_window():
      r"rollout.analysis.metrics\[0\].query = .*unknown placeholder \{\{ pod \}\}"),
     ({"metrics": [{"name": "request-duration", "query": "up", "max": 1}]},
      r"rollout.analysis.metrics\[0\].name = \"request-duration\": name already taken"),
+    ({"metrics": [{"name": "x", "query": "up", "min": 2, "max": 1}]},
+     r"rollout.analysis.metrics\[0\].min = 2(\.0)?: min is above max \(1\)"),
 ])
 def test_bad_analysis_is_refused_with_its_key_path(raw, message):
     with pytest.raises(ConfigError, match=r"Pulumi.test.yaml: bookinfo-mesh:" + message):
         analysis_of(raw)
+
+
+def test_a_gate_whose_min_equals_its_max_is_accepted():
+    [gate] = analysis_of({"metrics": [{"name": "x", "query": "up", "min": 1, "max": 1}]}).metrics
+    assert (gate.minimum, gate.maximum) == (1, 1)
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -181,3 +181,18 @@ def test_the_readme_contract_table_lists_every_output_of_the_mesh_and_app_layers
     for layer, outputs in (("mesh", MESH_OUTPUTS), ("app", APP_OUTPUTS)):
         for output in outputs:
             assert f"| {layer} | `{output}` |" in text
+
+
+def test_a_traffic_stack_routing_through_an_egress_gateway_refuses_a_mesh_stack_that_runs_none(tmp_path, capsys):
+    mesh = "config:\n  bookinfo-mesh:layers: [mesh]\n  bookinfo-mesh:istio:\n    egressGateway: {enabled: %s}\n"
+    (tmp_path / "Pulumi.prod-mesh.yaml").write_text(mesh % "false")
+    (tmp_path / "Pulumi.prod-app.yaml").write_text((ROOT / "Pulumi.prod-app.yaml").read_text())
+    traffic = tmp_path / "Pulumi.prod-traffic.yaml"
+    traffic.write_text((ROOT / "Pulumi.prod-traffic.yaml").read_text()
+                       + "  bookinfo-mesh:istio:\n    egressGateway: {enabled: true}\n")
+    assert main(["render", "--config", str(traffic)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {traffic}: bookinfo-mesh:istio.egressGateway.enabled = true: the mesh stack {MESH_REF} runs no "
+        "egress gateway labelled {'istio': 'egressgateway'}\n")
+    (tmp_path / "Pulumi.prod-mesh.yaml").write_text(mesh % "true")
+    assert main(["render", "--config", str(traffic)]) == 0

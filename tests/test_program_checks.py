@@ -2,6 +2,8 @@
 renders in report-only mode so it can list every finding instead."""
 from __future__ import annotations
 
+import logging
+
 import pulumi
 import pytest
 
@@ -40,3 +42,15 @@ def test_program_enforcing_its_checks_renders_every_stack_file():
         settings, raw = read_stack_settings(path, stack)
         rendered = run_program(raw, settings=settings, stack=stack, source=str(path), report_only=False)
         assert len(rendered.resources) > 10
+
+
+def test_program_enforcing_its_checks_logs_each_warning_to_the_engine(caplog):
+    # Under the mock monitor the engine's log is the SDK's MockEngine, which hands
+    # each pulumi.log.warn to Python logging; `pulumi preview` prints the same lines.
+    path = ROOT / "examples" / "istio-tasks" / "egress-google-apis.yaml"
+    settings, raw = read_stack_settings(path, "dev")
+    with caplog.at_level(logging.WARNING):
+        run_program(raw, settings=settings, stack="dev", source=str(path), report_only=False)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("warning [BM121] DestinationRule bookinfo/originate-tls-for-googleapis: host "
+                            "www.googleapis.com port 443: TLS mode SIMPLE without caCertificates") for m in warned), warned

@@ -106,3 +106,23 @@ def test_istio_kinds_use_the_plural_names_of_istios_crds():
     for (api_version, kind), (group, resource, _) in RESOURCES.items():
         if group.endswith(".istio.io"):
             assert crds[(group, kind)] == resource
+
+
+def test_a_chart_that_creates_roles_lets_its_deployer_bind_and_escalate_them_in_that_namespace_only():
+    # Kubernetes refuses to let anyone create a Role granting rights they do not hold:
+    # istiod's and the gateway's Roles need `bind` and `escalate` on roles, not on bindings.
+    granted = roles("prod-mesh")
+    for namespace in ("istio-system", "istio-ingress"):
+        assert allows(granted[namespace], "rbac.authorization.k8s.io", "roles", {"bind", "escalate"}), namespace
+        assert not allows(granted[namespace], "rbac.authorization.k8s.io", "rolebindings", {"bind"}), namespace
+    assert not any(allows(rules, "rbac.authorization.k8s.io", "roles", {"bind"})
+                   for rules in roles("prod-app").values())
+
+
+@pytest.mark.parametrize("stack, namespaces", [("prod-app", ("bookinfo",)),
+                                               ("prod-mesh", ("istio-system", "istio-ingress"))])
+def test_a_deployer_may_read_but_not_write_the_endpoints_of_the_services_it_awaits(stack, namespaces):
+    granted = roles(stack)
+    for namespace in namespaces:
+        assert allows(granted[namespace], "", "endpoints", {"get", "list", "watch"}), namespace
+        assert not allows(granted[namespace], "", "endpoints", {"create"}), namespace

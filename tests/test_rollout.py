@@ -126,7 +126,9 @@ def test_example_task_files_step_by_at_most_fifty_points():
 
 # --------------------------------------------------------------------------- properties
 
-from hypothesis import given, strategies as st  # noqa: E402
+import re  # noqa: E402
+
+from hypothesis import example, given, strategies as st  # noqa: E402
 
 from model.traffic import shares  # noqa: E402
 
@@ -147,15 +149,33 @@ def test_shifts_within_a_route_cancel_out(before, after):
     assert {c.subset for c in changes} == set(before) | set(after)
 
 
+def istio_percent(split: dict[str, int]) -> dict[str, float]:
+    """Each destination's share as Istio computes it: its weight over their sum; a lone
+    destination takes everything."""
+    total = sum(split.values())
+    return {name: 100.0 if len(split) == 1 else 100.0 * weight / total for name, weight in split.items()}
+
+
+NAMED_MOVE = re.compile(r"moves reviews (?P<subset>v\d) \S+ → \S+ \((?P<points>[+-][0-9.e+-]+) points\)")
+
+
 @given(weights, weights, st.integers(min_value=1, max_value=100))
-def test_step_guard_refuses_exactly_the_moves_larger_than_the_step(before, after, step):
-    changes = traffic_changes(route_shares(before), route_shares(after))
-    largest = max(abs(c.shift) for c in changes)
-    refused = step_violations(changes, step)
-    assert bool(refused) == (largest > step + 1e-6)
-    assert len(refused) <= 1  # one line per route, naming its largest move
+@example(before={"v1": 1, "v2": 1}, after={"v2": 1}, step=25)  # v2 +50, v1 -50
+@example(before={"v1": 559, "v2": 1000}, after={"v1": 0}, step=1)  # a tie only to within float rounding
+def test_step_guard_refuses_a_route_moving_more_than_the_step_naming_its_largest_move_a_gain_on_a_tie(
+        before, after, step):
+    old, new = istio_percent(before), istio_percent(after)
+    moves = {subset: new.get(subset, 0.0) - old.get(subset, 0.0) for subset in {*old, *new}}
+    largest = max(abs(move) for move in moves.values())
+    refused = step_violations(traffic_changes(route_shares(before), route_shares(after)), step)
+    assert bool(refused) == (largest > step + 1e-6)  # a millionth of a point is float noise, not a move
     if refused:
-        assert f"({max(changes, key=lambda c: (abs(c.shift), c.shift)).shift:+.4g} points)" in refused[0]
+        [line] = refused  # one line per route
+        named = NAMED_MOVE.search(line)
+        points = float(named["points"])
+        assert abs(abs(points) - largest) < 0.01 and abs(moves[named["subset"]] - points) < 0.01, line
+        if any(move > largest - 1e-6 for move in moves.values()):
+            assert points > 0, (moves, line)  # the version gaining traffic: the one being rolled to
 
 
 def test_one_line_per_route_names_the_largest_move():

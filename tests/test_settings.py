@@ -210,3 +210,23 @@ def test_a_config_cursor_names_its_own_key_path_in_a_refusal():
     assert str(error.value) == ("Pulumi.x.yaml: bookinfo-mesh:services.reviews.weight = -1: "
                                 "expected a whole number of at least 0")
     assert root["app"].mapping().get("replicas", 3, lambda c: c.integer()) == 3
+
+
+def test_a_whole_number_written_as_a_float_is_read_as_that_integer_and_a_fraction_is_refused():
+    # JSON and YAML writers may spell 2 as 2.0; it means the same count of replicas or weight.
+    s = settings_from({"istio": {"istiod": {"replicas": 2.0}},
+                       "services": {"reviews": {"weights": {"v1": 90.0, "v3": 10.0}}}})
+    assert s.istio.istiod_replicas == 2 and type(s.istio.istiod_replicas) is int
+    assert [(d.version, d.weight, type(d.weight)) for d in s.services["reviews"].default_route.destinations] == [
+        ("v1", 90, int), ("v3", 10, int)]
+    assert str(error_of({"istio": {"istiod": {"replicas": 2.5}}})) == (
+        "Pulumi.test.yaml: bookinfo-mesh:istio.istiod.replicas = 2.5: expected a whole number")
+
+
+@pytest.mark.parametrize("config, path, value", [
+    ({"services": {"reviews": {"versions": ["v1", "v3", "v1"]}}}, "services.reviews.versions[2]", '"v1"'),
+    ({"ingress": {"hosts": ["bookinfo.example.com", "bookinfo.example.com"]}}, "ingress.hosts[1]",
+     '"bookinfo.example.com"'),
+])
+def test_a_value_listed_twice_is_refused_at_its_second_place(config, path, value):
+    assert str(error_of(config)) == f"Pulumi.test.yaml: bookinfo-mesh:{path} = {value}: listed twice"
