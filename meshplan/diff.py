@@ -44,6 +44,21 @@ PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+# Lists whose items Istio tells apart by a key, not by position, per kind of
+# networking.istio.io object: their items are compared by that key
+# (`spec.subsets[name=v3]`), so deploying v3 in place of v1 shows as subset v3 added
+# and subset v1 removed, not as subset 0 renamed.
+KEYED_LISTS: Mapping[str, Mapping[str, str]] = {
+    "DestinationRule": {"spec.subsets": "name"},
+}
+
+
+def _list_key(type_token: str, path: str) -> str | None:
+    if not type_token.startswith("kubernetes:networking.istio.io/"):
+        return None
+    return KEYED_LISTS.get(type_token.rsplit(":", 1)[-1], {}).get(path)
+
+
 def forces_replace(type_token: str, path: str) -> bool:
     prefixes = REPLACE_PATHS.get(type_token, ())
     if type_token.startswith("kubernetes:") and type_token != HELM_RELEASE_TYPE:
@@ -123,6 +138,9 @@ def property_changes(type_token: str, before: Any, after: Any, path: str = "",
                 found.extend(property_changes(type_token, before[key], after[key], sub, lenient=lenient))
         return found
     if isinstance(before, list) and isinstance(after, list):
+        key = _list_key(type_token, path)
+        if key is not None and _keyed(before, key) is not None and _keyed(after, key) is not None:
+            return _keyed_changes(type_token, before, after, path, key, lenient=lenient)
         found = []
         for i in range(max(len(before), len(after))):
             sub = f"{path}[{i}]"
@@ -136,6 +154,31 @@ def property_changes(type_token: str, before: Any, after: Any, path: str = "",
     if before == after:
         return []
     return [PropertyChange(path, before, after, forces_replace(type_token, path))]
+
+
+def _keyed(items: list, key: str) -> dict[str, Any] | None:
+    """The items by their key, when every item has a distinct one."""
+    found = {item[key]: item for item in items if isinstance(item, dict) and isinstance(item.get(key), str)}
+    return found if len(found) == len(items) else None
+
+
+def _keyed_changes(type_token: str, before: list, after: list, path: str, key: str,
+                   *, lenient: bool) -> list[PropertyChange]:
+    old, new = _keyed(before, key), _keyed(after, key)
+    found = []
+    for name in [*old, *(n for n in new if n not in old)]:
+        sub = f"{path}[{key}={name}]"
+        if name not in new:
+            found.append(PropertyChange(sub, old[name], _ABSENT, forces_replace(type_token, sub)))
+        elif name not in old:
+            found.append(PropertyChange(sub, _ABSENT, new[name], forces_replace(type_token, sub)))
+        else:
+            found.extend(property_changes(type_token, old[name], new[name], sub, lenient=lenient))
+    kept_before, kept_after = [n for n in old if n in new], [n for n in new if n in old]
+    if kept_before != kept_after:  # no meaning to Istio, but still an update of the object
+        sub = f"{path}[*].{key}"
+        found.append(PropertyChange(sub, kept_before, kept_after, forces_replace(type_token, sub)))
+    return found
 
 
 def resource_changes(base: State, proposed: State, *, lenient: bool = False) -> list[ResourceChange]:
