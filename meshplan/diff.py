@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from meshplan.states import State
 from model.names import HELM_RELEASE_TYPE
-from model.rollout import TrafficChange, traffic_changes
+from model.rollout import TrafficChange, traffic_changes, undeployed_while_routed
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
@@ -208,6 +208,9 @@ class Diff:
     secrets: list[dict] = field(default_factory=list)
     """Secret config values added, removed or changed (`{"key", "change"}`), where
     both stack files' secrets could be opened (meshplan/passphrase.py); never values."""
+    refused: list[str] = field(default_factory=list)
+    """Why the change must not be applied as it is, one line each: make before break
+    (always judged here) and the step guard (added by the caller, which knows the limit)."""
 
     @property
     def changed_traffic(self) -> list[TrafficChange]:
@@ -225,12 +228,15 @@ class Diff:
                  "traffic": [t.as_json() for t in self.changed_traffic]}
         if self.secrets:
             shown["secrets"] = self.secrets
+        if self.refused:
+            shown["refused"] = self.refused
         return shown
 
 
 def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
     return Diff(base=base, proposed=proposed, changes=resource_changes(base, proposed, lenient=lenient),
-                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)))
+                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)),
+                refused=undeployed_while_routed(base.objects, proposed.objects))
 
 
 def shown(value: Any) -> str:
