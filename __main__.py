@@ -29,7 +29,8 @@ workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load
 # workloads component would tie each Istio object to every Deployment.
 after_namespaces = pulumi.ResourceOptions(
     depends_on=[*control_plane, *(workloads.namespace_resources if workloads else [])])
-routing = Routing("routing", RoutingArgs(settings=settings), after_namespaces) if holds("traffic") else None
+routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
+                  after_namespaces) if holds("traffic") else None
 security = Security("security", SecurityArgs(settings=settings), after_namespaces) if holds("app") else None
 egress = Egress("egress", EgressArgs(settings=settings), after_namespaces) if holds("traffic") else None
 

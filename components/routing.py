@@ -1,6 +1,12 @@
 """Istio traffic objects for the application: ingress Gateway and VirtualService,
 per routed service a DestinationRule and a VirtualService from stack config, and
-the optional ingress routes to the telemetry addons."""
+the optional ingress routes to the telemetry addons.
+
+Make before break: each VirtualService waits for the DestinationRules defining the
+subsets it sends traffic to and for the Deployments of those versions that this
+stack registers (`model.traffic.make_before_break`), so within one update a route
+never reaches Envoy before its subset and its pods. A stack without the app layer
+registers no Deployments; its check of the app layer's contract stands in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,17 +15,21 @@ import pulumi
 
 from model.names import component_type
 
-from components.kubernetes import register_all
+from components.kubernetes import child_options, logical_name, register
+from components.workloads import Workloads
 from model.observability import observability_objects
 from model.routing import routing_objects
 from model.settings import Settings
-from model.traffic import traffic_table
+from model.traffic import ObjectKey, needed_before, object_key, traffic_table
 
 
 @dataclass(frozen=True, kw_only=True)
 class RoutingArgs:
     settings: Settings
     """The stack's settings; the objects are built from them."""
+    workloads: Workloads | None = None
+    """The application's workloads when this stack holds them (None: a stack without
+    the app layer): routes wait for the Deployments of the versions they send to."""
 
 
 class Routing(pulumi.ComponentResource):
@@ -35,7 +45,16 @@ class Routing(pulumi.ComponentResource):
         super().__init__(component_type("routing", "Routing"), name, None, opts)
         objects = routing_objects(args.settings) + observability_objects(args.settings)
         self.objects = objects
-        register_all(self, name, objects, opts)
+        workloads = args.workloads
+        # Which Deployment runs which version is read from labels, as Istio reads it.
+        waits = needed_before([*objects, *(workloads.objects if workloads else [])])
+        registered: dict[ObjectKey, pulumi.Resource] = dict(workloads.deployments if workloads else {})
+        # Everything else first, so each VirtualService finds what it waits for registered.
+        for body in sorted(objects, key=lambda b: b["kind"] == "VirtualService"):
+            key = object_key(body)
+            before = [registered[k] for k in waits.get(key, ()) if k in registered]
+            registered[key] = register(logical_name(name, body), body,
+                                       child_options(self, opts, depends_on=before))
         self.traffic = pulumi.Output.from_input([
             {"virtualService": s.virtual_service, "namespace": s.namespace, "route": s.route,
              "host": s.host, "subset": s.subset, "percent": s.percent}

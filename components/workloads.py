@@ -14,6 +14,7 @@ from model.names import component_type
 from components.kubernetes import child_options, logical_name, register
 from model.settings import Settings
 from model.stores import protected, store_objects
+from model.traffic import ObjectKey, object_key
 from model.workloads import application_objects
 
 
@@ -36,6 +37,9 @@ class Workloads(pulumi.ComponentResource):
     """The application namespace, once it exists."""
     namespace_resources: list[pulumi.CustomResource]
     """The application's Namespaces, for others that only need them to exist."""
+    deployments: dict[ObjectKey, pulumi.CustomResource]
+    """One Deployment per deployed version, by (kind, namespace, name): the routes
+    sending traffic to a version wait for its pods (make before break)."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("workloads", "Workloads"), name, None, opts)
@@ -43,12 +47,15 @@ class Workloads(pulumi.ComponentResource):
         self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
         namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]
+        self.deployments = {}
         for body in objects:
             if body["kind"] == "Namespace":
                 continue
-            register(logical_name(name, body), body,
-                     child_options(self, opts, depends_on=namespaces,
-                                   protect=protected(args.settings, body)))
+            resource = register(logical_name(name, body), body,
+                                child_options(self, opts, depends_on=namespaces,
+                                              protect=protected(args.settings, body)))
+            if body["kind"] == "Deployment":
+                self.deployments[object_key(body)] = resource
         self.namespace_resources = namespaces
         self.namespace = namespaces[0].metadata.apply(lambda m: m["name"])
         self.register_outputs({"namespace": self.namespace})

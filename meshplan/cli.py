@@ -136,26 +136,25 @@ def _diff(args: argparse.Namespace) -> int:
     findings = check_rendered(proposed_rendered)
 
     max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
-    refused = [] if args.allow_jump else step_violations(result.traffic, max_step)
+    if not args.allow_jump:  # make before break is never waived; the step guard is
+        result.refused += step_violations(result.traffic, max_step)
     errors = [f for f in findings if f.level == "error"]
-    plans = change_plans(result.changed_traffic, max_step)
+    plans = change_plans(result.changed_traffic, max_step, before=base.objects, after=proposed.objects)
+    stack_args = diff_formats.stack_arguments(stack=args.stack, config=args.config, default=stack)
 
     if args.format == "json":
         sys.stdout.write(diff_formats.diff_json(result))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
-        text = diff_formats.diff_markdown(result, findings=findings,
-                                          title=f"meshplan diff · stack {diff_formats.code_span(stack)}",
-                                          plans=plans, stack=stack)
-        if refused:
-            text += "\n" + diff_formats.refused_markdown(refused)
-        sys.stdout.write(text)
+        sys.stdout.write(diff_formats.diff_markdown(result, findings=findings,
+                                                    title=f"meshplan diff · stack {diff_formats.code_span(stack)}",
+                                                    plans=plans, stack_args=stack_args))
     else:
         sys.stdout.write(diff_formats.diff_text(result, findings=findings, colour=diff_formats.use_colour(sys.stdout),
-                                                plans=plans, stack=stack))
-    for line in refused:
+                                                plans=plans, stack_args=stack_args))
+    for line in result.refused:
         print(f"error: {line}", file=sys.stderr)
-    if refused or errors:
+    if result.refused or errors:
         return EXIT_ERROR
     return EXIT_CHANGES if result.has_changes else EXIT_OK
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from meshplan.states import State
 from model.names import HELM_RELEASE_TYPE
-from model.rollout import TrafficChange, traffic_changes
+from model.rollout import TrafficChange, traffic_changes, undeployed_while_routed
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
@@ -42,6 +42,21 @@ REPLACE_PATHS: Mapping[str, tuple[str, ...]] = {
 PROVIDER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     HELM_RELEASE_TYPE: {"timeout": 300, "compat": "true"},
 }
+
+
+# Lists whose items Istio tells apart by a key, not by position, per kind of
+# networking.istio.io object: their items are compared by that key
+# (`spec.subsets[name=v3]`), so deploying v3 in place of v1 shows as subset v3 added
+# and subset v1 removed, not as subset 0 renamed.
+KEYED_LISTS: Mapping[str, Mapping[str, str]] = {
+    "DestinationRule": {"spec.subsets": "name"},
+}
+
+
+def _list_key(type_token: str, path: str) -> str | None:
+    if not type_token.startswith("kubernetes:networking.istio.io/"):
+        return None
+    return KEYED_LISTS.get(type_token.rsplit(":", 1)[-1], {}).get(path)
 
 
 def forces_replace(type_token: str, path: str) -> bool:
@@ -123,6 +138,9 @@ def property_changes(type_token: str, before: Any, after: Any, path: str = "",
                 found.extend(property_changes(type_token, before[key], after[key], sub, lenient=lenient))
         return found
     if isinstance(before, list) and isinstance(after, list):
+        key = _list_key(type_token, path)
+        if key is not None and _keyed(before, key) is not None and _keyed(after, key) is not None:
+            return _keyed_changes(type_token, before, after, path, key, lenient=lenient)
         found = []
         for i in range(max(len(before), len(after))):
             sub = f"{path}[{i}]"
@@ -136,6 +154,31 @@ def property_changes(type_token: str, before: Any, after: Any, path: str = "",
     if before == after:
         return []
     return [PropertyChange(path, before, after, forces_replace(type_token, path))]
+
+
+def _keyed(items: list, key: str) -> dict[str, Any] | None:
+    """The items by their key, when every item has a distinct one."""
+    found = {item[key]: item for item in items if isinstance(item, dict) and isinstance(item.get(key), str)}
+    return found if len(found) == len(items) else None
+
+
+def _keyed_changes(type_token: str, before: list, after: list, path: str, key: str,
+                   *, lenient: bool) -> list[PropertyChange]:
+    old, new = _keyed(before, key), _keyed(after, key)
+    found = []
+    for name in [*old, *(n for n in new if n not in old)]:
+        sub = f"{path}[{key}={name}]"
+        if name not in new:
+            found.append(PropertyChange(sub, old[name], _ABSENT, forces_replace(type_token, sub)))
+        elif name not in old:
+            found.append(PropertyChange(sub, _ABSENT, new[name], forces_replace(type_token, sub)))
+        else:
+            found.extend(property_changes(type_token, old[name], new[name], sub, lenient=lenient))
+    kept_before, kept_after = [n for n in old if n in new], [n for n in new if n in old]
+    if kept_before != kept_after:  # no meaning to Istio, but still an update of the object
+        sub = f"{path}[*].{key}"
+        found.append(PropertyChange(sub, kept_before, kept_after, forces_replace(type_token, sub)))
+    return found
 
 
 def resource_changes(base: State, proposed: State, *, lenient: bool = False) -> list[ResourceChange]:
@@ -165,6 +208,9 @@ class Diff:
     secrets: list[dict] = field(default_factory=list)
     """Secret config values added, removed or changed (`{"key", "change"}`), where
     both stack files' secrets could be opened (meshplan/passphrase.py); never values."""
+    refused: list[str] = field(default_factory=list)
+    """Why the change must not be applied as it is, one line each: make before break
+    (always judged here) and the step guard (added by the caller, which knows the limit)."""
 
     @property
     def changed_traffic(self) -> list[TrafficChange]:
@@ -182,12 +228,15 @@ class Diff:
                  "traffic": [t.as_json() for t in self.changed_traffic]}
         if self.secrets:
             shown["secrets"] = self.secrets
+        if self.refused:
+            shown["refused"] = self.refused
         return shown
 
 
 def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
     return Diff(base=base, proposed=proposed, changes=resource_changes(base, proposed, lenient=lenient),
-                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)))
+                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)),
+                refused=undeployed_while_routed(base.objects, proposed.objects))
 
 
 def shown(value: Any) -> str:

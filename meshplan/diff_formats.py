@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 
 from meshplan.diff import describe, shown
 from meshplan.formats import clip
@@ -44,20 +45,39 @@ def _summary_line(diff) -> str:
     return line
 
 
-def plan_lines(plans, stack: str) -> list[str]:
-    """Each weight change as `meshplan rollout` would take it, within the step limit."""
+def stack_arguments(*, stack: str | None, config: str | None, default: str) -> str:
+    """How a printed command names the stack the diff was given: `--config FILE` for
+    a file (and `--stack S` when one was named too), else `--stack S`."""
+    words = ["--stack", stack] if stack else []
+    if config:
+        words += ["--config", config]
+    return shlex.join(words or ["--stack", default])
+
+
+def plan_entries(plans, stack_args: str) -> list[tuple[str, str]]:
+    """Each weight change as `meshplan rollout` would take it: a summary and the
+    command that takes it (or an empty command and why none can)."""
     out = []
     for plan in plans:
+        if plan.unavailable:
+            out.append((f"{plan.namespace}/{plan.service} → {plan.canary}: no rollout plan: {plan.unavailable}", ""))
+            continue
         states = "; ".join(f"{n}) " + ", ".join(f"{v} {w}%" for v, w in state.items())
                            for n, state in enumerate(plan.states, start=1))
-        out.append(f"{plan.namespace}/{plan.service} → {plan.canary} in {len(plan.steps)} "
-                   f"step{'s' if len(plan.steps) != 1 else ''}: {states}")
-        out.append(f"  venv/bin/python -m meshplan rollout --stack {stack} --service {plan.service} "
-                   f"--to {plan.canary} --steps {','.join(map(str, plan.steps))}")
+        out.append((f"{plan.namespace}/{plan.service} → {plan.canary} in {len(plan.steps)} "
+                    f"step{'s' if len(plan.steps) != 1 else ''}: {states}",
+                    f"venv/bin/python -m meshplan rollout {stack_args} --service {shlex.quote(plan.service)} "
+                    f"--to {shlex.quote(plan.canary)} --steps {','.join(map(str, plan.steps))}"))
     return out
 
 
-def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack: str = "") -> str:
+def _plan_terms(plans) -> str:
+    limit = plans[0].step_limit
+    size = f"steps of at most {limit:g} points" if limit is not None else "one step, as no step limit is set"
+    return f"instead of this change, from the base's weights: {size}, gated on metrics"
+
+
+def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: str = "") -> str:
     out = [_paint(f"meshplan diff: {diff.base.label} → {diff.proposed.label}", None, colour),
            _paint(_summary_line(diff), None, colour)]
     if diff.changes:
@@ -76,8 +96,9 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack: str =
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
     if plans:
-        out += ["", "Rollout plan (within rollout.maxStep, with metric gates)"]
-        out += [_paint(f"  {line}", None, colour) for line in plan_lines(plans, stack)]
+        out += ["", f"Rollout plan ({_plan_terms(plans)})"]
+        for summary, command in plan_entries(plans, stack_args):
+            out += [_paint(f"  {line}", None, colour) for line in (summary, f"  {command}") if line.strip()]
     if findings:
         out += ["", "Findings"] + [_paint(f"  {f}", f.level, colour) for f in findings]
     return "\n".join(out) + "\n"
@@ -106,7 +127,7 @@ def refused_markdown(lines) -> str:
     return "".join(f"> **Refused** — {_cell(line)}\n" for line in lines)
 
 
-def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), stack: str = "") -> str:
+def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), stack_args: str = "") -> str:
     out = [f"### {title}", "", f"**{_cell(_summary_line(diff))}**", "",
            f"Base {code_span(diff.base.label)} → proposed {code_span(diff.proposed.label)}", ""]
     if diff.changes:
@@ -131,13 +152,17 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
     if diff.traffic:
         out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
     if plans:
-        lines = plan_lines(plans, stack)
-        out += ["#### Rollout plan", "", "Within `rollout.maxStep`, gated on metrics:", ""]
-        out += [f"- {_cell(summary)}<br>{code_span(command.strip())}" for summary, command in zip(lines[::2], lines[1::2])]
+        terms = _plan_terms(plans)
+        out += ["#### Rollout plan", "", _cell(terms[0].upper() + terms[1:] + ":"), ""]
+        out += [f"- {_cell(summary)}" + (f"<br>{code_span(command)}" if command else "")
+                for summary, command in plan_entries(plans, stack_args)]
         out.append("")
     if findings:
         out += ["#### Findings", ""] + [f"- {code_span(str(f))}" for f in findings] + [""]
-    return "\n".join(out)
+    text = "\n".join(out)
+    if diff.refused:
+        text += "\n" + refused_markdown(diff.refused)
+    return text
 
 
 def mermaid(diff) -> list[str]:

@@ -37,3 +37,12 @@ def istio_object(api_version: str, kind: str, name: str, namespace: str, spec: d
     """An Istio object body, camelCase as the Istio API spells it."""
     return {"apiVersion": api_version, "kind": kind,
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+SECRET_SHOWN = "[secret]"
+"""How a secret value is shown wherever a value would be."""
+
+SECRET_NOT_SET_SHOWN = "[secret: not set]"
+"""How an offline render shows a secret the stack file does not hold yet. It is
+also the value of the stand-in secret Output the program registers in its place
+offline; the engine never gets that far (components/config.py)."""

@@ -1,5 +1,6 @@
-"""Traffic before and after a change, and the step guard that refuses a change
-shifting any destination's share by more than a given number of percentage points.
+"""Traffic before and after a change, the step guard that refuses a change shifting
+any destination's share by more than a given number of percentage points, and the
+refusal of a change that removes a version while traffic still goes to it.
 
 One rule, used by `meshplan diff`, by the Pulumi program (against the traffic it
 exported last time) and by anything else that knows two traffic tables."""
@@ -9,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.traffic import Share, format_percent
+from model.traffic import Backings, Delivery, Share, format_percent, make_before_break, object_key
 
 _INDEX_PREFIX = re.compile(r"^#\d+ ")
 EPSILON = 1e-6
@@ -126,3 +127,46 @@ def step_violations(changes: Iterable[TrafficChange], max_step: float | None) ->
         f"({c.shift:+.4g} points), more than the maximum step of {max_step:g} points"
         for c in sorted(worst.values(), key=lambda c: (-abs(c.shift), c.namespace, c.virtual_service, c.route))
     ]
+
+
+def undeployed(before: Iterable[Mapping], after: Iterable[Mapping]) -> list[tuple[Delivery, list[str]]]:
+    """Make before break, the removing half: each destination that a VirtualService
+    sends traffic to in `before` and that still exists in `after`, whose subset or pods
+    `after` no longer has, with what went (the largest share per destination). Removing
+    a version must wait until a change of its own has moved its traffic away: within
+    one update the subset and pods can go while Envoy still routes to them.
+
+    A version only some of whose workloads go, or that another workload takes over,
+    is still deployed; a VirtualService removed together with its versions is deleted
+    before them."""
+    after = list(after)
+    remaining = Backings(after)
+    virtual_services = {object_key(o) for o in after if o.get("kind") == "VirtualService"}
+    worst: dict[tuple, tuple[Delivery, list[str]]] = {}
+    for need in make_before_break(before):
+        delivery = need.delivery
+        if delivery.virtual_service not in virtual_services:
+            continue
+        now = remaining.of(delivery.virtual_service[1], delivery.host, delivery.subset)
+        gone = []
+        if need.backing.rules and not now.rules:
+            gone += [f"subset {delivery.subset} of DestinationRule {ns}/{name}" for _, ns, name in need.backing.rules]
+        if need.backing.workloads and not now.workloads:
+            gone += [f"{kind} {ns}/{name}" for kind, ns, name in need.backing.workloads]
+        key = (delivery.virtual_service, delivery.host, delivery.subset)
+        if gone and (key not in worst or delivery.percent > worst[key][0].percent):
+            worst[key] = (delivery, gone)
+    return list(worst.values())
+
+
+def undeployed_while_routed(before: Iterable[Mapping], after: Iterable[Mapping]) -> list[str]:
+    """`undeployed`, one line each, naming the service and version."""
+    lines = []
+    for delivery, gone in undeployed(before, after):
+        _, ns, name = delivery.virtual_service
+        receives = f"a {format_percent(delivery.percent)} mirror" if delivery.mirrored \
+            else format_percent(delivery.percent)
+        lines.append(f"make before break: {delivery.destination} still receives {receives} of VirtualService "
+                     f"{ns}/{name} route {delivery.route!r}, and this change undeploys it ({', '.join(gone)}); "
+                     "shift its traffic to 0% first, then remove it")
+    return lines

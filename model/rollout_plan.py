@@ -8,10 +8,11 @@ back to them, not to wherever it was interrupted); it is removed when the rollou
 ends. Pure: no Pulumi, no rendering."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping
 
 from model.errors import ConfigError
+from model.traffic import Backings, hidden_by_secret, object_key, shares
 
 STARTED_FROM_KEYS = ("service", "to", "weights")
 
@@ -142,38 +143,101 @@ STARTED_FROM_PATH = "rollout.startedFrom"
 
 @dataclass(frozen=True, kw_only=True)
 class ChangePlan:
-    """How a change of one service's default-route weights would roll out within the
-    stack's step limit: the path `meshplan rollout` would take to the same share."""
+    """How `meshplan rollout` would take one service's default route from the base's
+    weights to the change's, within the step limit: the same path it would take, or
+    why it cannot."""
 
     namespace: str
     service: str
     canary: str
     """The version gaining the most traffic."""
     steps: tuple[int, ...]
-    """The canary's share after each step."""
+    """The canary's share after each step (none when `unavailable`)."""
     states: tuple[dict[str, int], ...]
-    """The weights after each step."""
+    """The weights after each step, as the rollout writes them."""
+    step_limit: float | None
+    """The largest move per step the steps respect (None: no limit, one step)."""
+    unavailable: str = ""
+    """Why no rollout reaches the change's traffic ('' when `steps` does)."""
 
 
-def change_plans(changes: list, max_step: float | None) -> list[ChangePlan]:
+def default_route_weights(vs: Mapping) -> dict[str, int] | None:
+    """The weights of a VirtualService's default route (its last HTTP route, when it
+    matches every request) as the stack file writes them: `to` is one version at 100,
+    as `current_weights` reads it. None without such a route or a subset per destination."""
+    routes = (vs.get("spec") or {}).get("http") or []
+    if not routes or hidden_by_secret(routes) or routes[-1].get("match"):
+        return None
+    destinations = [d.get("destination") or {} for d in routes[-1].get("route") or []]
+    if not destinations or not all(d.get("subset") for d in destinations):
+        return None
+    if len(destinations) == 1 and routes[-1]["route"][0].get("weight") is None:
+        return {str(destinations[0]["subset"]): 100}
+    return {str(d["subset"]): int(r.get("weight") or 0) for d, r in zip(destinations, routes[-1]["route"])}
+
+
+def _shares(weights: Mapping[str, int]) -> dict[str, float]:
+    return dict(zip(weights, shares(list(weights.values()))))
+
+
+def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapping],
+                 after: Iterable[Mapping]) -> list[ChangePlan]:
     """For each VirtualService whose default route's weights a change moves (`changes`:
-    model.rollout.TrafficChange), the steps from the old shares to the new canary share,
-    each at most `max_step` points (one step without a limit)."""
+    model.rollout.TrafficChange; `before`, `after`: the two sides' objects), the steps
+    `meshplan rollout` would take from the base's weights to the new canary share, each
+    at most `max_step` points (one step without a limit), when they end at the change's
+    traffic. None for a service the change also undeploys a routed version of: that is
+    refused, not planned."""
+    from model.rollout import undeployed
+
+    before, after = list(before), list(after)
     routes: dict[tuple[str, str], list] = {}
     for change in changes:
         if change.route.endswith(" default") and change.subset and change.before is not None \
                 and change.after is not None:
             routes.setdefault((change.namespace, change.virtual_service), []).append(change)
+    held = {delivery.virtual_service for delivery, _ in undeployed(before, after)}
+    written = [{object_key(o)[1:]: default_route_weights(o) for o in side if o.get("kind") == "VirtualService"}
+               for side in (before, after)]
+    base_subsets = Backings(before)
     plans = []
     for (namespace, service), moved in routes.items():
         gaining = max(moved, key=lambda c: c.shift)
-        if gaining.shift <= 0:
+        start, wanted = written[0].get((namespace, service)), written[1].get((namespace, service))
+        if gaining.shift <= 0 or ("VirtualService", namespace, service) in held or not start or not wanted:
             continue
-        start = {c.subset: round(c.before) for c in moved}
-        target = round(gaining.after)
-        steps = even_steps(int(max_step) if max_step else 100, target)
-        planned = plan_steps(start=start, current=start, canary=gaining.subset, steps=steps, resuming=False)
-        plans.append(ChangePlan(namespace=namespace, service=service, canary=gaining.subset,
-                                steps=tuple(p.percent for p in planned),
-                                states=tuple(p.weights for p in planned)))
+        canary, target = gaining.subset, gaining.after
+        plan = ChangePlan(namespace=namespace, service=service, canary=canary, steps=(), states=(),
+                          step_limit=max_step)
+        why = _unreachable(start, wanted, canary, target, max_step,
+                           deployed=bool(base_subsets.of(namespace, gaining.host, canary).rules))
+        if why:
+            plans.append(replace(plan, unavailable=why))
+            continue
+        steps = even_steps(int(max_step) if max_step else 100, round(target))
+        planned = plan_steps(start=start, current=start, canary=canary, steps=steps, resuming=False)
+        plans.append(replace(plan, steps=tuple(p.percent for p in planned),
+                             states=tuple(p.weights for p in planned)))
     return plans
+
+
+def _listed(weights: Mapping[str, int]) -> str:
+    return ", ".join(f"{v} {w}" for v, w in weights.items())
+
+
+def _unreachable(start: Mapping[str, int], wanted: Mapping[str, int], canary: str, target: float,
+                 max_step: float | None, *, deployed: bool) -> str:
+    """Why `meshplan rollout`, run on the base's stack config, cannot end at the
+    change's traffic ('' when it can)."""
+    if not deployed:
+        return f"{canary} is not deployed in the base; deploy it in a change of its own, then roll traffic to it"
+    if max_step is not None and max_step < 1:
+        return f"rollout steps are whole percentages, and the maximum step is {max_step:g} points"
+    reached = _shares(weights_at(start, canary, round(target)))
+    goal = _shares(wanted)
+    if abs(target - round(target)) > 1e-9 or any(abs(reached.get(v, 0.0) - goal.get(v, 0.0)) > 1e-6
+                                                  for v in {*reached, *goal}):
+        return (f"meshplan rollout cannot reach this change's weights ({_listed(wanted)}) from the base's "
+                f"({_listed(start)}): it moves {canary} in whole percentages and keeps the other versions "
+                "in their proportions")
+    return ""

@@ -4,13 +4,27 @@ are set, and a lone destination takes everything whatever its weight. Routes are
 matched in order: a route whose match catches every request shadows every route
 after it, whose destinations then receive 0% (so adding `uri: {prefix: /}` to v3
 ahead of the default route moves the default route's traffic, and the step guard
-sees it)."""
+sees it).
+
+The same shares decide what a route needs in place before it reaches Envoy (make
+before break): `make_before_break`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator, Mapping
 
-from model.settings import SECRET_SHOWN
+from model.names import SECRET_SHOWN
+
+EPSILON = 1e-6
+"""Shares at or below this many percent count as no traffic."""
+
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace, name) of a Kubernetes object."""
+
+
+def object_key(obj: Mapping) -> ObjectKey:
+    metadata = obj.get("metadata") or {}
+    return str(obj.get("kind", "")), str(metadata.get("namespace", "")), str(metadata.get("name", ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,13 +110,13 @@ def route_label(index: int, route: dict) -> str:
     return f"#{index} {describe_match(route.get('match'))}"
 
 
-def _hides_something(value: object) -> bool:
+def hidden_by_secret(value: object) -> bool:
     """Whether a secret hides part of `value`: an exported state shows each secret,
     whatever its shape, as the one string SECRET_SHOWN."""
     if isinstance(value, dict):
-        return any(_hides_something(v) for v in value.values())
+        return any(hidden_by_secret(v) for v in value.values())
     if isinstance(value, list):
-        return any(_hides_something(v) for v in value)
+        return any(hidden_by_secret(v) for v in value)
     return value == SECRET_SHOWN
 
 
@@ -111,19 +125,15 @@ def virtual_service_shares(vs: dict) -> list[Share]:
     none when a secret hides its name or any of its HTTP routes (no share of a route
     can be known without all of its weights and the routes before it)."""
     spec = vs.get("spec") or {}
-    if _hides_something(vs.get("metadata")) or _hides_something(spec.get("http") if isinstance(spec, dict) else spec):
+    if hidden_by_secret(vs.get("metadata")) or hidden_by_secret(spec.get("http") if isinstance(spec, dict) else spec):
         return []
     metadata = vs.get("metadata") or {}
     name = metadata.get("name", "?")
     namespace = metadata.get("namespace", "")
     found = []
-    shadowed = False
-    for index, route in enumerate(spec.get("http") or []):
+    for index, route, shadowed in _rules(vs, "http"):
         destinations = route.get("route") or []
-        percents = shares([d.get("weight") for d in destinations])
-        if shadowed:
-            percents = [0.0 for _ in percents]
-        shadowed = shadowed or route_catches_all(route)
+        percents = [0.0 for _ in destinations] if shadowed else shares([d.get("weight") for d in destinations])
         label = route_label(index, route)
         for dest, percent in zip(destinations, percents):
             target = dest.get("destination") or {}
@@ -131,6 +141,15 @@ def virtual_service_shares(vs: dict) -> list[Share]:
                                host=str(target.get("host", "?")), subset=str(target.get("subset", "")),
                                percent=percent))
     return found
+
+
+def _rules(vs: Mapping, kind: str) -> Iterator[tuple[int, dict, bool]]:
+    """The rules of one kind (`http`, `tls`, `tcp`) of a VirtualService in order, each
+    with whether an earlier rule catching every request shadows it."""
+    shadowed = False
+    for index, route in enumerate((vs.get("spec") or {}).get(kind) or []):
+        yield index, route, shadowed
+        shadowed = shadowed or route_catches_all(route)
 
 
 def traffic_table(objects: Iterable[dict]) -> list[Share]:
@@ -147,3 +166,160 @@ def format_percent(value: float | None) -> str:
     if abs(value - round(value)) < 0.05:
         return f"{round(value)}%"
     return f"{value:.1f}%"
+
+
+# ------------------------------------------------------------ make before break
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """Requests one rule of a VirtualService sends, or mirrors, to one destination."""
+
+    virtual_service: ObjectKey
+    route: str
+    host: str
+    """As the VirtualService writes it (a short name resolves in its namespace)."""
+    subset: str
+    percent: float
+    """Of the rule's requests: the destination's share, or the mirror's percentage."""
+    mirrored: bool = False
+
+    @property
+    def destination(self) -> str:
+        return f"{self.host} {self.subset}" if self.subset else self.host
+
+
+def deliveries(vs: Mapping) -> list[Delivery]:
+    """Every destination of every HTTP, TLS and TCP rule of one VirtualService and every
+    mirror, with its share; a rule shadowed by an earlier catch-all delivers 0%. None
+    when a secret hides its name or its rules: what they deliver cannot be known."""
+    spec = vs.get("spec") or {}
+    rules = [spec.get(kind) for kind in ("http", "tls", "tcp")] if isinstance(spec, dict) else spec
+    if hidden_by_secret(vs.get("metadata")) or hidden_by_secret(rules):
+        return []
+    key = object_key(vs)
+    found = []
+    for kind in ("http", "tls", "tcp"):
+        for index, route, shadowed in _rules(vs, kind):
+            label = route_label(index, route) if kind == "http" else f"{kind} {route_label(index, route)}"
+            destinations = route.get("route") or []
+            percents = [0.0 for _ in destinations] if shadowed else shares([d.get("weight") for d in destinations])
+            targets = [(d.get("destination") or {}, p, False) for d, p in zip(destinations, percents)]
+            for target, percent in _mirrors(route):
+                targets.append((target, 0.0 if shadowed else percent, True))
+            found.extend(Delivery(virtual_service=key, route=label, host=str(target.get("host", "")),
+                                  subset=str(target.get("subset") or ""), percent=percent, mirrored=mirrored)
+                         for target, percent, mirrored in targets)
+    return found
+
+
+def _mirrors(route: Mapping) -> list[tuple[Mapping, float]]:
+    """An HTTP route's mirrors (`mirror` with `mirrorPercentage`, or `mirrors`), each
+    with the percent of the route's requests it copies (Istio's default: all)."""
+    found = []
+    if isinstance(route.get("mirror"), dict):
+        percentage = route.get("mirrorPercentage")
+        value = percentage.get("value") if isinstance(percentage, dict) else route.get("mirrorPercent")
+        found.append((route["mirror"], 100.0 if value is None else float(value)))
+    for mirror in route.get("mirrors") or []:
+        percentage = mirror.get("percentage") if isinstance(mirror, dict) else None
+        value = percentage.get("value") if isinstance(percentage, dict) else None
+        if isinstance(mirror, dict) and isinstance(mirror.get("destination"), dict):
+            found.append((mirror["destination"], 100.0 if value is None else float(value)))
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backing:
+    """What requests to one destination land on, among a set of objects."""
+
+    rules: tuple[ObjectKey, ...] = ()
+    """The DestinationRules defining its subset (none for a destination without one)."""
+    workloads: tuple[ObjectKey, ...] = ()
+    """The objects whose pods its Service selects, narrowed by its subset's labels."""
+
+
+class Backings:
+    """Destinations resolved the way Istio resolves them against a set of objects:
+    a short host in the namespace of the VirtualService naming it, a subset by the
+    DestinationRules for that host, its pods by the host's Service selector plus the
+    subset's labels. Indexed once, so each lookup costs the size of its answer."""
+
+    def __init__(self, objects: Iterable[Mapping]):
+        from model.analysis.index import TEMPLATE_PATHS, fqdn  # lazily: model.analysis imports this module
+
+        self._fqdn = fqdn
+        self._rules: dict[str, list[tuple[ObjectKey, dict[str, Mapping]]]] = {}
+        self._selectors: dict[str, list[tuple[str, Mapping]]] = {}
+        self._pods: dict[tuple[str, str, str], set[ObjectKey]] = {}
+        self._order: dict[ObjectKey, int] = {}
+        for obj in objects:
+            key = object_key(obj)
+            kind, namespace, name = key
+            spec = obj.get("spec") or {}
+            if kind == "DestinationRule":
+                subsets = {str(s.get("name")): s.get("labels") or {} for s in spec.get("subsets") or []
+                           if isinstance(s, dict)}
+                self._rules.setdefault(fqdn(str(spec.get("host", "")), namespace), []).append((key, subsets))
+            elif kind == "Service" and isinstance(spec.get("selector"), dict) and spec["selector"]:
+                self._selectors.setdefault(fqdn(name, namespace), []).append((namespace, spec["selector"]))
+            elif kind in TEMPLATE_PATHS:
+                template = obj
+                for step in TEMPLATE_PATHS[kind]:
+                    template = (template.get(step) if isinstance(template, dict) else None) or {}
+                labels = (template.get("metadata") or {}).get("labels") or {}
+                self._order.setdefault(key, len(self._order))
+                for label, value in labels.items():
+                    self._pods.setdefault((namespace, str(label), str(value)), set()).add(key)
+
+    def of(self, namespace: str, host: str, subset: str) -> Backing:
+        """The backing of `host`/`subset` named by a VirtualService in `namespace`."""
+        target = self._fqdn(host, namespace)
+        defining = [(key, subsets[subset]) for key, subsets in self._rules.get(target, ()) if subset in subsets]
+        if subset and not defining:
+            return Backing()  # no subset, no pods it could reach
+        workloads: set[ObjectKey] = set()
+        for service_namespace, selector in self._selectors.get(target, ()):
+            for subset_labels in [labels for _, labels in defining] or [{}]:
+                wanted = {**selector, **subset_labels}
+                matched = [self._pods.get((service_namespace, str(k), str(v)), set()) for k, v in wanted.items()]
+                workloads |= set.intersection(*matched) if matched else set()
+        return Backing(rules=tuple(key for key, _ in defining),
+                       workloads=tuple(sorted(workloads, key=self._order.__getitem__)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Need:
+    """A destination a VirtualService sends traffic to, and what must be in place first."""
+
+    delivery: Delivery
+    backing: Backing
+
+
+def make_before_break(objects: Iterable[Mapping]) -> list[Need]:
+    """Make before break, stated once: for every VirtualService among `objects`, each
+    destination it sends (or mirrors) traffic to, with the objects among them that must
+    be in place before it routes there: the DestinationRules defining the subset and
+    the workloads running its pods (istio.io's traffic-management best practices). A
+    destination at 0% (weight 0, or shadowed by an earlier catch-all) needs nothing, so
+    traffic can leave a version before the version goes."""
+    objects = list(objects)
+    backings = Backings(objects)
+    found = []
+    for obj in objects:
+        if obj.get("kind") != "VirtualService":
+            continue
+        for delivery in deliveries(obj):
+            if delivery.percent > EPSILON:
+                found.append(Need(delivery=delivery,
+                                  backing=backings.of(delivery.virtual_service[1], delivery.host, delivery.subset)))
+    return found
+
+
+def needed_before(objects: Iterable[Mapping]) -> dict[ObjectKey, tuple[ObjectKey, ...]]:
+    """Per VirtualService, the objects it waits for (`make_before_break`, flattened)."""
+    found: dict[ObjectKey, dict[ObjectKey, None]] = {}
+    for need in make_before_break(objects):
+        waits = found.setdefault(need.delivery.virtual_service, {})
+        waits.update(dict.fromkeys((*need.backing.rules, *need.backing.workloads)))
+    return {vs: tuple(waits) for vs, waits in found.items()}

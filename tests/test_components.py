@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from meshplan import sdk
-from tests.conftest import ROOT, STACKS, render_file, render_stack
+from tests.conftest import EXAMPLES, ROOT, STACKS, render_file, render_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -195,3 +195,45 @@ def test_a_load_balancer_gateway_is_not_awaited_for_its_address(stack):
         if release.inputs["chart"] == "gateway":
             load_balancer = release.inputs["values"]["service"]["type"] == "LoadBalancer"
             assert release.inputs.get("skipAwait", False) is load_balancer, release.name
+
+
+# ------------------------------------------------------------ make before break
+
+def _waits_of_reviews(rendered) -> set[str]:
+    """What the reviews VirtualService waits for, beyond the control plane and namespaces."""
+    by_urn = rendered.by_urn()
+    [vs] = [r for r in rendered.resources if r.name == "routing-virtualservice-reviews"]
+    return {by_urn[u].name for u in vs.depends_on
+            if by_urn[u].type not in (RELEASE, "kubernetes:core/v1:Namespace")}
+
+
+def _reviews_stack(tmp_stack, reviews: str) -> str:
+    return tmp_stack("config:\n  bookinfo-mesh:environment: dev\n  bookinfo-mesh:services:\n"
+                     "    reviews:\n      versions: [v1, v2, v3]\n" + reviews)
+
+
+def test_a_route_waits_for_its_subsets_and_the_pods_of_versions_with_traffic_not_those_at_zero(tmp_stack):
+    rendered = render_file(_reviews_stack(tmp_stack, "      weights: {v1: 80, v2: 20, v3: 0}\n"))
+    assert _waits_of_reviews(rendered) == {"routing-destinationrule-reviews", "workloads-deployment-reviews-v1",
+                                           "workloads-deployment-reviews-v2"}
+
+
+def test_a_route_shadowed_by_a_catch_all_and_its_mirror_need_nothing(tmp_stack):
+    rendered = render_file(_reviews_stack(tmp_stack, (
+        "      routes:\n        - match: {uri: {prefix: /}}\n          to: v3\n"
+        "      to: v1\n      mirror: {version: v2}\n")))
+    assert _waits_of_reviews(rendered) == {"routing-destinationrule-reviews", "workloads-deployment-reviews-v3"}
+
+
+def test_a_mirror_waits_for_the_pods_it_copies_requests_to():
+    rendered = render_file(EXAMPLES / "istio-tasks" / "mirroring.yaml")
+    assert _waits_of_reviews(rendered) == {"routing-destinationrule-reviews", "workloads-deployment-reviews-v1",
+                                           "workloads-deployment-reviews-v2"}
+
+
+def test_a_traffic_only_stack_waits_for_its_destination_rules_only():
+    """Its Deployments are another stack's: the check of the app layer's contract stands in."""
+    rendered = render_stack("prod-traffic")
+    assert _waits_of_reviews(rendered) == {"routing-destinationrule-reviews"}
+    ingress = next(r for r in rendered.resources if r.name == "routing-virtualservice-bookinfo")
+    assert not {u for u in ingress.depends_on if "Deployment" in u or "DestinationRule" in u}

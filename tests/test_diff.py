@@ -343,3 +343,47 @@ def test_stack_secrets_never_appear_in_any_format(capsys, tmp_path):
     changes = json.loads(run(capsys, "--config", str(changed), "--base-config", str(base),
                              "--format", "json")[1])["changes"]
     assert "workloads-secret-bookinfo-db" not in {c["name"] for c in changes}  # both sides are [secret]
+
+
+# ------------------------------------------------------------ DestinationRule subsets by name
+
+
+def reviews_diff(capsys, tmp_stack, base: str, head: str, *options: str):
+    """Diff two dev stacks that differ in `services.reviews` only."""
+    prefix = "config:\n  bookinfo-mesh:environment: dev\n  bookinfo-mesh:services:\n    reviews:\n"
+    return run(capsys, "--config", str(tmp_stack(prefix + head, "Pulumi.head.yaml")),
+               "--base-config", str(tmp_stack(prefix + base, "Pulumi.base.yaml")), *options)
+
+
+def test_destination_rule_subsets_are_diffed_by_name(capsys, tmp_stack):
+    code, out, _ = reviews_diff(capsys, tmp_stack, "      versions: [v1, v2]\n      to: v2\n",
+                                "      versions: [v2, v3]\n      to: v2\n", "--format", "json")
+    assert code == 2
+    [rule] = [c for c in json.loads(out)["changes"] if c["name"] == "routing-destinationrule-reviews"]
+    assert [(d["op"], d["path"]) for d in rule["diff"]] == [
+        ("remove", "spec.subsets[name=v1]"), ("add", "spec.subsets[name=v3]")]
+    assert rule["diff"][1]["after"] == {"labels": {"version": "v3"}, "name": "v3"}
+
+
+def test_a_change_inside_a_subset_is_named_by_its_subset(capsys, tmp_stack):
+    policy = "      subsetTrafficPolicy:\n        v3: {loadBalancer: RANDOM}\n"
+    code, out, _ = reviews_diff(capsys, tmp_stack, "      versions: [v1, v2, v3]\n      to: v3\n",
+                                "      versions: [v2, v3]\n      to: v3\n" + policy)
+    assert code == 2
+    assert "    remove spec.subsets[name=v1]: " in out
+    assert '    add    spec.subsets[name=v3].trafficPolicy: (none) → {"loadBalancer": {"simple": "RANDOM"}}' in out
+    assert "subsets[0]" not in out and "subsets[1]" not in out
+
+
+DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
+
+
+def test_reordered_subsets_show_as_their_order_and_unnamed_ones_by_index():
+    v1, v2 = {"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}
+    [moved] = property_changes(DESTINATION_RULE, {"spec": {"subsets": [v1, v2]}}, {"spec": {"subsets": [v2, v1]}})
+    assert (moved.path, moved.before, moved.after) == ("spec.subsets[*].name", ["v1", "v2"], ["v2", "v1"])
+    twice = property_changes(DESTINATION_RULE, {"spec": {"subsets": [v1, v1]}}, {"spec": {"subsets": [v2]}})
+    assert [c.path for c in twice] == ["spec.subsets[0].name", "spec.subsets[0].labels.version", "spec.subsets[1]"]
+    # Other kinds' lists keep their positions.
+    assert [c.path for c in property_changes("kubernetes:apps/v1:Deployment", {"spec": {"subsets": [v1]}},
+                                             {"spec": {"subsets": [v2]}})][0].startswith("spec.subsets[0]")

@@ -201,13 +201,26 @@ def _moved(subset: str, before: float, after: float, route: str = "#0 default"):
                          subset=subset, before=before, after=after)
 
 
+def _reviews(weights: dict[str, int]) -> list[dict]:
+    """The reviews VirtualService with these default-route weights, and its subsets."""
+    def body(kind, spec):
+        return {"apiVersion": "networking.istio.io/v1", "kind": kind,
+                "metadata": {"name": "reviews", "namespace": "bookinfo"}, "spec": spec}
+
+    route = [{"destination": {"host": "reviews", "subset": v}, "weight": w} for v, w in weights.items()]
+    return [body("VirtualService", {"hosts": ["reviews"], "http": [{"route": route}]}),
+            body("DestinationRule", {"host": "reviews", "subsets": [{"name": v, "labels": {"version": v}}
+                                                                    for v in ("v1", "v2", "v3")]})]
+
+
 def test_a_weight_change_is_planned_as_steps_within_the_limit_ending_at_its_share():
     from model.rollout_plan import change_plans
 
-    [plan] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], 25)
+    sides = {"before": _reviews({"v1": 90, "v3": 10}), "after": _reviews({"v1": 50, "v3": 50})}
+    [plan] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], 25, **sides)
     assert (plan.service, plan.canary, plan.steps) == ("reviews", "v3", (25, 50))
     assert plan.states == ({"v1": 75, "v3": 25}, {"v1": 50, "v3": 50})
-    [one_step] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], None)
+    [one_step] = change_plans([_moved("v1", 90, 50), _moved("v3", 10, 50)], None, **sides)
     assert one_step.steps == (50,)
 
 
@@ -215,16 +228,19 @@ def test_only_default_routes_are_planned():
     from model.rollout_plan import change_plans
 
     assert change_plans([_moved("v1", 100, 0, route="#0 end-user=jason"),
-                         _moved("v2", 0, 100, route="#0 end-user=jason")], 25) == []
+                         _moved("v2", 0, 100, route="#0 end-user=jason")], 25,
+                        before=_reviews({"v1": 100}), after=_reviews({"v1": 100})) == []
 
 
-def test_the_pr_diff_prints_the_rollout_plan_and_the_command_that_runs_it(capsys):
+def test_the_pr_diff_prints_the_rollout_plan_and_the_command_that_runs_it(capsys, monkeypatch):
     from meshplan.cli import main
 
-    code = main(["diff", "--config", str(ROOT / "examples/istio-tasks/reviews-50-v3.yaml"),
-                 "--base-config", str(ROOT / "examples/istio-tasks/all-v1.yaml"), "--max-step", "25",
+    monkeypatch.chdir(ROOT)
+    code = main(["diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
+                 "--base-config", "examples/istio-tasks/all-v1.yaml", "--max-step", "25",
                  "--format", "markdown"])
     out = capsys.readouterr().out
     assert code == 1  # the jump itself is refused
     assert ("- bookinfo/reviews → v3 in 2 steps: 1) v1 75%, v3 25%; 2) v1 50%, v3 50%<br>"
-            "`venv/bin/python -m meshplan rollout --stack reviews-50-v3 --service reviews --to v3 --steps 25,50`") in out
+            "`venv/bin/python -m meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml "
+            "--service reviews --to v3 --steps 25,50`") in out

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 
 from model.apps import Application
+from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN  # noqa: F401  (re-exported)
 from model.gates import Analysis
 from model.rollout_plan import StartedFrom
 
@@ -270,13 +271,6 @@ class SecretValue(str):
     program reads the value itself as a secret Output)."""
 
 
-SECRET_SHOWN = "[secret]"
-"""How a secret value is shown wherever a value would be."""
-
-SECRET_NOT_SET_SHOWN = "[secret: not set]"
-"""How an offline render shows a secret the stack file does not hold yet. It is
-also the value of the stand-in secret Output the program registers in its place
-offline; the engine never gets that far (components/config.py)."""
 
 
 @dataclass(frozen=True, kw_only=True)
