@@ -213,13 +213,15 @@ def mermaid(diff) -> list[str]:
 def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     """(namespace, VirtualService, route label) → (the gateways the rule is bound
     to, `mesh` included, as `ns/name`; the short name of the VirtualService's host)."""
-    from model.traffic import route_label
+    from model.traffic import hidden_by_secret, route_label
 
     found = {}
     for obj in objects:
         if obj.get("kind") != "VirtualService":
             continue
         metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        if hidden_by_secret(metadata) or hidden_by_secret(spec):
+            continue  # a secret hides where its rules are bound: drawn as mesh rules
         ns = metadata.get("namespace", "")
         qualify = (lambda g: g if g == "mesh" or "/" in g else f"{ns}/{g}")
         bound = [qualify(g) for g in spec.get("gateways") or ["mesh"]]

@@ -184,8 +184,9 @@ def test_a_secret_standing_for_a_whole_list_in_a_state_is_read_not_refused(capsy
     assert {d["path"]: d["before"] for d in change["diff"]} == {"spec.hosts": "[secret]", "spec.http": "[secret]"}
     # Hidden routes have no known shares: the base side of the traffic is unknown.
     assert [(t["subset"], t["before"], t["after"]) for t in document["traffic"]] == [("v1", None, 50), ("v3", None, 50)]
-    code, out, err = run(capsys, "--config", FIFTY, "--stack", "dev", "--against-state", str(state))
-    assert code == 2 and "error" not in err and "SECRETHTTP" not in out
+    for fmt in ("text", "markdown"):
+        code, out, err = run(capsys, "--config", FIFTY, "--stack", "dev", "--against-state", str(state), "--format", fmt)
+        assert code == 2 and "error" not in err and "SECRETHTTP" not in out
 
 
 def test_changes_kubernetes_cannot_apply_in_place_are_replacements():
