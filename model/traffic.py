@@ -7,8 +7,10 @@ ahead of the default route moves the default route's traffic, and the step guard
 sees it)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable
+
+from model.bodies import is_list
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,25 +47,25 @@ _ALL_PATHS_REGEXES = frozenset({".*", "^.*$", "^.*", ".*$", "(.*)", "/.*", "^/.*
 def match_catches_all(match: object) -> bool:
     """Whether one HTTPMatchRequest matches every request: no condition at all, or
     only a URI condition every path meets (prefix `/` or empty, a regex like `.*`)."""
-    if not isinstance(match, dict):
+    if not isinstance(match, Mapping):
         return False
     conditions = {k: v for k, v in match.items() if k not in ("name", "ignoreUriCase")}
     if not conditions:
         return True
     uri = conditions.pop("uri", None)
-    if conditions or not isinstance(uri, dict) or len(uri) != 1:
+    if conditions or not isinstance(uri, Mapping) or len(uri) != 1:
         return False
     kind, value = next(iter(uri.items()))
     return (kind == "prefix" and value in ("", "/")) or (kind == "regex" and value in _ALL_PATHS_REGEXES)
 
 
-def route_catches_all(route: dict) -> bool:
+def route_catches_all(route: Mapping) -> bool:
     """An HTTP route (or TCP/TLS rule) without matches, or with one that catches all."""
     matches = route.get("match")
-    return not matches or (isinstance(matches, list) and any(match_catches_all(m) for m in matches))
+    return not matches or (is_list(matches) and any(match_catches_all(m) for m in matches))
 
 
-def describe_match(matches: list[dict] | None) -> str:
+def describe_match(matches: Sequence[Mapping] | None) -> str:
     """A short reading of an HTTPMatchRequest list, e.g. `end-user=jason`."""
     if not matches:
         return "default"
@@ -80,21 +82,21 @@ def describe_match(matches: list[dict] | None) -> str:
 
 
 def _condition(name: str, condition) -> str:
-    if isinstance(condition, dict) and len(condition) == 1:
+    if isinstance(condition, Mapping) and len(condition) == 1:
         kind, value = next(iter(condition.items()))
         operator = {"exact": "=", "prefix": "^=", "regex": "~="}.get(kind, f" {kind} ")
         return f"{name}{operator}{value}"
     return f"{name}={condition}"
 
 
-def route_label(index: int, route: dict) -> str:
+def route_label(index: int, route: Mapping) -> str:
     name = route.get("name")
     if name:
         return str(name)
     return f"#{index} {describe_match(route.get('match'))}"
 
 
-def virtual_service_shares(vs: dict) -> list[Share]:
+def virtual_service_shares(vs: Mapping) -> list[Share]:
     """Every destination of every HTTP route of one VirtualService, with its share."""
     metadata = vs.get("metadata") or {}
     name = metadata.get("name", "?")
@@ -116,7 +118,7 @@ def virtual_service_shares(vs: dict) -> list[Share]:
     return found
 
 
-def traffic_table(objects: Iterable[dict]) -> list[Share]:
+def traffic_table(objects: Iterable[Mapping]) -> list[Share]:
     found = []
     for obj in objects:
         if obj.get("kind") == "VirtualService":
