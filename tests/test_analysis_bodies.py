@@ -4,6 +4,7 @@ but text (`model.bodies`): what the policy host hands a policy,
 judged exactly as the same objects as dicts and lists."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -104,7 +105,7 @@ def test_traffic_shares_and_shadowing_read_wrapped_routes():
 
 def test_an_unknown_value_stops_the_analysis_only_where_a_rule_reads_it():
     rendered = render_stack("prod")
-    objects = [{**o, "status": UNKNOWN_STRING} for o in rendered.objects()]
+    objects = [{**copy.deepcopy(o), "status": UNKNOWN_STRING} for o in rendered.objects()]
     releases = [r.inputs for r in rendered.releases()]
     plain, wrapped = _judged_both_ways(objects, releases, default_namespace="bookinfo")
     assert wrapped == plain
