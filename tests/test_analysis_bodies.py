@@ -67,6 +67,14 @@ def test_istio_analyzer_cases_are_judged_alike_as_dicts_and_as_the_host_hands_th
     assert len(codes) >= 40
 
 
+def test_gateways_installed_by_a_wrapped_release_keep_its_service_ports():
+    release = {"name": "istio-ingressgateway", "chart": "gateway", "namespace": "istio-ingress",
+               "values": {"service": {"ports": [{"name": "http", "port": 8080, "targetPort": 8081}]}}}
+    [plain] = installed_gateways([release])
+    assert plain.ports == (8080, 8081)
+    assert installed_gateways([as_host_hands_it(release)]) == (plain,)
+
+
 def test_schema_validation_reads_wrapped_bodies_as_plain_ones():
     schemas = CrdSchemas(specs={("networking.istio.io/v1", "VirtualService"): {
         "type": "object", "properties": {
