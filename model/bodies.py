@@ -14,19 +14,28 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 TEXT = (str, bytes, bytearray)
+NEVER_LISTS = frozenset({type(None), str, bytes, bytearray, bool, int, float, dict})
+"""Types answered without an abstract-class check, which costs several times more
+(most list fields the rules ask about are lists or absent)."""
 
 
 def is_list(value: Any) -> bool:
     """A list field: a list, or any Sequence but text."""
-    return type(value) is list or (isinstance(value, Sequence) and not isinstance(value, TEXT))
+    kind = type(value)
+    if kind is list:
+        return True
+    return kind not in NEVER_LISTS and isinstance(value, Sequence) and not isinstance(value, TEXT)
 
 
 def as_list(value: Any) -> list:
     """A list field's entries (a list is returned as is: do not change it); a value
     that is not a list field has none."""
-    if type(value) is list:
+    kind = type(value)
+    if kind is list:
         return value
-    return list(value) if is_list(value) else []
+    if kind in NEVER_LISTS:
+        return []
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, TEXT) else []
 
 
 def _plain_container(value: Any) -> Any:
