@@ -8,7 +8,8 @@ below it; these functions build those outputs from settings and judge them, so t
 program (through a StackReference) and meshplan (offline) share one rule."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from model.apps import service_namespace
 from model.errors import ConfigError
@@ -163,7 +164,7 @@ def reference_mismatch(settings: Settings, outputs_by_stack: Mapping[str, Mappin
     return None
 
 
-def objects_to_check(settings: Settings, registered: list[dict]) -> list[dict]:
+def objects_to_check(settings: Settings, registered: Sequence[Mapping]) -> Sequence[Mapping]:
     """What the analyzers judge: in a stack of all layers, what it registered; in a
     layered stack, every object the environment's settings imply, so a traffic stack
     still has the Services and Deployments its routes refer to (they are built from

@@ -10,9 +10,11 @@ The same shares decide what a route needs in place before it reaches Envoy (make
 before break): `make_before_break`."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterator
 
+from model.bodies import is_list
 from model.names import SECRET_SHOWN
 
 EPSILON = 1e-6
@@ -61,25 +63,25 @@ _ALL_PATHS_REGEXES = frozenset({".*", "^.*$", "^.*", ".*$", "(.*)", "/.*", "^/.*
 def match_catches_all(match: object) -> bool:
     """Whether one HTTPMatchRequest matches every request: no condition at all, or
     only a URI condition every path meets (prefix `/` or empty, a regex like `.*`)."""
-    if not isinstance(match, dict):
+    if not isinstance(match, Mapping):
         return False
     conditions = {k: v for k, v in match.items() if k not in ("name", "ignoreUriCase")}
     if not conditions:
         return True
     uri = conditions.pop("uri", None)
-    if conditions or not isinstance(uri, dict) or len(uri) != 1:
+    if conditions or not isinstance(uri, Mapping) or len(uri) != 1:
         return False
     kind, value = next(iter(uri.items()))
     return (kind == "prefix" and value in ("", "/")) or (kind == "regex" and value in _ALL_PATHS_REGEXES)
 
 
-def route_catches_all(route: dict) -> bool:
+def route_catches_all(route: Mapping) -> bool:
     """An HTTP route (or TCP/TLS rule) without matches, or with one that catches all."""
     matches = route.get("match")
-    return not matches or (isinstance(matches, list) and any(match_catches_all(m) for m in matches))
+    return not matches or (is_list(matches) and any(match_catches_all(m) for m in matches))
 
 
-def describe_match(matches: list[dict] | None) -> str:
+def describe_match(matches: Sequence[Mapping] | None) -> str:
     """A short reading of an HTTPMatchRequest list, e.g. `end-user=jason`."""
     if not matches:
         return "default"
@@ -96,14 +98,14 @@ def describe_match(matches: list[dict] | None) -> str:
 
 
 def _condition(name: str, condition) -> str:
-    if isinstance(condition, dict) and len(condition) == 1:
+    if isinstance(condition, Mapping) and len(condition) == 1:
         kind, value = next(iter(condition.items()))
         operator = {"exact": "=", "prefix": "^=", "regex": "~="}.get(kind, f" {kind} ")
         return f"{name}{operator}{value}"
     return f"{name}={condition}"
 
 
-def route_label(index: int, route: dict) -> str:
+def route_label(index: int, route: Mapping) -> str:
     name = route.get("name")
     if name:
         return str(name)
@@ -113,19 +115,19 @@ def route_label(index: int, route: dict) -> str:
 def hidden_by_secret(value: object) -> bool:
     """Whether a secret hides part of `value`: an exported state shows each secret,
     whatever its shape, as the one string SECRET_SHOWN."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return any(hidden_by_secret(v) for v in value.values())
-    if isinstance(value, list):
+    if is_list(value):
         return any(hidden_by_secret(v) for v in value)
     return value == SECRET_SHOWN
 
 
-def virtual_service_shares(vs: dict) -> list[Share]:
+def virtual_service_shares(vs: Mapping) -> list[Share]:
     """Every destination of every HTTP route of one VirtualService, with its share;
     none when a secret hides its name or any of its HTTP routes (no share of a route
     can be known without all of its weights and the routes before it)."""
     spec = vs.get("spec") or {}
-    if hidden_by_secret(vs.get("metadata")) or hidden_by_secret(spec.get("http") if isinstance(spec, dict) else spec):
+    if hidden_by_secret(vs.get("metadata")) or hidden_by_secret(spec.get("http") if isinstance(spec, Mapping) else spec):
         return []
     metadata = vs.get("metadata") or {}
     name = metadata.get("name", "?")
@@ -143,7 +145,7 @@ def virtual_service_shares(vs: dict) -> list[Share]:
     return found
 
 
-def _rules(vs: Mapping, kind: str) -> Iterator[tuple[int, dict, bool]]:
+def _rules(vs: Mapping, kind: str) -> Iterator[tuple[int, Mapping, bool]]:
     """The rules of one kind (`http`, `tls`, `tcp`) of a VirtualService in order, each
     with whether an earlier rule catching every request shadows it."""
     shadowed = False
@@ -152,7 +154,7 @@ def _rules(vs: Mapping, kind: str) -> Iterator[tuple[int, dict, bool]]:
         shadowed = shadowed or route_catches_all(route)
 
 
-def traffic_table(objects: Iterable[dict]) -> list[Share]:
+def traffic_table(objects: Iterable[Mapping]) -> list[Share]:
     found = []
     for obj in objects:
         if obj.get("kind") == "VirtualService":
@@ -194,7 +196,7 @@ def deliveries(vs: Mapping) -> list[Delivery]:
     mirror, with its share; a rule shadowed by an earlier catch-all delivers 0%. None
     when a secret hides its name or its rules: what they deliver cannot be known."""
     spec = vs.get("spec") or {}
-    rules = [spec.get(kind) for kind in ("http", "tls", "tcp")] if isinstance(spec, dict) else spec
+    rules = [spec.get(kind) for kind in ("http", "tls", "tcp")] if isinstance(spec, Mapping) else spec
     if hidden_by_secret(vs.get("metadata")) or hidden_by_secret(rules):
         return []
     key = object_key(vs)
@@ -217,14 +219,14 @@ def _mirrors(route: Mapping) -> list[tuple[Mapping, float]]:
     """An HTTP route's mirrors (`mirror` with `mirrorPercentage`, or `mirrors`), each
     with the percent of the route's requests it copies (Istio's default: all)."""
     found = []
-    if isinstance(route.get("mirror"), dict):
+    if isinstance(route.get("mirror"), Mapping):
         percentage = route.get("mirrorPercentage")
-        value = percentage.get("value") if isinstance(percentage, dict) else route.get("mirrorPercent")
+        value = percentage.get("value") if isinstance(percentage, Mapping) else route.get("mirrorPercent")
         found.append((route["mirror"], 100.0 if value is None else float(value)))
     for mirror in route.get("mirrors") or []:
-        percentage = mirror.get("percentage") if isinstance(mirror, dict) else None
-        value = percentage.get("value") if isinstance(percentage, dict) else None
-        if isinstance(mirror, dict) and isinstance(mirror.get("destination"), dict):
+        percentage = mirror.get("percentage") if isinstance(mirror, Mapping) else None
+        value = percentage.get("value") if isinstance(percentage, Mapping) else None
+        if isinstance(mirror, Mapping) and isinstance(mirror.get("destination"), Mapping):
             found.append((mirror["destination"], 100.0 if value is None else float(value)))
     return found
 
@@ -259,14 +261,14 @@ class Backings:
             spec = obj.get("spec") or {}
             if kind == "DestinationRule":
                 subsets = {str(s.get("name")): s.get("labels") or {} for s in spec.get("subsets") or []
-                           if isinstance(s, dict)}
+                           if isinstance(s, Mapping)}
                 self._rules.setdefault(fqdn(str(spec.get("host", "")), namespace), []).append((key, subsets))
-            elif kind == "Service" and isinstance(spec.get("selector"), dict) and spec["selector"]:
+            elif kind == "Service" and isinstance(spec.get("selector"), Mapping) and spec["selector"]:
                 self._selectors.setdefault(fqdn(name, namespace), []).append((namespace, spec["selector"]))
             elif kind in TEMPLATE_PATHS:
                 template = obj
                 for step in TEMPLATE_PATHS[kind]:
-                    template = (template.get(step) if isinstance(template, dict) else None) or {}
+                    template = (template.get(step) if isinstance(template, Mapping) else None) or {}
                 labels = (template.get("metadata") or {}).get("labels") or {}
                 self._order.setdefault(key, len(self._order))
                 for label, value in labels.items():

@@ -17,12 +17,18 @@ Which environment: the policy config `environment` when set (`pulumi preview
 beside the pack (stack name from the resource URN; unset means prod, as in the
 settings), else, without such a file, the stack name: `dev*`, `test*` and `stag*` are
 not prod, anything else is. A stack that does not say what it is gets the strict rules.
+
+Every policy gets a resource's properties as pulumi_policy hands them: a read-only
+Mapping whose lists are Sequences, secrets in plain text, raising when a value not
+known during preview is read. They go to the analysis as they are (`model.bodies`):
+a copy to dicts would read every unknown, wanted or not.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)

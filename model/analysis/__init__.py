@@ -12,7 +12,7 @@ README's code table is tested against that catalogue.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
                             istio_annotations, membership, proxy_image, routes, schema, security, services,

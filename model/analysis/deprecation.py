@@ -3,7 +3,7 @@ delay's `percent` (an integer; `percentage.value` replaced it) and a Sidecar's
 `outboundTrafficPolicy.egressProxy` (not implemented by the proxy)."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import WARNING
 from model.analysis.index import Index, as_list, spec_of

@@ -2,7 +2,7 @@
 TLS origination that does not verify the server."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import Index, Workload, as_list, fqdn, labels_text, selects, spec_of

@@ -7,7 +7,7 @@ and HTTP_ROUTE; REPLACE works on HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST on
 One finding per EnvoyFilter and problem, naming every patch it concerns."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import Index, as_list, spec_of

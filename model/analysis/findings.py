@@ -2,8 +2,8 @@
 istioctl / Kiali code it corresponds to."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 ERROR = "error"
 WARNING = "warning"

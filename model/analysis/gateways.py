@@ -11,9 +11,10 @@ among the objects always count as well.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
+from model.bodies import as_list
 from model.names import service_fqdn
 from model.mesh import gateway_label
 
@@ -75,11 +76,13 @@ def installed_gateways(releases: Iterable[Mapping]) -> tuple[GatewayWorkload, ..
 
 def _chart_ports(values: Mapping) -> tuple[int, ...]:
     """Service ports (and target ports) of a gateway chart release from its values."""
-    ports = ((values.get("service") or {}).get("ports")) if isinstance(values, Mapping) else None
+    ports = as_list((values.get("service") or {}).get("ports")) if isinstance(values, Mapping) else []
     if not ports:
         return HELM_GATEWAY_PORTS
     found = []
     for port in ports:
+        if not isinstance(port, Mapping):
+            continue
         for key in ("port", "targetPort"):
             if isinstance(port.get(key), (int, float)):
                 found.append(int(port[key]))

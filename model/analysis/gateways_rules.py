@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import warnings
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import Index, Workload, as_list, hosts_overlap, labels_text, spec_of

@@ -13,11 +13,12 @@ read-only view every rule works on.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Mapping, Sequence
 
 from model import names
+from model.bodies import as_list  # noqa: F401 (the rules take it from here)
 
 MESH_GATEWAY = "mesh"
 ISTIO_NAMESPACE = "istio-system"
@@ -81,10 +82,6 @@ def _meta(obj: Mapping) -> Mapping:
 def spec_of(obj: Mapping) -> Mapping:
     spec = obj.get("spec")
     return spec if isinstance(spec, Mapping) else {}
-
-
-def as_list(value) -> list:
-    return list(value) if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ annotations (istio.io reference, "Resource Annotations") with the kinds they app
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from model.analysis.findings import INFO, WARNING
 from model.analysis.index import TEMPLATE_PATHS, Index

@@ -4,7 +4,7 @@ proxy's own UID."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import INFO, WARNING
 from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list

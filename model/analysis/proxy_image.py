@@ -11,7 +11,7 @@ objects there is nothing to compare with: the rule stays silent."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import yaml
 

@@ -7,8 +7,8 @@ level)`; it reads only the shared, read-only `Index` of the objects, never anoth
 rule's results, so rules run in any order and alone."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 from model.analysis.findings import ERROR, INFO, WARNING, Finding
 from model.analysis.index import Index

@@ -2,7 +2,7 @@
 subsets and weights (route destinations and `mirror`/`mirrors` alike)."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import Index, as_list, fqdn, route_destinations, spec_of

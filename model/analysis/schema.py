@@ -11,14 +11,16 @@ Rules that use Kubernetes-only CEL functions (e.g. `url()`) or transition rules
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from model.analysis.findings import ERROR
 from model.analysis.index import Index
 from model.analysis.registry import rule
+from model.bodies import is_list, plain_data
 from model.errors import ConfigError
 from model.inputs import MANIFEST, read_text
 
@@ -102,7 +104,7 @@ def _cel_nodes(schema: Mapping, value: Any, parts: tuple = ()) -> Iterable[tuple
             child = properties.get(key, extra)
             if child is not None:
                 yield from _cel_nodes(child, item, (*parts, key))
-    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+    elif is_list(value) and isinstance(schema.get("items"), Mapping):
         for position, item in enumerate(value):
             yield from _cel_nodes(schema["items"], item, (*parts, position))
 
@@ -141,6 +143,7 @@ def schema_invalid(index: Index) -> Iterable:
         schema = schemas.specs.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
         if schema is None:
             continue
-        spec = obj.get("spec") if obj.get("spec") is not None else {}
+        # jsonschema and cel-python read dicts and lists only.
+        spec = plain_data(obj.get("spec")) if obj.get("spec") is not None else {}
         for problem in _structural_problems(schema, spec) + _cel_problems(schemas, schema, spec):
             yield obj, problem

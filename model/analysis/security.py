@@ -4,7 +4,7 @@ RequestAuthentication on their gateway; istiod's guard on JWKS URIs."""
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, labels_text, selects, spec_of, vs_gateways

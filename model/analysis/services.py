@@ -3,7 +3,7 @@ protocol selection (ExternalName Services included), ServiceEntries that need
 addresses, and several Services selecting one workload with ports that disagree."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import INFO, WARNING
 from model.analysis.index import ISTIO_NAMESPACE, Index, as_list, spec_of

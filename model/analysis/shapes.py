@@ -9,8 +9,10 @@ Kubernetes and Istio APIs: names and labels are strings, ports and weights whole
 numbers (JSON states may hold them as `80.0`)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from model.bodies import is_list
 from model.errors import ConfigError
 from model.settings.types import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 
@@ -71,7 +73,7 @@ def list_of(item: Shape) -> Shape:
     def check(value: Any, path: str):
         if value in MASKED:
             return
-        if not isinstance(value, list):
+        if not is_list(value):
             yield path, value, "a list"
             return
         for index, entry in enumerate(value):

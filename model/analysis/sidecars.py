@@ -6,7 +6,7 @@ A Sidecar's egress `hosts` are filters on what the proxy imports, not references
 a host no Service defines is legal there, so they are not judged."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
 from model.analysis.index import Index, Workload, labels_text, spec_of

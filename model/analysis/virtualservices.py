@@ -3,13 +3,13 @@ against those gateways' hosts, host conflicts in the mesh, and rules that can ne
 match (Istio's validation of duplicate matches, for HTTP, TLS and TCP routes)."""
 from __future__ import annotations
 
-import json
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, INFO, WARNING
 from model.analysis.index import (MESH_GATEWAY, Index, as_list, exported_to, fqdn, hosts_overlap, spec_of,
                                   vs_gateways)
 from model.analysis.registry import rule
+from model.bodies import json_text
 from model.traffic import match_catches_all
 
 GATEWAYS = "virtualservice.GatewayAnalyzer"
@@ -117,11 +117,7 @@ def mesh_host_conflict(index: Index) -> Iterable:
 
 
 def _match_key(match: Mapping) -> str:
-    return json.dumps({k: v for k, v in match.items() if k != "name"}, sort_keys=True)
-
-
-def _catch_all(match: Mapping) -> bool:
-    return match_catches_all(dict(match))
+    return json_text({k: v for k, v in match.items() if k != "name"})
 
 
 def _rules(vs: Mapping) -> Iterable[tuple[str, list[tuple[str, Mapping]]]]:
@@ -149,7 +145,7 @@ def unreachable_rule(index: Index) -> Iterable:
                 if matches and all(k in seen for k in keys):
                     yield vs, f"{label} can never match: every one of its matches is used by an earlier rule"
                 seen.update(keys)
-                if not matches or any(_catch_all(m) for m in matches):
+                if not matches or any(match_catches_all(m) for m in matches):
                     catch_all = label
 
 
