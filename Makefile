@@ -26,9 +26,9 @@ policy-venv: policy/venv/.installed
 plan: $(VENV)/.installed
 	$(PY) -m meshplan render --stack $(STACK)
 
-## Run the whole test suite.
-test: $(VENV)/.installed
-	$(PY) -m pytest -q
+## Run the whole test suite; the summary lists every skipped test with its reason.
+test: $(VENV)/.installed policy/venv/.installed
+	$(PY) -m pytest -q -rs
 
 ## Download the pinned upstream artifacts the tests compare against into
 ## upstream/artifacts/ (git-ignored), check their sha256, build the derived ones.
