@@ -65,3 +65,8 @@ def test_the_check_sees_a_stray_file_and_lets_caches_through():
     assert not allowed("stray.json") and not allowed("tests/out.txt") and not allowed("policy/venvish/x")
     assert allowed("venv/") and allowed("policy/venv/") and allowed("upstream/artifacts/charts/istiod/values.yaml")
     assert allowed("meshplan/__pycache__/") and allowed(".hypothesis/") and allowed(".pytest_cache/")
+
+
+def test_the_clean_checkout_check_runs_after_every_other_test(request):
+    last = [item.nodeid for item in request.session.items][-3:]
+    assert all(nodeid.startswith("tests/test_clean_checkout.py::") for nodeid in last), last
