@@ -4,7 +4,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: plan test bench render clean policy-venv
+.PHONY: plan test bench render clean policy-venv upstream
 
 # The virtualenv is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -26,13 +26,19 @@ policy-venv: policy/venv/.installed
 plan: $(VENV)/.installed
 	$(PY) -m meshplan render --stack $(STACK)
 
-## Run the whole test suite.
-test: $(VENV)/.installed
-	$(PY) -m pytest -q
+## Run the whole test suite; the summary lists every skipped test with its reason.
+test: $(VENV)/.installed policy/venv/.installed
+	$(PY) -m pytest -q -rs
+
+## Download the pinned upstream artifacts the tests compare against into
+## upstream/artifacts/ (git-ignored), check their sha256, build the derived ones.
+## Standard library only, so it needs no virtualenv.
+upstream:
+	$(PYTHON) upstream/fetch.py
 
 ## Measure render and diff speed against the import floor of the SDK modules used.
 bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) policy/venv .pytest_cache .hypothesis
+	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis

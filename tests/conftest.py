@@ -20,6 +20,11 @@ STACKS = sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml
 _cache: dict[tuple[str, str | None], Rendered] = {}
 
 
+def pytest_collection_modifyitems(items):
+    """The clean-checkout test judges what the whole session left behind: it runs last."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_clean_checkout.py::"))
+
+
 def with_secrets_set(raw: dict) -> dict:
     """A stack's config as it is once its user has run `pulumi config set --secret`
     for every secret key: the repository's stack files hold no secret values."""

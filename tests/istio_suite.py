@@ -1,7 +1,7 @@
 """Istio 1.30.3's own analyzer test cases as a scoring harness for `meshplan check`.
 
-The cases live beside the project (`../shared/upstream/istio-analyzers/<case>/`: input
-YAML files and `expected.json`), never inside it. For each case `meshplan check` runs
+The cases live beside the project (`istio-analyzers/<case>/` among the upstream
+artifacts, tests/upstream.py: input YAML files and `expected.json`), never inside it. For each case `meshplan check` runs
 on the case's files exactly as a user would run it on manifests; its findings are
 compared with Istio's expected messages as a multiset of (Istio code, kind, namespace,
 name), restricted to the codes the case's analyzer can emit (a case says nothing about
@@ -16,8 +16,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.upstream import folder_with
+
 ROOT = Path(__file__).resolve().parent.parent
-SUITE_DIR = ROOT.parent / "shared" / "upstream" / "istio-analyzers"
+SUITE = "istio-analyzers"
+EXPECTED = "*/expected.json"
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,8 @@ class CaseResult:
 
 def case_dirs() -> list[Path]:
     """Every case folder of the suite (empty where the suite is absent)."""
-    if not SUITE_DIR.is_dir():
-        return []
-    return sorted(p for p in SUITE_DIR.iterdir() if (p / "expected.json").is_file())
+    folder = folder_with(SUITE, EXPECTED)
+    return sorted(p.parent for p in folder.glob(EXPECTED)) if folder else []
 
 
 def istio_code(finding) -> str:
@@ -92,7 +94,7 @@ def score(results: list[CaseResult]) -> dict[str, tuple[int, int, int]]:
 def main() -> int:
     results = [run_case(case) for case in case_dirs()]
     if not results:
-        print(f"no suite at {SUITE_DIR}")
+        print(f"no {SUITE}/{EXPECTED} among the upstream artifacts (tests/upstream.py)")
         return 1
     table = score(results)
     print("| Istio code | expected found | expected total | unexpected |")

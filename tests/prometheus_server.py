@@ -2,11 +2,11 @@
 turn synthetic series into TSDB blocks, and a real `prometheus` server started on
 127.0.0.1 with a free port and a temporary data dir, stopped by the test.
 
-Where the binaries are missing the tests try Debian's package (as root, like CI);
-they skip with one line only when that is impossible, and never when CI is set."""
+The tests never install them: `.ci/run` and the workflow install Debian's / Ubuntu's
+`prometheus` package (it brings both). Where they are missing the tests skip, saying
+so, or fail under BOOKINFO_MESH_REQUIRE_UPSTREAM=1 (tests/upstream.py)."""
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -14,32 +14,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.istio_series import openmetrics
-
-_install_tried = False
+from tests.upstream import missing_tool
 
 
 def binaries() -> tuple[str, str]:
-    """Paths of prometheus and promtool, installing Debian's package if need be."""
-    global _install_tried
-    found = shutil.which("prometheus"), shutil.which("promtool")
-    if all(found):
-        return found  # type: ignore[return-value]
-    if not _install_tried and shutil.which("apt-get") and os.geteuid() == 0:
-        _install_tried = True
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
-        if subprocess.run(["apt-get", "install", "-y", "-q", "prometheus"], **quiet).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], **quiet)
-            subprocess.run(["apt-get", "install", "-y", "-q", "prometheus"], **quiet)
-        found = shutil.which("prometheus"), shutil.which("promtool")
-        if all(found):
-            return found  # type: ignore[return-value]
-    reason = "prometheus/promtool not installed and not installable here (apt-get install prometheus)"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    """Paths of prometheus and promtool."""
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if not (prometheus and promtool):
+        missing_tool("prometheus/promtool", "apt-get install prometheus")
+    return prometheus, promtool
 
 
 def free_port() -> int:

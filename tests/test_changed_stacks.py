@@ -22,7 +22,7 @@ def test_layer_code_previews_the_stacks_holding_that_layer_and_shared_code_every
     assert set(touched_stacks(["model/routing.py"])) == single | {"prod-traffic"}
     assert set(touched_stacks(["components/mesh.py"])) == single | {"prod-mesh", "prod-app", "prod-traffic"}
     assert touched_stacks(["model/settings/parse.py"]) == sorted(STACKS)
-    assert touched_stacks(["README.md", "tests/test_layers.py"]) == []
+    assert touched_stacks(["README.md", "tests/test_layers.py", "upstream/manifest.json"]) == []
 
 
 def test_the_module_reads_git_diff_names_and_prints_json():

@@ -9,18 +9,18 @@ import pytest
 
 from meshplan.check import check_manifests, check_rendered
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file, render_stack
+from tests.upstream import upstream
 
-BOOKINFO = ROOT.parent / "shared" / "upstream" / "istio-1.30.3" / "samples" / "bookinfo"
-CRDS = ROOT.parent / "shared" / "upstream" / "istio-1.30.3" / "crd-all.gen.yaml"
+BOOKINFO = "istio-1.30.3/samples/bookinfo"
 
 
-@pytest.mark.skipif(not BOOKINFO.is_dir(), reason=f"Istio's Bookinfo sample not found at {BOOKINFO} (beside the project)")
 def test_upstream_bookinfo_files_give_what_istioctl_analyze_reports():
-    files = [BOOKINFO / "platform/kube/bookinfo.yaml", BOOKINFO / "networking/bookinfo-gateway.yaml",
-             BOOKINFO / "networking/destination-rule-all.yaml", BOOKINFO / "networking/virtual-service-all-v1.yaml"]
+    files = [upstream(f"{BOOKINFO}/{name}") for name in (
+        "platform/kube/bookinfo.yaml", "networking/bookinfo-gateway.yaml",
+        "networking/destination-rule-all.yaml", "networking/virtual-service-all-v1.yaml")]
     from model.analysis.schema import load_crds
 
-    schemas = load_crds(str(CRDS)) if CRDS.is_file() else None
+    schemas = load_crds(str(upstream("istio-1.30.3/crd-all.gen.yaml")))
     found = sorted((f.istio, f.kind, f.name, f.message.split(" ")[1]) for f in
                    check_manifests([str(f) for f in files], schemas=schemas))
     assert found == [

