@@ -9,6 +9,7 @@ from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
 from components.egress import Egress, EgressArgs
 from components.layers import check_references, export_contract
+from components.stack_reads import StackReads
 from model.layers import objects_to_check
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
@@ -17,7 +18,8 @@ from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
 holds = settings.layers.holds
-checked = check_references(settings)
+reads = StackReads()
+checked = check_references(settings, reads)
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings)) if holds("mesh") else None
 control_plane = mesh.control_plane if mesh else []
@@ -47,5 +49,5 @@ if security:
 if egress:
     pulumi.export("externalHosts", egress.external_hosts)
 if routing:
-    pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))
+    pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects, reads))
 export_contract(settings, checked)

@@ -11,6 +11,7 @@ from typing import Sequence
 import pulumi
 
 from components.findings_mode import findings_stop_the_run
+from components.stack_reads import StackReads
 from model.analysis import analyze, errors, installed_gateways
 from model.mesh import istio_install
 from model.rollout import shares_from_output, step_violations, traffic_changes
@@ -40,7 +41,7 @@ def self_reference_name() -> str:
     return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
 
 
-def guard_rollout(settings: Settings, objects: Sequence[dict]) -> pulumi.Output[str]:
+def guard_rollout(settings: Settings, objects: Sequence[dict], reads: StackReads) -> pulumi.Output[str]:
     """With `rollout.guardPreviews` and `rollout.maxStep` set, compare the traffic
     about to be applied with the `traffic` output of the last deployment and fail
     (preview included) on a larger step. The result says what was judged."""
@@ -48,7 +49,7 @@ def guard_rollout(settings: Settings, objects: Sequence[dict]) -> pulumi.Output[
     if not rollout.guard_previews or rollout.max_step is None:
         return pulumi.Output.from_input("off")
     current = traffic_table(objects)
-    previous = pulumi.StackReference(self_reference_name()).get_output(TRAFFIC_OUTPUT)
+    previous = reads.output(self_reference_name(), TRAFFIC_OUTPUT)
 
     def judge(rows) -> str:
         if not rows:

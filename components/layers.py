@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import pulumi
 
+from components.stack_reads import StackReads
 from model.layers import layer_outputs, reference_mismatch
 from model.settings import Settings
 
 
-def check_references(settings: Settings) -> pulumi.Output[str] | None:
-    """Read each referenced stack's outputs and judge this stack against them; None
-    for a stack that references none. The result says what was judged."""
+def check_references(settings: Settings, reads: StackReads) -> pulumi.Output[str] | None:
+    """Read each referenced stack's outputs (once per stack, however many layers it
+    holds) and judge this stack against them; None for a stack that references
+    none. The result says what was judged."""
     refs = settings.layers.stack_refs
     if not refs:
         return None
-    outputs = {name: pulumi.StackReference(name).outputs for name in refs.values()}
+    outputs = {name: reads.outputs(name) for name in refs.values()}
 
     def judge(resolved: dict) -> str:
         refused = reference_mismatch(settings, resolved)

@@ -3,8 +3,10 @@ render lists what it read, and a URN registered or read twice is refused with th
 engine's own message."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,11 +18,48 @@ from tests.conftest import ROOT, STACKS, render_stack, settings_from
 from tests.test_layers import APP_REF, MESH_REF
 from tests.test_rollout import PREVIOUS
 
+BASE_REF = "organization/bookinfo-mesh/edge-base"
+
 
 def read_of(stack: str, name: str) -> dict:
     """A read as the render JSON lists it."""
     return {"urn": f"urn:pulumi:{stack}::bookinfo-mesh::pulumi:pulumi:StackReference::{name}",
             "type": "pulumi:pulumi:StackReference", "name": name, "id": name}
+
+
+def one_stack_below(tmp_path: Path) -> Path:
+    """A traffic stack whose mesh and app references name one stack, which holds both."""
+    (tmp_path / "Pulumi.edge-base.yaml").write_text(
+        "config:\n  bookinfo-mesh:layers: [mesh, app]\n  bookinfo-mesh:services:\n    reviews: {versions: [v1, v3]}\n")
+    path = tmp_path / "Pulumi.edge-traffic.yaml"
+    path.write_text("config:\n  bookinfo-mesh:layers: [traffic]\n"
+                    f"  bookinfo-mesh:stackRefs: {{mesh: {BASE_REF}, app: {BASE_REF}}}\n"
+                    "  bookinfo-mesh:services:\n    reviews: {versions: [v1, v3], weights: {v1: 90, v3: 10}}\n")
+    return path
+
+
+def test_a_stack_referenced_as_mesh_and_app_is_read_once(tmp_path, capsys):
+    traffic_file = one_stack_below(tmp_path)
+    assert main(["render", "--config", str(traffic_file), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["reads"] == [read_of("edge-traffic", BASE_REF)]
+    assert render(traffic_file).outputs["stackRefsChecked"] == f"fits mesh {BASE_REF}, app {BASE_REF}"
+
+
+def test_reading_one_stack_twice_is_refused_as_the_engine_refuses_it(tmp_path, capsys, monkeypatch):
+    """The program as it was: one StackReference per reference, not per stack."""
+    import pulumi
+
+    from components import stack_reads
+
+    monkeypatch.setattr(stack_reads.StackReads, "_reference", lambda self, stack: pulumi.StackReference(stack))
+    traffic_file = one_stack_below(tmp_path)
+    assert main(["render", "--config", str(traffic_file), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"error: {traffic_file}: Duplicate resource URN 'urn:pulumi:edge-traffic::bookinfo-mesh::"
+        f"pulumi:pulumi:StackReference::{BASE_REF}'; try giving it a unique name\n")
 
 
 @pytest.mark.parametrize("stack", STACKS)
