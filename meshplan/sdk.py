@@ -38,6 +38,10 @@ upgrade removes or alters one:
 - `pulumi.runtime.config.is_config_secret(key)` and `get_config_secret_keys_env()`:
   also read by the program itself, to refuse a secret config key (the database
   password) the engine does not mark secret; guarded by the same test.
+- `pulumi.Output.future()`: awaited by the program itself (`components/verdicts.py`)
+  to turn a verdict into a `depends_on` entry that raises its refusal and carries
+  none of its resources (an Output resolving to None, or the refusal, without the
+  StackReference as a dependency); guarded by the same test.
 """
 from __future__ import annotations
 
