@@ -1,5 +1,5 @@
-"""The non-public Pulumi SDK names meshplan (and the program's config edge) rely on,
-as listed in `meshplan/sdk.py`: each test names the one it guards, so an SDK upgrade
+"""The non-public Pulumi SDK names meshplan (and the program itself) rely on, as
+listed in `meshplan/sdk.py`: each test names the one it guards, so an SDK upgrade
 that removes or changes one fails here with that name, not somewhere downstream."""
 from __future__ import annotations
 
