@@ -1,14 +1,18 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → the layers this stack holds (mesh → workloads and security
-→ routing and egress; by default all three) → checks → exports. A layered stack
-reads the layers below it through StackReferences (components/layers.py)."""
+Wiring only: settings → verdicts → the layers this stack holds (mesh → workloads
+and security → routing and egress; by default all three) → checks → exports. A
+layered stack reads the layers below it through StackReferences
+(components/layers.py); what a verdict is about waits for it, so a refusal
+registers none of it (components/verdicts.py)."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
 from components.egress import Egress, EgressArgs
 from components.layers import check_references, export_contract
+from components.stack_reads import StackReads
+from components.verdicts import waiting_for
 from model.layers import objects_to_check
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
@@ -17,22 +21,30 @@ from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
 holds = settings.layers.holds
-checked = check_references(settings)
+reads = StackReads()
+# Everything built on the referenced stacks waits for the verdict on them; the
+# routing also waits for the rollout step guard's verdict on its weights.
+references_fit = check_references(settings, reads)
+step_allowed = guard_rollout(settings, reads)
+after_references = waiting_for(references_fit)
 
 mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings)) if holds("mesh") else None
 control_plane = mesh.control_plane if mesh else []
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
 # and validate objects), never for the gateways' external addresses.
 workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
-                      pulumi.ResourceOptions(depends_on=control_plane)) if holds("app") else None
+                      pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
+    if holds("app") else None
 # Istio objects need the app namespaces, not every pod: depending on the whole
 # workloads component would tie each Istio object to every Deployment.
-after_namespaces = pulumi.ResourceOptions(
-    depends_on=[*control_plane, *(workloads.namespace_resources if workloads else [])])
+after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
 routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
-                  after_namespaces) if holds("traffic") else None
-security = Security("security", SecurityArgs(settings=settings), after_namespaces) if holds("app") else None
-egress = Egress("egress", EgressArgs(settings=settings), after_namespaces) if holds("traffic") else None
+                  pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
+    if holds("traffic") else None
+security = Security("security", SecurityArgs(settings=settings),
+                    pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
+egress = Egress("egress", EgressArgs(settings=settings),
+                pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 
 registered = [o for part in (workloads, routing, security, egress) if part for o in part.objects]
 check_objects(settings, objects_to_check(settings, registered))
@@ -48,5 +60,5 @@ if security:
 if egress:
     pulumi.export("externalHosts", egress.external_hosts)
 if routing:
-    pulumi.export("rolloutGuard", guard_rollout(settings, routing.objects))
-export_contract(settings, checked)
+    pulumi.export("rolloutGuard", step_allowed.summary)
+export_contract(settings, references_fit)

@@ -1,6 +1,7 @@
 """The program's own gates, run on every preview and update: the offline analyzers
-over every object the components built (errors stop the run before anything
-changes), and the rollout step guard against the traffic the stack last exported.
+over every object the components built (errors stop the run, though what the
+components registered before it is still sent), and the rollout step guard against the traffic the stack last exported
+(a verdict the routing objects wait for: `components.verdicts`).
 
 Both rules live in `model/`; this module only feeds them and turns a refusal into a
 `pulumi.RunError`, whose message the engine prints alone, without a traceback."""
@@ -11,9 +12,13 @@ from typing import Sequence
 import pulumi
 
 from components.findings_mode import findings_stop_the_run
+from components.stack_reads import StackReads
+from components.verdicts import Verdict
 from model.analysis import analyze, errors, installed_gateways
 from model.mesh import istio_install
+from model.observability import observability_objects
 from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.routing import routing_objects
 from model.settings import Settings
 from model.traffic import traffic_table
 
@@ -40,15 +45,18 @@ def self_reference_name() -> str:
     return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
 
 
-def guard_rollout(settings: Settings, objects: Sequence[dict]) -> pulumi.Output[str]:
+def guard_rollout(settings: Settings, reads: StackReads) -> Verdict:
     """With `rollout.guardPreviews` and `rollout.maxStep` set, compare the traffic
     about to be applied with the `traffic` output of the last deployment and fail
-    (preview included) on a larger step. The result says what was judged."""
+    (preview included) on a larger step. The verdict's summary says what was judged;
+    the routing objects wait for it (see `__main__.py`)."""
     rollout = settings.rollout
-    if not rollout.guard_previews or rollout.max_step is None:
-        return pulumi.Output.from_input("off")
-    current = traffic_table(objects)
-    previous = pulumi.StackReference(self_reference_name()).get_output(TRAFFIC_OUTPUT)
+    if not settings.layers.holds("traffic") or not rollout.guard_previews or rollout.max_step is None:
+        return Verdict(pulumi.Output.from_input("off"))
+    # The bodies the Routing component registers, built from the same settings: the
+    # guard judges them before that component exists, since it waits for the verdict.
+    current = traffic_table(routing_objects(settings) + observability_objects(settings))
+    previous = reads.output(self_reference_name(), TRAFFIC_OUTPUT)
 
     def judge(rows) -> str:
         if not rows:
@@ -58,4 +66,4 @@ def guard_rollout(settings: Settings, objects: Sequence[dict]) -> pulumi.Output[
             raise pulumi.RunError("; ".join(refused))
         return f"within {rollout.max_step:g} points"
 
-    return previous.apply(judge)
+    return Verdict(previous.apply(judge))

@@ -141,8 +141,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(captured.records, stack), outputs=plain(outputs),
-                    reads=captured.reads)
+                    resources=_registrations(captured.records), outputs=plain(outputs),
+                    reads=sorted(captured.reads, key=lambda read: read["urn"]))
 
 
 def _contains_secret(value: Any) -> bool:

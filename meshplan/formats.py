@@ -1,6 +1,6 @@
-"""Ways to print a rendered stack: a readable summary (resource tree and traffic
-shares), the JSON record of every registration, and a multi-document Kubernetes
-manifest."""
+"""Ways to print a rendered stack: a readable summary (resource tree, stacks read and
+traffic shares), the JSON record of every registration and read, and a
+multi-document Kubernetes manifest."""
 from __future__ import annotations
 
 import json
@@ -36,6 +36,9 @@ def as_yaml(rendered: Rendered) -> str:
             repo = (i.get("repositoryOpts") or {}).get("repo", "")
             lines.append(f"#   {i.get('name')}: chart {i.get('chart')} {i.get('version')} from {repo}"
                          f" in namespace {i.get('namespace')}")
+    if rendered.reads:
+        lines.append("# Stacks read (StackReferences; their outputs are not part of this manifest):")
+        lines += [f"#   {read['name']}" for read in rendered.reads]
     documents = [yaml.dump(_manifest_order(obj), Dumper=_ManifestDumper, default_flow_style=False, sort_keys=False)
                  for obj in rendered.objects()]
     return "\n".join(lines) + "\n---\n" + "---\n".join(documents)
@@ -69,6 +72,8 @@ def summary(rendered: Rendered) -> str:
             walk(resource.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
     walk(None, "")
+    if rendered.reads:
+        out += ["", "Stacks read (StackReferences)"] + [f"  {read['name']}" for read in rendered.reads]
     table = traffic_table(rendered.objects())
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]

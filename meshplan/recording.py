@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.names import HELM_RELEASE_TYPE, PROJECT, STACK_TYPE
+from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -44,8 +44,8 @@ class Rendered:
     resources: list[Registration]
     outputs: dict = field(default_factory=dict)
     reads: list[dict] = field(default_factory=list)
-    """Resources the program read rather than registered (a StackReference):
-    `{"type", "name", "id"}`."""
+    """Resources the program read rather than registered (a StackReference, one per
+    stack read), sorted by URN: `{"urn", "type", "name", "id"}`."""
 
     def objects(self) -> list[dict]:
         """The Kubernetes objects (Helm releases excluded), as manifests."""
@@ -59,7 +59,7 @@ class Rendered:
 
     def as_json(self) -> dict:
         return {"project": self.project, "stack": self.stack,
-                "resources": [r.as_json() for r in self.resources]}
+                "resources": [r.as_json() for r in self.resources], "reads": self.reads}
 
 
 def plain(value: Any) -> Any:
@@ -92,13 +92,13 @@ def _construction_order(records: list[dict]) -> list[dict]:
     otherwise by type and name."""
     import heapq
 
-    present = {r["mock_urn"] for r in records}
-    waiting_on = {r["mock_urn"]: {d for d in [r["parent"], *r["deps"]] if d in present} for r in records}
+    present = {r["urn"] for r in records}
+    waiting_on = {r["urn"]: {d for d in [r["parent"], *r["deps"]] if d in present} for r in records}
     dependents: dict[str, list[str]] = {}
     for urn, needs in waiting_on.items():
         for need in needs:
             dependents.setdefault(need, []).append(urn)
-    by_urn = {r["mock_urn"]: r for r in records}
+    by_urn = {r["urn"]: r for r in records}
     ready = [(by_urn[u]["type"], by_urn[u]["name"], u) for u, needs in waiting_on.items() if not needs]
     heapq.heapify(ready)
     ordered = []
@@ -112,33 +112,10 @@ def _construction_order(records: list[dict]) -> list[dict]:
     return ordered
 
 
-def _registrations(records: list[dict], stack: str) -> list[Registration]:
-    """Translate the mock's URNs into the ones the real engine assigns:
-    `urn:pulumi:<stack>::<project>::<ancestor types $-joined>$<type>::<name>`, where
-    the root Stack's own type is not part of its children's chain."""
-    by_mock = {r["mock_urn"]: r for r in records}
-    chains: dict[str, str] = {}
-    real: dict[str, str] = {}
-
-    def chain(record: dict) -> str:
-        mock_urn = record["mock_urn"]
-        if mock_urn not in chains:
-            parent = by_mock.get(record["parent"] or "")
-            if parent is None or parent["type"] == STACK_TYPE:
-                chains[mock_urn] = record["type"]
-            else:
-                chains[mock_urn] = f"{chain(parent)}${record['type']}"
-        return chains[mock_urn]
-
-    for record in records:
-        real[record["mock_urn"]] = f"urn:pulumi:{stack}::{PROJECT}::{chain(record)}::{record['name']}"
-    found = []
-    for record in _construction_order(records):
-        deps = sorted({real.get(d, d) for d in record["deps"]})
-        found.append(Registration(
-            urn=real[record["mock_urn"]], type=record["type"], name=record["name"],
-            parent=real.get(record["parent"]) if record["parent"] else None,
-            inputs=plain(record["inputs"]), depends_on=deps, protect=record["protect"],
-            custom=record["custom"],
-        ))
-    return found
+def _registrations(records: list[dict]) -> list[Registration]:
+    """The recording monitor's records (under the engine's URNs) as registrations, in
+    construction order, with wire values made JSON-ready."""
+    return [Registration(urn=record["urn"], type=record["type"], name=record["name"], parent=record["parent"],
+                         inputs=plain(record["inputs"]), depends_on=sorted(set(record["deps"])),
+                         protect=record["protect"], custom=record["custom"])
+            for record in _construction_order(records)]

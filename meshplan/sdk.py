@@ -16,9 +16,11 @@ upgrade removes or alters one:
   read off the stack resource instead.
 - `pulumi.runtime.mocks.MockMonitor`, subclassed by gRPC method name:
   `RegisterResource(request)` and `ReadResource(request)`, and its `make_urn(parent,
-  type_, name)`; requests are `pulumi.runtime.proto.resource_pb2` messages
-  (`RegisterResourceRequest`: type, name, parent, dependencies, protect, custom,
-  object; `ReadResourceRequest`: type, name, id).
+  type_, name)`, overridden to give the URNs the engine gives (the SDK's own keeps
+  only the parent's last type and counts the root stack's); requests are
+  `pulumi.runtime.proto.resource_pb2` messages (`RegisterResourceRequest`: type,
+  name, parent, dependencies, protect, custom, object; `ReadResourceRequest`: type,
+  name, parent, id).
 - `pulumi.runtime.proto.resource_pb2.RegisterResourceResponse(urn, id, object)`: the
   recording monitor answers with the request's own inputs, which is what the echo
   mocks would return, without a deserialize/serialize round trip per resource.
@@ -36,6 +38,10 @@ upgrade removes or alters one:
 - `pulumi.runtime.config.is_config_secret(key)` and `get_config_secret_keys_env()`:
   also read by the program itself, to refuse a secret config key (the database
   password) the engine does not mark secret; guarded by the same test.
+- `pulumi.Output.future()`: awaited by the program itself (`components/verdicts.py`)
+  to turn a verdict into a `depends_on` entry that raises its refusal and carries
+  none of its resources (an Output resolving to None, or the refusal, without the
+  StackReference as a dependency); guarded by the same test.
 """
 from __future__ import annotations
 
@@ -51,11 +57,18 @@ from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 @dataclass
 class Captured:
-    """What the recording monitor saw: registrations in arrival order (as the mock
-    URNs name them) and reads (a StackReference)."""
+    """What the recording monitor saw, under the URNs the engine gives: registrations
+    in arrival order and reads (a StackReference)."""
 
     records: list[dict]
     reads: list[dict]
+
+
+DUPLICATE_URN = "Duplicate resource URN '{urn}'; try giving it a unique name"
+"""The engine's refusal of a second registration or read of one URN, word for word
+(pulumi/pulumi: `GetDuplicateResourceURNError` in sdk/go/common/diag/errors.go,
+raised by `generateURN` in pkg/resource/deploy/step_generator.go, which registrations
+and reads share). The SDK's mock monitor has no such check."""
 
 
 def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str, dict] | None = None):
@@ -79,27 +92,54 @@ def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str
 
 
 def recording_monitor(mocks, captured: Captured):
-    """A MockMonitor that records each registration with what `MockResourceArgs`
-    leaves out (parent, dependencies, protect) and answers with the inputs."""
+    """A MockMonitor that gives the engine's URNs, refuses a URN registered or read
+    before as the engine does, records each registration with what
+    `MockResourceArgs` leaves out (parent, dependencies, protect) and answers with the
+    inputs."""
+    import threading
+
+    import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import mocks as sdk_mocks
     from pulumi.runtime.proto import resource_pb2
 
     class RecordingMonitor(sdk_mocks.MockMonitor):
+        def __init__(self, mocks):
+            super().__init__(mocks)
+            self._seen: set[str] = set()
+            self._seen_lock = threading.Lock()  # the SDK calls the monitor from several threads
+
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            """`urn:pulumi:<stack>::<project>::<ancestor types $-joined>$<type>::<name>`,
+            where the root stack's own type is no part of its children's chain."""
+            parent_chain = parent.split("::")[2] if parent else STACK_TYPE
+            chain = type_ if parent_chain == STACK_TYPE else f"{parent_chain}${type_}"
+            return super().make_urn("", chain, name)
+
+        def _claim(self, request) -> str:
+            urn = self.make_urn(request.parent, request.type, request.name)
+            with self._seen_lock:
+                if urn in self._seen:
+                    raise pulumi.RunError(DUPLICATE_URN.format(urn=urn))
+                self._seen.add(urn)
+            return urn
+
         def ReadResource(self, request):  # noqa: N802 (gRPC method name)
-            captured.reads.append({"type": request.type, "name": request.name, "id": request.id})
-            return super().ReadResource(request)
+            urn = self._claim(request)
+            response = super().ReadResource(request)
+            captured.reads.append({"urn": urn, "type": request.type, "name": request.name, "id": request.id})
+            return response
 
         def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+            urn = self._claim(request)
             if request.type in (STACK_TYPE, STACK_REFERENCE_TYPE):
                 response = super().RegisterResource(request)
             else:
                 # What the echo mocks return, minus the round trip through Python values.
-                response = resource_pb2.RegisterResourceResponse(
-                    urn=self.make_urn(request.parent, request.type, request.name),
-                    id=f"{request.name}-id", object=request.object)
+                response = resource_pb2.RegisterResourceResponse(urn=urn, id=f"{request.name}-id",
+                                                                 object=request.object)
             captured.records.append({
-                "mock_urn": response.urn, "type": request.type, "name": request.name,
+                "urn": urn, "type": request.type, "name": request.name,
                 "parent": request.parent or None, "deps": list(request.dependencies),
                 "protect": bool(request.protect), "custom": request.custom,
                 "inputs": json_format.MessageToDict(request.object),
@@ -107,6 +147,13 @@ def recording_monitor(mocks, captured: Captured):
             return response
 
     return RecordingMonitor(mocks)
+
+
+OFFLINE_ORGANIZATION = "organization"
+"""What `pulumi.get_organization()` answers offline: the organization of every stack
+on a self-managed backend, as the repository's stack references name it (the SDK's
+mocks would answer None, and the program's reference to its own stack would read
+`None/bookinfo-mesh/<stack>`)."""
 
 
 def start_mocks(mocks, *, project: str, stack: str, preview: bool = False, monitor=None,
@@ -117,7 +164,8 @@ def start_mocks(mocks, *, project: str, stack: str, preview: bool = False, monit
     from pulumi.runtime import settings as runtime_settings
 
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor,
+                             organization=OFFLINE_ORGANIZATION)
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
 
 
@@ -172,9 +220,18 @@ def offline_registration() -> Iterator[None]:
 
 
 def run_test_program(body: Callable[[], object]) -> None:
-    """Run `body` as `@pulumi.runtime.test` does: every RPC and output drained."""
+    """Run `body` as `@pulumi.runtime.test` does: every RPC and output drained.
+
+    The asyncio logger is turned down for good, as the Python language host does
+    before it runs a program (pulumi/pulumi: sdk/python/cmd/pulumi-language-python-exec):
+    a refused run leaves futures whose exception nobody retrieves (the refusal itself,
+    in every object that waited for it), and asyncio would print each one's traceback
+    whenever the collector finds it, long after meshplan has printed the one line."""
+    import logging
+
     import pulumi
 
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     pulumi.runtime.test(body)()
 
 

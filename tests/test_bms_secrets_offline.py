@@ -117,7 +117,7 @@ def test_the_secret_reaches_the_monitor_as_a_secret_holding_the_stand_in(monkeyp
     sent: list[dict] = []
     registrations = engine._registrations
     monkeypatch.setattr(engine, "_registrations",
-                        lambda records, stack: sent.extend(records) or registrations(records, stack))
+                        lambda records: sent.extend(records) or registrations(records))
     engine.render(ROOT / "Pulumi.bms.yaml", stack="bms")
     (secret,) = [r["inputs"] for r in sent if r["name"] == SECRET_URN_NAME]
     assert secret["stringData"] == {SECRET_KEY: SECRET_SIG, "value": {"password": NOT_SET}}

@@ -1,5 +1,5 @@
-"""The non-public Pulumi SDK names meshplan (and the program's config edge) rely on,
-as listed in `meshplan/sdk.py`: each test names the one it guards, so an SDK upgrade
+"""The non-public Pulumi SDK names meshplan (and the program itself) rely on, as
+listed in `meshplan/sdk.py`: each test names the one it guards, so an SDK upgrade
 that removes or changes one fails here with that name, not somewhere downstream."""
 from __future__ import annotations
 
@@ -116,3 +116,37 @@ def test_a_render_through_the_contact_module_records_parents_dependencies_and_ex
     children = [r for r in rendered.resources if r.parent]
     assert children and any(r.depends_on for r in rendered.resources)
     assert rendered.outputs["namespace"] == "bookinfo"
+
+
+def test_an_output_future_gives_the_value_none_when_unknown_and_raises_a_refusal():
+    """`components/verdicts.py` awaits `Output.future()`: the value; None, at once,
+    for a verdict not reached because its input is unknown (a preview); and the
+    exception an `apply` raised."""
+    import asyncio
+
+    import pulumi
+
+    _require(asyncio.iscoroutinefunction(getattr(pulumi.Output, "future", None)), "pulumi.Output.future",
+             "a coroutine method")
+    seen = {}
+
+    async def settle(output):
+        try:
+            return await output.future()
+        except pulumi.RunError as refused:
+            return f"refused: {refused}"
+
+    def program():
+        def refuse(_):
+            raise pulumi.RunError("no")
+        unknown = pulumi.Output(set(), asyncio.sleep(0, "x"), asyncio.sleep(0, False))
+        cases = {"known": pulumi.Output.from_input("v"), "unknown": unknown.apply(refuse),
+                 "refused": pulumi.Output.from_input("v").apply(refuse)}
+        return pulumi.Output.all(*[pulumi.Output.from_input(settle(o)).apply(
+            lambda value, name=name: seen.__setitem__(name, value)) for name, o in cases.items()])
+
+    sdk.start_mocks(sdk.echo_mocks(), project="bookinfo-mesh", stack="contract")
+    with pytest.raises(pulumi.RunError, match="^no$"):  # the refusal still ends the run
+        sdk.run_test_program(program)
+    _require(seen == {"known": "v", "unknown": None, "refused": "refused: no"}, "pulumi.Output.future",
+             f"the value, None when unknown and the apply's exception; found {seen}")
