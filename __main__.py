@@ -1,7 +1,7 @@
 """bookinfo-mesh: Istio, the application and its traffic rules, from stack config.
 
-Wiring only: settings → verdicts → the layers this stack holds (mesh → workloads
-and security → routing and egress; by default all three) → checks → exports. A
+Wiring only: settings → checks → verdicts → the layers this stack holds (mesh →
+workloads and security → routing and egress; by default all three) → exports. A
 layered stack reads the layers below it through StackReferences
 (components/layers.py); what a verdict is about waits for it, so a refusal
 registers none of it (components/verdicts.py)."""
@@ -13,7 +13,7 @@ from components.egress import Egress, EgressArgs
 from components.layers import check_references, export_contract
 from components.stack_reads import StackReads
 from components.verdicts import waiting_for
-from model.layers import objects_to_check
+from model.layers import objects_implied
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
@@ -21,6 +21,9 @@ from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
 holds = settings.layers.holds
+# The analyzers judge the objects the settings imply before anything is registered:
+# an error must stop the run before the first registration is sent.
+check_objects(settings, objects_implied(settings))
 reads = StackReads()
 # Everything built on the referenced stacks waits for the verdict on them; the
 # routing also waits for the rollout step guard's verdict on its weights.
@@ -46,8 +49,6 @@ security = Security("security", SecurityArgs(settings=settings),
 egress = Egress("egress", EgressArgs(settings=settings),
                 pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 
-registered = [o for part in (workloads, routing, security, egress) if part for o in part.objects]
-check_objects(settings, objects_to_check(settings, registered))
 
 if workloads:
     pulumi.export("namespace", workloads.namespace)

@@ -1,7 +1,7 @@
 """The program's own gates, run on every preview and update: the offline analyzers
-over every object the components built (errors stop the run, though what the
-components registered before it is still sent), and the rollout step guard against the traffic the stack last exported
-(a verdict the routing objects wait for: `components.verdicts`).
+over every object the settings imply, before any component registers one (errors
+stop the run with nothing sent), and the rollout step guard against the traffic the
+stack last exported (a verdict the routing objects wait for: `components.verdicts`).
 
 Both rules live in `model/`; this module only feeds them and turns a refusal into a
 `pulumi.RunError`, whose message the engine prints alone, without a traceback."""

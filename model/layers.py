@@ -169,9 +169,17 @@ def objects_to_check(settings: Settings, registered: Sequence[Mapping]) -> Seque
     layered stack, every object the environment's settings imply, so a traffic stack
     still has the Services and Deployments its routes refer to (they are built from
     its settings, not registered). A mesh-only stack registers nothing to analyze."""
-    layers = settings.layers
-    if not layers.layered:
+    if not settings.layers.layered:
         return registered
+    return objects_implied(settings)
+
+
+def objects_implied(settings: Settings) -> list[Mapping]:
+    """Every app and traffic object the environment's settings imply, as the
+    components build them: what the program judges before it registers anything
+    (a refusal after the first registration would leave an update half sent). A
+    mesh-only stack implies none to analyze."""
+    layers = settings.layers
     if not (layers.holds("app") or layers.holds("traffic")):
         return []
     placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
