@@ -76,20 +76,25 @@ def handled():
 class Interrupted(Exception):
     """A signal received inside `deferred()`, raised at a safe point."""
 
-    def __init__(self, signum: int, *, applied: bool | None = None):
+    def __init__(self, signum: int, *, applied: bool | None = None, repeated: bool = False):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.applied = applied
         """For an interrupted `pulumi up`: whether the objects it targeted were updated."""
+        self.repeated = repeated
+        """More than one signal came: a CLI child got a second SIGINT, which makes it
+        terminate at once rather than finish, as its own Ctrl-C twice does."""
 
 
 class _Deferral:
     def __init__(self):
         self.signum: int | None = None
+        self.count = 0
         self.children: list = []
 
     def handle(self, signum, frame) -> None:
         self.signum = self.signum or signum
+        self.count += 1
         for child in list(self.children):
             _forward(child)
 
@@ -139,7 +144,7 @@ def requested() -> int | None:
 
 def raise_if_requested(*, applied: bool | None = None) -> None:
     if requested() is not None:
-        raise Interrupted(requested(), applied=applied)
+        raise Interrupted(requested(), applied=applied, repeated=_deferral.count > 1)
 
 
 def sleep(seconds: float) -> None:

@@ -114,7 +114,9 @@ def run_rollout(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, int
             held.stack = held.config
         cancelled = f"{held.doing} was cancelled; " if held.doing.startswith("pulumi up") and not stop.applied \
             else ""
-        raise RolloutInterrupted(f"interrupted; {cancelled}{held.line()}") from None
+        locked = " (interrupted twice, pulumi terminated at once: if the stack is locked, run pulumi cancel first)" \
+            if stop.repeated and held.doing.startswith("pulumi up") else ""
+        raise RolloutInterrupted(f"interrupted; {cancelled}{held.line()}{locked}") from None
     except RolloutApplyError as failed:
         if failed.applied:
             held.stack = held.config

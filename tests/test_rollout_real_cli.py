@@ -287,6 +287,26 @@ def test_a_signal_while_up_runs_cancels_it_and_waits_for_it_then_says_where_the_
     assert cli.deployed_weights() == {"v1": 80, "v2": 20, "v3": 0}
 
 
+def test_a_second_ctrl_c_lets_pulumi_terminate_and_the_line_says_how_to_unlock(cli):
+    standin.configure(cli.state, slow={"match": "(step 1)", "seconds": 60, "phase": "before"})
+    meshplan = cli.start()
+    wait_for(cli.state / "up-running", meshplan)
+    os.killpg(meshplan.pid, signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while not [e for e in standin.log(cli.state) if e["event"] == "signal"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(meshplan.pid, signal.SIGINT)
+    out, err = meshplan.communicate(timeout=120)
+    assert meshplan.returncode == 130
+    assert "    ^C received; terminating" in err
+    assert err.splitlines()[-1] == (
+        f"error: interrupted; pulumi up of {STEP_1} was cancelled; the stack config holds {STEP_1}, the stack still "
+        f"holds {START}; run the same command to resume (interrupted twice, pulumi terminated at once: if the stack "
+        "is locked, run pulumi cancel first)")
+    assert [p.name for p in cli.state.glob("lock.*")] == ["lock.canary"]
+
+
 def test_a_signal_between_steps_stops_the_wait_at_once(cli):
     meshplan = cli.start("--interval", "10m")
     deadline = time.monotonic() + 120
