@@ -115,10 +115,11 @@ class AutomationApplier:
             raise RolloutApplyError(f"pulumi preview of stack {self.stack_name} failed: {last_error_line(failure)}")
         count, urns = changes_in(events)
         unexpected = urns - set(plan.resumed_targets)
-        if (fresh and count) or unexpected:
+        if failure is not None or (fresh and count) or unexpected:
             count = count if fresh else len(unexpected)
-            raise RolloutApplyError(f"stack {self.stack_name} has {count} pending change{'s' * (count != 1)} "
-                                    "not made by this rollout; run pulumi up (or pulumi refresh) first")
+            changes = f"{count} pending change{'s' * (count != 1)}" if count else "pending changes"
+            raise RolloutApplyError(f"stack {self.stack_name} has {changes} not made by this rollout; "
+                                    "run pulumi up (or pulumi refresh) first")
         return bool(urns)
 
     def write(self, edit: ConfigEdit) -> None:
