@@ -82,21 +82,30 @@ class Interrupted(Exception):
         self.applied = applied
         """For an interrupted `pulumi up`: whether the objects it targeted were updated."""
         self.repeated = repeated
-        """More than one signal came: a CLI child got a second SIGINT, which makes it
-        terminate at once rather than finish, as its own Ctrl-C twice does."""
+        """A CLI child got a second SIGINT, which makes it terminate at once rather
+        than finish, as its own Ctrl-C twice does."""
 
 
 class _Deferral:
     def __init__(self):
         self.signum: int | None = None
-        self.count = 0
         self.children: list = []
+        self.forwarded: dict[int, int] = {}
+        """Signals forwarded, by child pid."""
 
     def handle(self, signum, frame) -> None:
         self.signum = self.signum or signum
-        self.count += 1
         for child in list(self.children):
+            self.forward(child)
+
+    def forward(self, child) -> None:
+        if child.poll() is None:
             _forward(child)
+            self.forwarded[child.pid] = self.forwarded.get(child.pid, 0) + 1
+
+    @property
+    def repeated(self) -> bool:
+        return any(count > 1 for count in self.forwarded.values())
 
 
 _deferral: _Deferral | None = None
@@ -130,7 +139,7 @@ def forwarding(child) -> Iterator[None]:
         return
     _deferral.children.append(child)
     if _deferral.signum is not None:
-        _forward(child)
+        _deferral.forward(child)
     try:
         yield
     finally:
@@ -144,7 +153,7 @@ def requested() -> int | None:
 
 def raise_if_requested(*, applied: bool | None = None) -> None:
     if requested() is not None:
-        raise Interrupted(requested(), applied=applied, repeated=_deferral.count > 1)
+        raise Interrupted(requested(), applied=applied, repeated=_deferral.repeated)
 
 
 def sleep(seconds: float) -> None:

@@ -322,6 +322,8 @@ def _run_steps(state: Path, settings: dict, args: list[str], stack: str, preview
         deadline = time.time() + slow["seconds"]
         while time.time() < deadline and (slow.get("phase") == "during" or not cancels):
             time.sleep(0.05)
+        if cancels:  # the engine waits for the operations in flight before it stops
+            time.sleep(slow.get("wind_down", 0))
     failing = not preview and _once(state, settings, "fail_up", message)
     for urn in sorted(desired.keys() | before["resources"].keys()):
         old, new = before["resources"].get(urn), desired.get(urn)

@@ -288,7 +288,7 @@ def test_a_signal_while_up_runs_cancels_it_and_waits_for_it_then_says_where_the_
 
 
 def test_a_second_ctrl_c_lets_pulumi_terminate_and_the_line_says_how_to_unlock(cli):
-    standin.configure(cli.state, slow={"match": "(step 1)", "seconds": 60, "phase": "before"})
+    standin.configure(cli.state, slow={"match": "(step 1)", "seconds": 60, "phase": "before", "wind_down": 60})
     meshplan = cli.start()
     wait_for(cli.state / "up-running", meshplan)
     os.killpg(meshplan.pid, signal.SIGINT)
