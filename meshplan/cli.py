@@ -33,18 +33,35 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _stack_source(args: argparse.Namespace) -> tuple[Path, str]:
-    """The stack file and stack name a command works on."""
+    """The stack file and stack name a command works on. `--stack` may name the stack
+    as the CLI does, `org/stack` or `org/project/stack`; its file and the name the
+    program sees are the last segment's."""
     from meshplan.engine import PROJECT_DIR, stack_file
 
+    name = _stack_name(args.stack) if args.stack else None
     if args.config:
         path = Path(args.config)
-        return path, args.stack or path.stem.removeprefix("Pulumi.")
-    stack = args.stack or "dev"
+        return path, name or path.stem.removeprefix("Pulumi.")
+    stack = name or "dev"
     return stack_file(stack, PROJECT_DIR), stack
 
 
+def _stack_name(stack: str) -> str:
+    """`stack`, `org/stack` or `org/project/stack` (this project) → `stack`."""
+    from model.settings import PROJECT
+
+    parts = stack.split("/")
+    if len(parts) > 3 or not all(parts):
+        raise ConfigError(file="meshplan", path="--stack", value=stack,
+                          message="expected a stack name, org/stack or org/project/stack")
+    if len(parts) == 3 and parts[1] != PROJECT:
+        raise ConfigError(file="meshplan", path="--stack", value=stack,
+                          message=f"the project is {PROJECT} (Pulumi.yaml), not {parts[1]}")
+    return parts[-1]
+
+
 def _add_stack_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", help="stack name: renders Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--stack", help="stack name, or org/project/stack: renders Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--config", metavar="FILE",
                         help="any file in the Pulumi.<stack>.yaml format (stack name = file stem)")
     from meshplan import references  # layered stacks: the outputs of the stacks below

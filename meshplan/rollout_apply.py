@@ -1,91 +1,171 @@
-"""Step appliers of `meshplan rollout`: what "apply this step" means.
+"""Step appliers of `meshplan rollout`: what "write this step" and "bring the stack
+to it" mean.
 
-- `AutomationApplier`: the real one. Writes the step's weights into the stack's
-  config and runs `pulumi up` through the Automation API, the project directory as
-  the workspace (so `Pulumi.<stack>.yaml` is the config it edits).
+- `AutomationApplier`: the real one, through `pulumi.automation` with the project
+  directory as the workspace. The stack's own `Pulumi.<stack>.yaml` is edited with
+  `pulumi config set-all --path` / `config rm --path`; a `--config FILE` is written by
+  meshplan as those commands would store it and handed to `preview` and `up` as their
+  config file. Before the first step, a preview with the policy pack proves the stack
+  has no pending change the rollout did not make; each step's `up` targets only the
+  objects that step changes and runs the policy pack.
 - `RehearsalApplier`: renders each step through the program under the mock monitor
   instead, checks it with the step guard and the analyzers, and says what the real
   applier would have run. It applies nothing; given `write_to`, it also writes the
-  step's config into that stack file as `pulumi config set` would (the tests use a
-  copy of a stack file to interrupt and resume a rollout)."""
+  step's config into that stack file (the tests interrupt and resume rollouts on a
+  copy of a stack file)."""
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import yaml
 
+from meshplan import interrupts
 from meshplan.check import check_rendered
 from meshplan.engine import PROJECT_DIR, Rendered, run_program
-from meshplan.rollout_plan import ConfigEdit
-from model.errors import ConfigError
+from meshplan.rollout_plan import ConfigEdit, Plan
 from model.rollout import shares_from_output, step_violations, traffic_changes
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
 
 
 class StepApplier(Protocol):
-    def apply(self, edit: ConfigEdit, *, up: bool, message: str) -> str:
-        """Write `edit` into the stack config and, with `up`, bring the stack to it.
-        Returns one line saying what was done."""
+    def prepare(self, plan: Plan) -> bool:
+        """Ready the stack for the plan's first step; True when the objects an
+        interrupted run left (`plan.resumed_targets`) still have changes pending."""
+
+    def write(self, edit: ConfigEdit) -> None:
+        """Write `edit` into the stack config."""
+
+    def up(self, *, message: str, targets: tuple[str, ...]) -> str:
+        """Bring the stack to its config, touching only `targets`; one line saying what was done."""
+
+
+class RolloutApplyError(Exception):
+    """A step could not be applied; `str()` is one line."""
+
+    def __init__(self, message: str, *, applied: bool = False):
+        super().__init__(message)
+        self.applied = applied
+        """For a failed up: whether the objects it targeted were updated all the same."""
 
 
 # --------------------------------------------------------------------------- Automation API
 
 
-def config_value(value: Any) -> str:
-    """`pulumi config set --path` stores a value that reads as a number or a boolean
-    as one, so weights go in as their decimal text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def stored_by_config_set_path(value: Any) -> Any:
+    """A value as `pulumi config set --path` stores it (the CLI's adjustObjectValue):
+    `true`/`false` as booleans, decimal integers without a leading zero as numbers,
+    anything else as its text."""
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if text in ("true", "false"):
+        return text == "true"
+    if len(text) > 1 and text[0] == "0":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 class AutomationApplier:
-    """`pulumi config set-all --path` / `config rm --path` and `pulumi up` on the stack,
-    through `pulumi.automation` with the project directory as the workspace."""
-
-    def __init__(self, stack: str, *, project_dir: Path = PROJECT_DIR, pulumi_command: Any = None,
+    def __init__(self, stack: str, *, project_dir: Path = PROJECT_DIR, config_file: Path | None = None,
+                 policy_packs: list[str] | None = None, pulumi_command: Any = None,
                  on_output: Callable[[str], None] | None = None):
         self.stack_name = stack
         self.project_dir = project_dir
+        self.config_file = Path(config_file).resolve() if config_file else None
+        self.policy_packs = policy_packs or []
         self.pulumi_command = pulumi_command
         self.on_output = on_output
         self._stack = None
 
+    @property
     def stack(self):
         if self._stack is None:
-            from pulumi import automation as auto
+            from meshplan.rollout_pulumi import pulumi_command, select_stack
 
-            options = auto.LocalWorkspaceOptions(pulumi_command=self.pulumi_command) if self.pulumi_command else None
-            try:
-                self._stack = auto.select_stack(stack_name=self.stack_name, work_dir=str(self.project_dir),
-                                                opts=options)
-            except FileNotFoundError:
-                raise ConfigError(file="meshplan rollout", path="",
-                                  message="the pulumi CLI is not installed; the Automation API runs it "
-                                          "(use --rehearse or --dry-run without it)") from None
+            command = self.pulumi_command or pulumi_command()
+            self._stack = select_stack(self.stack_name, work_dir=self.project_dir, command=command)
         return self._stack
 
-    def apply(self, edit: ConfigEdit, *, up: bool, message: str) -> str:
+    def _options(self) -> dict:
+        return {"policy_packs": self.policy_packs or None,
+                "config_file": str(self.config_file) if self.config_file else None,
+                "on_output": self.on_output, "on_error": self.on_output, "color": "never"}
+
+    def prepare(self, plan: Plan) -> bool:
         from pulumi import automation as auto
 
-        stack = self.stack()
+        from meshplan.rollout_pulumi import changes_in, last_error_line
+
+        stack = self.stack
+        interrupts.raise_if_requested()
+        events: list = []
+        fresh = not plan.resumed
         try:
+            stack.preview(expect_no_changes=fresh or None, on_event=events.append, **self._options())
+            failure = None
+        except auto.CommandError as error:
+            failure = error
+        interrupts.raise_if_requested()
+        if failure is not None and "no changes were expected" not in str(failure):
+            raise RolloutApplyError(f"pulumi preview of stack {self.stack_name} failed: {last_error_line(failure)}")
+        count, urns = changes_in(events)
+        unexpected = urns - set(plan.resumed_targets)
+        if failure is not None or (fresh and count) or unexpected:
+            count = count if fresh else len(unexpected)
+            changes = f"{count} pending change{'s' * (count != 1)}" if count else "pending changes"
+            raise RolloutApplyError(f"stack {self.stack_name} has {changes} not made by this rollout; "
+                                    "run pulumi up (or pulumi refresh) first")
+        return bool(urns)
+
+    def write(self, edit: ConfigEdit) -> None:
+        from pulumi import automation as auto
+
+        from meshplan.rollout_pulumi import last_error_line
+
+        interrupts.raise_if_requested()
+        if self.config_file is not None:
+            write_config(self.config_file, edit)
+            return
+        stack = self.stack
+        try:
+            if edit.sets:
+                stack.set_all_config({f"{PROJECT}:{path}": auto.ConfigValue(value=_text(value))
+                                      for path, value in edit.sets.items()}, path=True)
             for path in edit.removals:
                 stack.remove_config(f"{PROJECT}:{path}", path=True)
-            if edit.sets:
-                stack.set_all_config({f"{PROJECT}:{path}": auto.ConfigValue(value=config_value(value))
-                                      for path, value in edit.sets.items()}, path=True)
-            if up:
-                stack.up(message=message, on_output=self.on_output, color="never")
         except auto.CommandError as error:
-            lines = [line for line in str(error).splitlines() if line.strip()]
-            raise RolloutApplyError(f"pulumi failed: {lines[-1] if lines else 'no message'}") from None
-        return f"pulumi up on stack {self.stack_name}" if up else f"stack {self.stack_name} config updated"
+            raise RolloutApplyError(f"pulumi config failed: {last_error_line(error)}") from None
+
+    def up(self, *, message: str, targets: tuple[str, ...]) -> str:
+        from pulumi import automation as auto
+
+        from meshplan.rollout_pulumi import applied_in, last_error_line
+
+        if not targets:  # an untargeted up would deploy whatever else is pending
+            return "nothing to update"
+        stack = self.stack
+        interrupts.raise_if_requested()
+        events: list = []
+        try:
+            stack.up(message=message, target=list(targets), on_event=events.append, **self._options())
+        except auto.CommandError as error:
+            applied = applied_in(events, targets)
+            interrupts.raise_if_requested(applied=applied)
+            raise RolloutApplyError(last_error_line(error), applied=applied) from None
+        interrupts.raise_if_requested(applied=True)
+        return f"pulumi up on stack {self.stack_name} ({len(targets)} targeted)"
 
 
-class RolloutApplyError(Exception):
-    """A step could not be applied; `str()` is one line."""
+def _text(value: Any) -> str:
+    """A config value as `config set-all` reads it from its command line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # --------------------------------------------------------------------------- rehearsal
@@ -107,15 +187,18 @@ class RehearsalApplier:
     def _render(self, config: dict, settings: Settings) -> Rendered:
         return run_program(config, settings=settings, stack=self.stack, source=self.source)
 
-    def apply(self, edit: ConfigEdit, *, up: bool, message: str) -> str:
+    def prepare(self, plan: Plan) -> bool:
+        return False
+
+    def write(self, edit: ConfigEdit) -> None:
         config = edit.apply_to(self.config)
-        settings = parse_settings(config, stack=self.stack, source=self.source)
+        parse_settings(config, stack=self.stack, source=self.source)
         if self.write_to is not None:
             write_config(self.write_to, edit)
         self.config = config
-        if not up:
-            return "rehearsal: would update the stack config only"
-        rendered = self._render(config, settings)
+
+    def up(self, *, message: str, targets: tuple[str, ...]) -> str:
+        rendered = self._render(self.config, parse_settings(self.config, stack=self.stack, source=self.source))
         self.renders += 1
         moved = traffic_changes(shares_from_output(self.last.outputs.get("traffic") or []),
                                 shares_from_output(rendered.outputs.get("traffic") or []))
@@ -130,7 +213,7 @@ class RehearsalApplier:
 
 def write_config(stack_file: Path, edit: ConfigEdit) -> None:
     """Edit a `Pulumi.<stack>.yaml` as `pulumi config set --path`/`rm --path` would
-    (comments are not kept)."""
+    store it, in one atomic replace (comments are not kept)."""
     document = yaml.safe_load(stack_file.read_text()) or {}
     config = document.setdefault("config", {})
     project = {}
@@ -138,8 +221,17 @@ def write_config(stack_file: Path, edit: ConfigEdit) -> None:
         namespace, _, name = str(key).rpartition(":")
         if namespace in ("", PROJECT):
             project[name] = config.pop(key)
-    edited = edit.apply_to(project)
-    for key, value in edited.items():
+    stored = ConfigEdit(sets={path: stored_by_config_set_path(v) for path, v in edit.sets.items()},
+                        removals=edit.removals)
+    for key, value in stored.apply_to(project).items():
         if value != {}:
             config[f"{PROJECT}:{key}"] = value
-    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    handle, temporary = tempfile.mkstemp(dir=stack_file.parent, prefix=f".{stack_file.name}.")
+    try:
+        os.chmod(temporary, stat.S_IMODE(os.stat(stack_file).st_mode))
+        with os.fdopen(handle, "w") as out:
+            yaml.safe_dump(document, out, sort_keys=False)
+        os.replace(temporary, stack_file)
+    except BaseException:
+        os.unlink(temporary)
+        raise

@@ -1,17 +1,20 @@
 """`meshplan rollout`: progressive delivery of a canary version from stack config.
 
-    meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 \\
+    meshplan rollout --stack [org/project/]staging --service reviews --to v3 --steps 10,25,50,100 \\
         --interval 5m --prometheus http://prometheus.istio-system:9090 [--max-failures N]
-        [--dry-run | --rehearse] [--format text|json]
+        [--policy-pack DIR ...] [--dry-run | --rehearse] [--format text|json]
 
 The plan first (every step as the `meshplan diff` of that step); `--dry-run` stops
-there. Then each step is applied (`pulumi up` through the Automation API, or with
-`--rehearse` rendered through the program instead), judged by the gates after the
-interval, and promoted or, after --max-failures, rolled back. Exit 0 promoted, 1
-rolled back, refused or failed (the reason in one line on stderr)."""
+there. Then each step is applied (`pulumi up` through the Automation API, targeting
+the step's objects, with the policy pack; or with `--rehearse` rendered through the
+program instead), judged by the gates after the interval, and promoted or, after
+--max-failures, rolled back. Exit 0 promoted, 1 rolled back, refused or failed (the
+reason in one line on stderr), 130 interrupted (Ctrl-C or SIGTERM: a running
+`pulumi up` is cancelled and finishes first; the line says where the stack is)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -60,6 +63,8 @@ def add_parser(commands, add_stack_options) -> None:
     rollout.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (not needed with --dry-run)")
     rollout.add_argument("--max-failures", type=_positive, default=DEFAULT_MAX_FAILURES, metavar="N",
                          help=f"analyses in a row that do not pass before rolling back (default {DEFAULT_MAX_FAILURES})")
+    rollout.add_argument("--policy-pack", action="append", default=[], metavar="DIR", dest="policy_packs",
+                         help="a CrossGuard pack every preview and up runs (repeatable; default: the project's policy/)")
     mode = rollout.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     mode.add_argument("--rehearse", action="store_true",
@@ -75,9 +80,11 @@ def plan_text(plan) -> str:
     out = [f"meshplan rollout plan · stack {plan.stack} · {plan.service} → {plan.canary.version}",
            f"weights now: {_weights(plan.current)}; a rollback returns to: {_weights(plan.start)}"
            + (" (recorded in rollout.startedFrom: resuming)" if plan.resumed else ""),
+           *(["a rollback did not finish (rollout.startedFrom.rollingBack): this run finishes it, no step is taken"]
+             if plan.rolling_back else []),
            "gates, for destination_version " + f"{plan.canary.version} in {plan.canary.namespace}:"]
     out += [f"  {g.name:<22} {g.bounds():<12} {g.query}" for g in plan.gates]
-    if not plan.steps:
+    if not plan.steps and not plan.rolling_back:
         out.append("nothing to do: the canary already has its final share")
     for step in plan.steps:
         head = f"step {step.planned.number}: {_weights(step.planned.weights)}"
@@ -89,18 +96,16 @@ def plan_text(plan) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from meshplan import interrupts
     from meshplan.cli import _stack_source
-    from meshplan.engine import PROJECT_DIR, stack_file
+    from meshplan.engine import PROJECT_DIR
     from meshplan.prometheus import Prometheus
-    from meshplan.rollout import human_line, run_rollout
+    from meshplan.rollout import RolloutInterrupted, human_line, run_rollout
     from meshplan.rollout_apply import AutomationApplier, RehearsalApplier, RolloutApplyError
     from meshplan.rollout_plan import build_plan
 
     path, stack = _stack_source(args)
-    if args.config and not (args.dry_run or args.rehearse) and path.resolve() != stack_file(stack).resolve():
-        raise ConfigError(file="meshplan rollout", path="--config",
-                          message=f"a rollout edits the stack's own Pulumi.{stack}.yaml; --config is for --dry-run "
-                                  "and --rehearse")
+    real = not (args.dry_run or args.rehearse)
     if not args.dry_run and not args.prometheus:
         raise ConfigError(file="meshplan rollout", path="--prometheus",
                           message="required to judge the steps (or give --dry-run)")
@@ -110,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
             prometheus = Prometheus(args.prometheus)
         except ValueError as error:
             raise ConfigError(file="meshplan rollout", path="--prometheus", message=str(error)) from None
+    policy_packs = None
+    if real:
+        from meshplan.rollout_pulumi import policy_pack_dirs
+
+        policy_packs = policy_pack_dirs(args.policy_packs, PROJECT_DIR)
     plan = build_plan(path, stack=stack, service=args.service, to=args.to, steps=args.steps)
 
     def emit(event: dict) -> None:
@@ -122,26 +132,32 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(plan_text(plan))
     if args.dry_run:
         return EXIT_PROMOTED
+    target = args.stack or stack
     if args.format == "text":
-        mode = "rehearsal: nothing is applied" if args.rehearse else f"applying with pulumi up on stack {stack}"
+        mode = "rehearsal: nothing is applied" if args.rehearse else f"applying with pulumi up on stack {target}"
         sys.stdout.write(f"\nrollout ({mode}); analysis every {args.interval:g}s against {args.prometheus}\n")
+        sys.stdout.flush()
     if args.rehearse:
         applier = RehearsalApplier(path, stack=stack, max_step=plan.settings.rollout.max_step)
     else:
-        applier = AutomationApplier(stack, project_dir=PROJECT_DIR,
-                                    on_output=lambda line: print(f"    {line}", file=sys.stderr))
+        # The CLI's own output goes to stderr, where it never mixes with --format json.
+        applier = AutomationApplier(target, project_dir=PROJECT_DIR, config_file=path if args.config else None,
+                                    policy_packs=policy_packs, on_output=_cli_line)
     try:
-        outcome = run_rollout(plan, applier=applier, prometheus=prometheus, interval=args.interval,
-                              max_failures=args.max_failures, emit=emit)
+        with interrupts.deferred() if real else contextlib.nullcontext():
+            outcome = run_rollout(plan, applier=applier, prometheus=prometheus, interval=args.interval,
+                                  max_failures=args.max_failures, emit=emit)
     except RolloutApplyError as error:
-        print(f"error: {error}; the stack config holds the last step written: run the same command to resume",
-              file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("error: interrupted; the stack config holds the last step written: run the same command to resume",
-              file=sys.stderr)
-        return EXIT_FAILED
+    except RolloutInterrupted as error:
+        print(f"error: {error}", file=sys.stderr)
+        return interrupts.EXIT_INTERRUPTED
     if not outcome.promoted:
         print(f"error: {outcome.reason}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_PROMOTED
+
+
+def _cli_line(line: str) -> None:
+    print(f"    {line}", file=sys.stderr, flush=True)

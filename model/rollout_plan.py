@@ -4,8 +4,10 @@ edits that set each state.
 
 The stack config is the only record of where a rollout stands. While one runs,
 `rollout.startedFrom` holds the weights it started from (so a resumed rollout rolls
-back to them, not to wherever it was interrupted); it is removed when the rollout
-ends. Pure: no Pulumi, no rendering."""
+back to them, not to wherever it was interrupted); `rollingBack: true` in it says a
+rollback has written those weights back but its `pulumi up` has not yet succeeded, so
+a rerun finishes the rollback instead of stepping toward the canary again. It is
+removed when the rollout ends. Pure: no Pulumi, no rendering."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -14,7 +16,8 @@ from typing import Any, Iterable, Mapping
 from model.errors import ConfigError
 from model.traffic import Backings, hidden_by_secret, object_key, shares
 
-STARTED_FROM_KEYS = ("service", "to", "weights")
+STARTED_FROM_KEYS = ("service", "to", "weights", "rollingBack")
+REQUIRED_STARTED_FROM_KEYS = ("service", "to", "weights")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +29,8 @@ class StartedFrom:
     """The canary version being rolled to."""
     weights: Mapping[str, int]
     """The service's default-route weights before the rollout's first step."""
+    rolling_back: bool = False
+    """A rollback has written `weights` back; its `pulumi up` has not yet succeeded."""
 
 
 def parse_started_from(raw: Any, path: str, source: str) -> StartedFrom | None:
@@ -36,7 +41,7 @@ def parse_started_from(raw: Any, path: str, source: str) -> StartedFrom | None:
         return None
     if not isinstance(raw, dict):
         raise fail(path, "expected a mapping of service, to and weights (written by meshplan rollout)", raw)
-    for key in STARTED_FROM_KEYS:
+    for key in REQUIRED_STARTED_FROM_KEYS:
         if key not in raw:
             raise ConfigError(file=source, path=f"{path}.{key}", message="missing (written by meshplan rollout)")
     for key in raw:
@@ -52,7 +57,11 @@ def parse_started_from(raw: Any, path: str, source: str) -> StartedFrom | None:
     for version, weight in weights.items():
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
             raise fail(f"{path}.weights.{version}", "expected a whole number of at least 0", weight)
-    return StartedFrom(service=raw["service"], to=raw["to"], weights={str(k): v for k, v in weights.items()})
+    rolling_back = raw.get("rollingBack", False)
+    if not isinstance(rolling_back, bool):
+        raise fail(f"{path}.rollingBack", "expected true or false", rolling_back)
+    return StartedFrom(service=raw["service"], to=raw["to"], weights={str(k): v for k, v in weights.items()},
+                       rolling_back=rolling_back)
 
 
 def current_weights(service_config: Mapping[str, Any], deployed: tuple[str, ...]) -> dict[str, int]:
@@ -127,7 +136,7 @@ def plan_steps(*, start: Mapping[str, int], current: Mapping[str, int], canary: 
 
 def weight_edits(service: str, weights: Mapping[str, int], *, had_to: bool) -> tuple[dict[str, Any], list[str]]:
     """Config edits (key paths without the project prefix) that set a service's
-    default-route weights: values to set and paths to remove first."""
+    default-route weights: values to set and paths to remove after them."""
     removals = [f"services.{service}.to"] if had_to else []
     return {f"services.{service}.weights.{v}": w for v, w in weights.items()}, removals
 
@@ -139,6 +148,7 @@ def started_from_edits(record: StartedFrom) -> dict[str, Any]:
 
 
 STARTED_FROM_PATH = "rollout.startedFrom"
+ROLLING_BACK_PATH = f"{STARTED_FROM_PATH}.rollingBack"
 
 
 @dataclass(frozen=True, kw_only=True)

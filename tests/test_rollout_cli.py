@@ -135,6 +135,43 @@ def test_a_rollout_in_progress_for_another_canary_is_refused(tmp_path):
                    service="reviews", to="v3", steps=(50, 100))
 
 
+def test_a_rollback_that_did_not_finish_is_planned_as_itself_and_nothing_else(tmp_path):
+    record = {"service": "reviews", "to": "v3", "weights": {"v1": 80, "v2": 20}, "rollingBack": True}
+    config = {**STACK_YAML, "bookinfo-mesh:rollout": {**STACK_YAML["bookinfo-mesh:rollout"], "startedFrom": record},
+              "bookinfo-mesh:services": {"reviews": {"versions": ["v1", "v2", "v3"],
+                                                     "weights": {"v1": 80, "v2": 20, "v3": 0}}}}
+    path = write_stack(tmp_path, config)
+    plan = build_plan(path, stack="canary", service="reviews", to="v3", steps=(50, 100))
+    assert (plan.rolling_back, plan.steps) == (True, [])
+    assert [urn.rsplit("::", 1)[-1] for urn in plan.rollback_targets] == ["routing-virtualservice-reviews"]
+    assert plan.rollback.sets["rollout.startedFrom.rollingBack"] is True
+    assert plan.after_rollback.removals == ("rollout.startedFrom",)
+    done = meshplan("rollout", "--config", path, "--service", "reviews", "--to", "v3", "--steps", "50,100", "--dry-run")
+    assert "a rollback did not finish (rollout.startedFrom.rollingBack): this run finishes it, no step is taken" \
+        in done.stdout and "step 1" not in done.stdout
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_rolling_back_is_true_or_false(value):
+    from tests.conftest import settings_from
+
+    record = {"service": "reviews", "to": "v3", "weights": {"v1": 100}, "rollingBack": value}
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:rollout.startedFrom.rollingBack = .*: expected true or "
+                                          r"false$"):
+        settings_from({"rollout": {"startedFrom": record}})
+
+
+@pytest.mark.parametrize("stack, message", [
+    ("acme/other/staging", "the project is bookinfo-mesh (Pulumi.yaml), not other"),
+    ("a/b/c/d", "expected a stack name, org/stack or org/project/stack"),
+    ("acme//staging", "expected a stack name, org/stack or org/project/stack"),
+])
+def test_a_stack_name_of_another_shape_is_refused_in_one_line(stack, message):
+    done = meshplan("rollout", "--stack", stack, "--service", "reviews", "--to", "v2", "--dry-run")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"error: meshplan: --stack = \"{stack}\": {message}"]
+
+
 def test_a_real_rollout_needs_prometheus_and_refuses_bad_flags(tmp_path):
     path = write_stack(tmp_path)
     done = meshplan("rollout", "--config", path, "--service", "reviews", "--to", "v3", "--rehearse")
@@ -174,30 +211,33 @@ class RecordingPulumi(PulumiCommand):
         return CommandResult(stdout="", stderr="", code=0)
 
 
-def test_automation_applier_sets_the_weights_by_path_then_runs_up_on_the_stack():
+def test_automation_applier_sets_the_weights_by_path_removes_to_after_then_runs_up_on_the_stack():
     pulumi = RecordingPulumi()
     applier = AutomationApplier("staging", pulumi_command=pulumi)
     edit = ConfigEdit(sets={"services.reviews.weights.v1": 90, "services.reviews.weights.v3": 10},
                       removals=("services.reviews.to",))
-    applier.apply(edit, up=True, message="meshplan rollout: reviews v3 10% (step 1)")
+    applier.write(edit)
+    applier.up(message="meshplan rollout: reviews v3 10% (step 1)", targets=("urn:a", "urn:b"))
     assert pulumi.cwd == str(ROOT)
     calls = [c for c in pulumi.calls if c[:2] != ["stack", "output"] and c[:2] != ["stack", "history"]]
     assert calls[0] == ["stack", "select", "--stack", "staging"]
-    assert calls[1] == ["config", "rm", "bookinfo-mesh:services.reviews.to", "--stack", "staging", "--path"]
-    assert calls[2] == ["config", "set-all", "--stack", "staging", "--path",
+    assert calls[1] == ["config", "set-all", "--stack", "staging", "--path",
                         "--plaintext", "bookinfo-mesh:services.reviews.weights.v1=90",
                         "--plaintext", "bookinfo-mesh:services.reviews.weights.v3=10"]
+    assert calls[2] == ["config", "rm", "bookinfo-mesh:services.reviews.to", "--stack", "staging", "--path"]
     up = calls[3]
     assert up[:3] == ["up", "--yes", "--skip-preview"]
     assert up[up.index("--stack") + 1] == "staging"
     assert up[up.index("--message") + 1] == "meshplan rollout: reviews v3 10% (step 1)"
+    assert [up[i + 1] for i, a in enumerate(up) if a == "--target"] == ["urn:a", "urn:b"]
     assert "--color" in up and up[up.index("--color") + 1] == "never"
 
 
-def test_automation_applier_records_config_without_up_when_asked():
+def test_automation_applier_writes_config_only_and_never_runs_an_untargeted_up():
     pulumi = RecordingPulumi()
-    AutomationApplier("prod", pulumi_command=pulumi).apply(ConfigEdit(removals=("rollout.startedFrom",)), up=False,
-                                                           message="done")
+    applier = AutomationApplier("prod", pulumi_command=pulumi)
+    applier.write(ConfigEdit(removals=("rollout.startedFrom",)))
+    assert applier.up(message="nothing", targets=()) == "nothing to update"
     assert pulumi.calls[1:] == [["config", "rm", "bookinfo-mesh:rollout.startedFrom", "--stack", "prod", "--path"]]
 
 

@@ -9,13 +9,15 @@ analyses walk through series laid out a minute apart: deterministic, and still
 Prometheus's engine over stored samples."""
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
 import yaml
 
 from meshplan.prometheus import Prometheus
-from meshplan.rollout import run_rollout
+from meshplan.interrupts import Interrupted
+from meshplan.rollout import RolloutInterrupted, run_rollout
 from meshplan.rollout_apply import RehearsalApplier
 from meshplan.rollout_plan import build_plan
 from model.gates import FAIL, HOLD, PASS
@@ -146,24 +148,27 @@ def test_an_unreachable_prometheus_never_promotes(tmp_path):
 
 
 class InterruptedAt(RehearsalApplier):
-    """Ctrl-C while `pulumi up` runs a step: its config is written, its up is not done."""
+    """Ctrl-C while `pulumi up` runs a step: its config is written, its up cancelled
+    before it changed anything."""
 
     def __init__(self, *args, step: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.step = step
 
-    def apply(self, edit, *, up, message):
-        done = super().apply(edit, up=up, message=message)
+    def up(self, *, message, targets):
         if f"(step {self.step})" in message:
-            raise KeyboardInterrupt
-        return done
+            raise Interrupted(signal.SIGINT, applied=False)
+        return super().up(message=message, targets=targets)
 
 
 def interrupted_at_step_3(tmp_path, prometheus):
     path = stack_file(tmp_path, "healthy")
     applier = InterruptedAt(path, stack="canary", write_to=path, max_step=50, step=3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RolloutInterrupted) as stopped:
         rollout(path, prometheus, applier=applier)
+    assert str(stopped.value) == (
+        "interrupted; pulumi up of step 3 (v1 50%, v3 50%) was cancelled; the stack config holds step 3 "
+        "(v1 50%, v3 50%), the stack still holds step 2 (v1 75%, v3 25%); run the same command to resume")
     config = config_of(path)
     assert config["bookinfo-mesh:services"]["reviews"]["weights"] == {"v1": 50, "v3": 50}
     assert config["bookinfo-mesh:rollout"]["startedFrom"] == {"service": "reviews", "to": "v3",
