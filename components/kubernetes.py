@@ -1,9 +1,11 @@
 """Registering one Kubernetes object body with the right pulumi-kubernetes class.
 
-Core kinds go through the typed classes (so the provider knows their schema and
-which changes force a replacement); Istio kinds through CustomResource, whose spec
-reaches the cluster verbatim. Only the API groups the program uses are imported:
-every extra pulumi_kubernetes group costs import time on every preview."""
+The kinds are `model.vocabulary.REGISTERED_KINDS` (the table `meshplan rbac` grants
+access by), and no others. Core kinds go through the typed classes (so the provider
+knows their schema and which changes force a replacement); Istio kinds through
+CustomResource, whose spec reaches the cluster verbatim. Only the API groups the
+program uses are imported: every extra pulumi_kubernetes group costs import time on
+every preview."""
 from __future__ import annotations
 
 import re
@@ -13,28 +15,25 @@ import pulumi_kubernetes.apps.v1 as apps_v1
 import pulumi_kubernetes.core.v1 as core_v1
 from pulumi_kubernetes.apiextensions import CustomResource
 
-_TYPED = {
-    ("v1", "Namespace"): core_v1.Namespace,
-    ("v1", "Service"): core_v1.Service,
-    ("v1", "ServiceAccount"): core_v1.ServiceAccount,
-    ("v1", "ConfigMap"): core_v1.ConfigMap,
-    ("v1", "Secret"): core_v1.Secret,
-    ("apps/v1", "Deployment"): apps_v1.Deployment,
-    ("apps/v1", "StatefulSet"): apps_v1.StatefulSet,
-}
+from model.vocabulary import REGISTERED_KINDS, is_istio
+
+_GROUPS = {"": core_v1, "apps": apps_v1}
+"""API group → the pulumi_kubernetes module of its typed classes."""
+_TYPED = {(api_version, name): getattr(_GROUPS[kind.group], name)
+          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_istio(kind)}
 
 
 def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     """Register `body` (a whole Kubernetes object) under `logical_name`."""
     api_version, kind = body["apiVersion"], body["kind"]
+    if (api_version, kind) not in REGISTERED_KINDS:
+        raise ValueError(f"no registration for {api_version} {kind}")
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
     typed = _TYPED.get((api_version, kind))
     if typed is not None:
         # The typed classes take top-level fields in snake_case (stringData →
         # string_data); nested dicts keep the API's camelCase.
         return typed(logical_name, opts=opts, **{_snake(k): v for k, v in fields.items()})
-    if not api_version.split("/")[0].endswith(".istio.io"):
-        raise ValueError(f"no registration for {api_version} {kind}")
     return CustomResource(logical_name, api_version=api_version, kind=kind, opts=opts, **fields)
 
 

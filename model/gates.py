@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.errors import ConfigError
+from model.vocabulary import DNS_LABEL_RE as _NAME_RE, PROMETHEUS_WINDOW_RE as _WINDOW_RE
 
 DEFAULT_WINDOW = "1m"
 DEFAULT_SUCCESS_RATE = 99.0
@@ -32,8 +33,6 @@ PLACEHOLDERS = ("namespace", "service", "version", "window")
 """What a custom query may say as `{{ name }}` (Flagger's template style)."""
 
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
-_WINDOW_RE = re.compile(r"^[1-9][0-9]*(s|m|h)$")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 REQUESTS, SUCCESS_RATE, LATENCY_P99 = "request-count", "request-success-rate", "request-duration"
 

@@ -19,7 +19,7 @@ from model.gates import parse_analysis
 from model.rollout_plan import parse_started_from
 from model.settings.types import AppSettings, IstioSettings, RolloutSettings, SecretValue, Settings, StoreSettings
 from model.names import PROJECT
-from model.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, SERVICE_TYPES, _DNS_LABEL_RE, _IMAGE_TAG_RE, _VERSION_RE
+from model.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, SERVICE_TYPES, DNS_LABEL_RE as _DNS_LABEL_RE, IMAGE_TAG_RE as _IMAGE_TAG_RE, VERSION_RE as _VERSION_RE
 from model.settings.reader import _QUANTITY_RE
 from model.settings.validators import RESERVED_NAMESPACES
 

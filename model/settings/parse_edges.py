@@ -9,7 +9,7 @@ from model.settings.environments import Environment
 from model.settings.parse_services import _load_balancer
 from model.settings.reader import Cursor, _Reader, _get
 from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings, TlsOrigination
-from model.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, _DNS_LABEL_RE, _EXTERNAL_HOST_RE, _HOST_RE
+from model.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, DNS_LABEL_RE as _DNS_LABEL_RE, EXTERNAL_HOST_RE as _EXTERNAL_HOST_RE, HOST_RE as _HOST_RE
 from model.names import service_fqdn
 
 

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from model.settings.reader import _Reader, _get
 from model.settings.types import Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch, Retries, Route, ServiceSettings, TrafficPolicy
-from model.vocabulary import LOAD_BALANCERS, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, _DURATION_RE, _HEADER_RE
+from model.vocabulary import LOAD_BALANCERS, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, DURATION_RE as _DURATION_RE, HEADER_RE as _HEADER_RE
 from model.settings.reader import Cursor
 from model.settings.validators import cookie_name_problem, duration_ms, duration_problem, regex_problem
 
