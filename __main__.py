@@ -13,7 +13,7 @@ from components.egress import Egress, EgressArgs
 from components.layers import check_references, export_contract
 from components.stack_reads import StackReads
 from components.verdicts import waiting_for
-from model.layers import objects_implied
+from model.stack_analysis import objects_implied
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
