@@ -11,12 +11,12 @@ from typing import Sequence
 
 import pulumi
 
-from components.findings_mode import findings_stop_the_run
+from components.check_enforcement import findings_stop_the_run
 from components.stack_reads import StackReads
 from components.verdicts import Verdict
 from model.analysis import errors
 from model.observability import observability_objects
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.routing import routing_objects
 from model.settings import Settings
 from model.stack_analysis import analyze_stack, installed_releases

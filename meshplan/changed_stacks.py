@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from model.errors import ConfigError
-from model.inputs import STACK_FILE as STACK_FILE_LIMITS, load_yaml_file
+from model.safe_files import STACK_FILE as STACK_FILE_LIMITS, load_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("mesh", "app", "traffic")

@@ -10,7 +10,7 @@ from model.analysis import Finding, GatewayWorkload, analyze
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.analysis.shapes import checked_object
 from model.errors import ConfigError
-from model.inputs import MANIFEST, load_yaml_file
+from model.safe_files import MANIFEST, load_yaml_file
 from model.stack_analysis import analyze_stack
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components.checks import check_objects
-from components.findings_mode import findings_left_to_caller
+from components.check_enforcement import findings_left_to_caller
 from meshplan.engine import read_stack_settings, run_program
 from tests.conftest import ROOT, settings_from
 from tests.manifests import bookinfo, find
