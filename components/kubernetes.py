@@ -41,13 +41,27 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+_COMPONENT_ONLY = ("parent", "id", "import_", "urn", "aliases", "hooks", "state_migrations",
+                   "transformations", "transforms", "provider", "providers")
+"""Options the caller gives a component that are not handed to its children: the
+ones naming the component itself (its parent, an existing resource to read or import,
+its former names, its lifecycle hooks and state migrations), and the ones the SDK
+already hands every child through `parent` (transformations and transforms would
+run twice; providers are inherited from the parent)."""
+
+
 def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None,
                   *, depends_on: list | None = None, protect: bool = False) -> pulumi.ResourceOptions:
-    """Options for a component's child. A component's own depends_on does not hold
-    back its children, so it is handed down to each of them explicitly."""
-    inherited = list((opts.depends_on if opts is not None else None) or [])
-    return pulumi.ResourceOptions(parent=component, depends_on=inherited + list(depends_on or []),
-                                  protect=protect)
+    """Options for a component's child: the caller's options for the component
+    (`_COMPONENT_ONLY` aside), merged with the child's own by the SDK's
+    `ResourceOptions.merge` (its depends_on after the component's, as a child is held
+    back only by what it is told to wait for; `protect=True` protects the child,
+    otherwise it is protected as its component is)."""
+    handed_down = pulumi.ResourceOptions.merge(opts, None)  # a copy: the caller's stays as it was
+    for option in _COMPONENT_ONLY:
+        setattr(handed_down, option, None)
+    return pulumi.ResourceOptions.merge(handed_down, pulumi.ResourceOptions(
+        parent=component, depends_on=list(depends_on or []), protect=True if protect else None))
 
 
 def register_all(component: pulumi.ComponentResource, name: str, bodies: list[dict],
