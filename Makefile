@@ -6,10 +6,17 @@ STACK ?= dev
 
 .PHONY: plan test bench render clean policy-venv upstream
 
-# The virtualenv is rebuilt whenever requirements.txt changes.
+# The virtualenv with what the program and meshplan need, brought up to date
+# whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The test tools on top of it, installed again whenever either file changes (a
+# changed requirements.txt renews .installed, which is newer than this stamp then).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # The policy pack runs in a virtualenv of its own (policy/PulumiPolicy.yaml), which
@@ -27,7 +34,7 @@ plan: $(VENV)/.installed
 	$(PY) -m meshplan render --stack $(STACK)
 
 ## Run the whole test suite; the summary lists every skipped test with its reason.
-test: $(VENV)/.installed policy/venv/.installed
+test: $(VENV)/.installed-dev policy/venv/.installed
 	$(PY) -m pytest -q -rs
 
 ## Download the pinned upstream artifacts the tests compare against into

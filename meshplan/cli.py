@@ -129,7 +129,7 @@ def _diff(args: argparse.Namespace) -> int:
     from meshplan.diff import diff_states
     from meshplan.check import check_rendered
     from meshplan.engine import render
-    from model.rollout import step_violations
+    from model.traffic_changes import step_violations
     from model.rollout_plan import change_plans
 
     bases = [b for b in (args.base_config, args.base_ref, args.against_state) if b]

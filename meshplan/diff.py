@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from meshplan.states import State
 from model.names import HELM_RELEASE_TYPE
-from model.rollout import TrafficChange, traffic_changes, undeployed_while_routed
+from model.traffic_changes import TrafficChange, traffic_changes, undeployed_while_routed
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from meshplan.recording import SECRET_SHOWN, Rendered, _registrations, plain
-from components.findings_mode import findings_left_to_caller
+from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file

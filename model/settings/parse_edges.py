@@ -11,8 +11,8 @@ from model.settings.reader import Cursor, Keys
 from model.settings.types import (AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings,
                                   IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings,
                                   TlsOrigination)
-from model.settings.vocabulary import (AUTHORIZATION_MODES, DNS_LABEL_RE, EXTERNAL_HOST_RE, HOST_RE, MTLS_MODES,
-                                       PORT_PROTOCOLS, RESOLUTIONS)
+from model.vocabulary import (AUTHORIZATION_MODES, DNS_LABEL_RE, EXTERNAL_HOST_RE, HOST_RE, MTLS_MODES, PORT_PROTOCOLS,
+                              RESOLUTIONS)
 
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
 

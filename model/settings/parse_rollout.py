@@ -6,12 +6,12 @@ The typed results live with the code that uses them: `Analysis` and `MetricGate`
 only defaults."""
 from __future__ import annotations
 
-import re
 
 from model.gates import LATENCY_P99, PLACEHOLDER_RE, PLACEHOLDERS, REQUESTS, SUCCESS_RATE, Analysis, MetricGate
 from model.rollout_plan import StartedFrom
 from model.settings.reader import Cursor, Keys
 from model.settings.types import RolloutSettings
+from model.vocabulary import DNS_LABEL_RE, PROMETHEUS_WINDOW_RE
 
 ROLLOUT_KEYS = Keys("rollout", "maxStep", "guardPreviews", "analysis", "startedFrom")
 ANALYSIS_KEYS = Keys("rollout.analysis", "window", "minRequests", "successRate", "latencyP99", "metrics")
@@ -19,8 +19,6 @@ METRIC_KEYS = Keys("rollout.analysis.metrics[]", "name", "query", "min", "max")
 STARTED_FROM_KEYS = Keys("rollout.startedFrom", "service", "to", "weights", "rollingBack")
 REQUIRED_STARTED_FROM_KEYS = ("service", "to", "weights")
 
-_WINDOW_RE = re.compile(r"^[1-9][0-9]*(s|m|h)$")
-_GATE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def parse_rollout(root: Cursor) -> RolloutSettings:
@@ -44,7 +42,7 @@ def parse_analysis(at: Cursor) -> Analysis:
     analysis = at.mapping(ANALYSIS_KEYS)
     return Analysis(
         window=analysis.get("window", Analysis.window, lambda c: c.string(
-            pattern=_WINDOW_RE, what="a Prometheus duration like 30s, 1m or 5m")),
+            pattern=PROMETHEUS_WINDOW_RE, what="a Prometheus duration like 30s, 1m or 5m")),
         min_requests=analysis.get("minRequests", Analysis.min_requests, _min_requests),
         success_rate=analysis.get("successRate", Analysis.success_rate, lambda c: c.number(minimum=0, maximum=100)),
         latency_p99_ms=analysis.get("latencyP99", Analysis.latency_p99_ms, lambda c: c.number(minimum=0)),
@@ -64,7 +62,7 @@ def _metric_gates(analysis: Cursor) -> tuple[MetricGate, ...]:
         if not isinstance(item.raw, dict):
             raise item.fail("expected a mapping with name, query and min and/or max", item.raw)
         metric = item.mapping(METRIC_KEYS)
-        name = metric["name"].string(pattern=_GATE_NAME_RE, what="a lowercase name of letters, digits and -")
+        name = metric["name"].string(pattern=DNS_LABEL_RE, what="a lowercase name of letters, digits and -")
         if name in (REQUESTS, SUCCESS_RATE, LATENCY_P99) or any(g.name == name for g in gates):
             raise metric["name"].fail("name already taken by another gate", name)
         query = metric["query"]

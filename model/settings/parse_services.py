@@ -10,7 +10,7 @@ from model.settings.reader import Cursor, Keys
 from model.settings.types import (Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch,
                                   Retries, Route, ServiceSettings)
 from model.settings.validators import regex_problem
-from model.settings.vocabulary import HEADER_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
+from model.vocabulary import HEADER_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
 
 ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
 """What a route carries besides its destinations; on the service, its default route's."""

@@ -7,8 +7,8 @@ from typing import Mapping
 
 from model.settings.reader import Cursor, Keys
 from model.settings.types import TrafficPolicy
-from model.settings.validators import cookie_name_problem, duration_ms, duration_problem
-from model.settings.vocabulary import DURATION_RE, HEADER_RE, LOAD_BALANCERS
+from model.settings.validators import cookie_name_problem, duration_problem
+from model.vocabulary import DURATION_RE, HEADER_RE, LOAD_BALANCERS, duration_ms
 
 _POLICY = "services.<service>.trafficPolicy"
 POLICY_KEYS = Keys(_POLICY, "loadBalancer", "connectionPool", "outlierDetection")
