@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from meshplan import formats
+from meshplan.render import formats
 from tests.conftest import ROOT, render_file, render_stack
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -186,7 +186,7 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path):
 def test_changed_stacks_are_chosen_by_layer_through_meshplan():
     job = load()["jobs"]["meshplan"]
     [find] = [s for s in job["steps"] if s.get("id") == "stacks"]
-    assert 'venv/bin/python -m meshplan.changed_stacks <<<"$changed"' in find["run"]
+    assert 'venv/bin/python -m ci.changed_stacks <<<"$changed"' in find["run"]
     assert 'echo "stacks=$json" >> "$GITHUB_OUTPUT"' in find["run"]
 
 

@@ -13,8 +13,8 @@ import os
 import re
 import shlex
 
-from meshplan.diff import describe, shown
-from meshplan.formats import clip
+from meshplan.diff.compare import describe, shown
+from meshplan.render.formats import clip
 from model.errors import printable
 from model.traffic import format_percent
 
