@@ -2,6 +2,8 @@
 real program through the Pulumi SDK's mock monitor, offline, and works on what the
 program registered: render, diff, check, rollout, rbac.
 
+    __main__.py    `python -m meshplan` and the `meshplan` command
+    project.py     which checkout it works on (the working directory's)
     cli.py         the command line: the commands' parsers, and main
     commands/      one module per command; shared.py: stack options, exit codes
     render/        the program run offline, what it registered, printed

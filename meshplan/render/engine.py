@@ -16,13 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from meshplan.project import REPOSITORY
 from meshplan.render.recording import SECRET_SHOWN, Rendered, _registrations, plain
 from components.findings_mode import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]  # the repository: meshplan/render/engine.py
+PROJECT_DIR = REPOSITORY  # the working directory's checkout: meshplan runs that checkout's own code
 
 def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
