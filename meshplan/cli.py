@@ -1,4 +1,4 @@
-"""`python -m meshplan`: the command line.
+"""The command line of `meshplan` (also `python -m meshplan`).
 
     meshplan render --stack dev [--format text|json|yaml]
     meshplan render --config examples/istio-tasks/reviews-80-20.yaml
@@ -33,7 +33,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from meshplan.commands import check, diff, rbac, render, rollout
 
-    parser = _Parser(prog="meshplan", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="meshplan", description="The bookinfo-mesh Pulumi program, offline: render, diff and check "
+                     "stacks, roll a canary out, derive a deployer's RBAC.",
+                     epilog="meshplan COMMAND --help shows the command's examples and exit codes.")
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (render, diff, check, rollout, rbac):
         command.add_parser(commands)

@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meshplan.commands.shared import EXIT_ERROR, EXIT_OK, add_stack_options, stack_source, warn_secrets_not_set
+from meshplan.commands.shared import (EXIT_ERROR, EXIT_OK, add_stack_options, described, stack_source,
+                                      warn_secrets_not_set)
 from model.errors import ConfigError
 
 
 def add_parser(commands) -> None:
-    check = commands.add_parser("check", help="offline analysis of a stack or of manifest files")
+    check = commands.add_parser("check", help="offline analysis of a stack or of manifest files", **described(
+        examples=("meshplan check --stack prod",
+                  "meshplan check app.yaml gateway.yaml manifests/   # plain manifests, like istioctl analyze",
+                  "meshplan check manifests/ --crds crd-all.gen.yaml   # adds schema validation (IST0106)"),
+        exits=((EXIT_OK, "no analysis error (warnings and infos are printed)"),
+               (EXIT_ERROR, "an analysis error, or bad input or usage (one line on stderr)"))))
     check.add_argument("files", nargs="*", metavar="FILE",
                        help="manifest files or directories of them (instead of a stack)")
     add_stack_options(check)
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=("text", "json"), default="text",
+                       help="text: one finding a line; json: a list of findings for machines (default text)")
     check.add_argument("--namespace", default="default",
                        help="namespace of manifest objects that name none (default: default)")
     check.add_argument("--gateway", action="append", default=[], metavar="LABELS[@NS/SERVICE][:PORTS]",

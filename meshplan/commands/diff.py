@@ -8,19 +8,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshplan.commands.shared import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, add_stack_options, stack_source,
+from meshplan.commands.shared import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, add_stack_options, described, stack_source,
                                       warn_secrets_not_set)
 from model.errors import ConfigError
 
 
 def add_parser(commands) -> None:
-    diff = commands.add_parser("diff", help="compare a proposed stack with a base: resources and traffic shares")
+    diff = commands.add_parser("diff", help="compare a proposed stack with a base: resources and traffic shares",
+                               **described(
+        examples=("meshplan diff --config examples/istio-tasks/reviews-50-v3.yaml "
+                  "--base-config examples/istio-tasks/all-v1.yaml",
+                  "meshplan diff --stack staging --base-ref origin/main --format markdown",
+                  "meshplan diff --stack prod --against-state prod-export.json   # pulumi stack export"),
+        exits=((EXIT_OK, "no changes"),
+               (EXIT_CHANGES, "changes (the diff is printed)"),
+               (EXIT_ERROR, "a refused step, an analysis error, or bad input or usage (one line each on stderr)"))))
     add_stack_options(diff)
     diff.add_argument("--base-config", metavar="FILE", help="base: another stack file, same program")
     diff.add_argument("--base-ref", metavar="GITREF",
                       help="base: program and stack file as they are at a git ref (rendered in a temporary worktree)")
     diff.add_argument("--against-state", metavar="FILE", help="base: a `pulumi stack export` JSON file")
-    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                      help="text for a terminal; markdown for a pull request comment, with a mermaid traffic "
+                           "graph; json for machines (default text)")
     diff.add_argument("--max-step", type=_percentage_points, metavar="N",
                       help="largest allowed shift of any destination's share, in percentage points "
                            "(default: the stack's rollout.maxStep)")

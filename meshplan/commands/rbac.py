@@ -8,11 +8,16 @@ import sys
 
 import yaml
 
-from meshplan.commands.shared import EXIT_OK, add_stack_options, stack_source
+from meshplan.commands.shared import EXIT_ERROR, EXIT_OK, add_stack_options, described, stack_source
 
 
 def add_parser(commands) -> None:
-    rbac = commands.add_parser("rbac", help="least-privilege RBAC for a CI deployer of a stack")
+    rbac = commands.add_parser("rbac", help="least-privilege RBAC for a CI deployer of a stack", **described(
+        examples=("meshplan rbac --stack prod-traffic",
+                  "meshplan rbac --stack prod-app --namespace ci | kubectl apply -f -   # by a cluster admin"),
+        exits=((EXIT_OK, "the manifest is printed"),
+               (EXIT_ERROR, "bad input or usage, or a kind meshplan rbac knows no resource for (one line on "
+                            "stderr)"))))
     add_stack_options(rbac)
     rbac.add_argument("--namespace", default="pulumi-deployers",
                       help="namespace of the deployer's ServiceAccount (default pulumi-deployers; it must exist)")

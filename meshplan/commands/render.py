@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meshplan.commands.shared import EXIT_OK, add_stack_options, stack_source, warn_secrets_not_set
+from meshplan.commands.shared import EXIT_ERROR, EXIT_OK, add_stack_options, described, stack_source, warn_secrets_not_set
 
 
 def add_parser(commands) -> None:
-    render = commands.add_parser("render", help="render a stack offline through the Pulumi program")
+    render = commands.add_parser("render", help="render a stack offline through the Pulumi program", **described(
+        examples=("meshplan render --stack dev",
+                  "meshplan render --config examples/istio-tasks/reviews-80-20.yaml --format yaml",
+                  "meshplan render --stack prod-traffic --ref-outputs prod-app=app.json   # a layered stack"),
+        exits=((EXIT_OK, "rendered (analysis findings are printed, not failed: see meshplan check)"),
+               (EXIT_ERROR, "bad input or usage: one line on stderr naming the file, key path and value"))))
     add_stack_options(render)
-    render.add_argument("--format", choices=("text", "json", "yaml"), default="text")
+    render.add_argument("--format", choices=("text", "json", "yaml"), default="text",
+                        help="text: the resource tree, stacks read and traffic shares; json: every registration "
+                             "and read; yaml: a multi-document manifest for kubectl or GitOps (default text)")
     render.set_defaults(run=run)
 
 

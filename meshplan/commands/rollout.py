@@ -18,7 +18,7 @@ import contextlib
 import json
 import sys
 
-from meshplan.commands.shared import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_stack_options, stack_source
+from meshplan.commands.shared import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_stack_options, described, stack_source
 from model.errors import ConfigError
 
 EXIT_PROMOTED, EXIT_FAILED = EXIT_OK, EXIT_ERROR
@@ -52,7 +52,14 @@ def _positive(text: str) -> int:
 
 
 def add_parser(commands) -> None:
-    rollout = commands.add_parser("rollout", help="step a canary through its weights with metric gates")
+    rollout = commands.add_parser("rollout", help="step a canary through its weights with metric gates", **described(
+        examples=("meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml --service reviews --to v3 "
+                  "--steps 75,100 --dry-run",
+                  "meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --interval 5m "
+                  "--prometheus http://prometheus.istio-system:9090"),
+        exits=((EXIT_PROMOTED, "promoted (with --dry-run: the plan is printed)"),
+               (EXIT_FAILED, "rolled back, refused or failed, or bad input or usage (the reason in one line on "
+                             "stderr)"))))
     add_stack_options(rollout)
     rollout.add_argument("--service", required=True, help="the routed service whose default route moves")
     rollout.add_argument("--to", required=True, metavar="VERSION", help="the canary version traffic moves to")
@@ -70,7 +77,8 @@ def add_parser(commands) -> None:
     mode.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     mode.add_argument("--rehearse", action="store_true",
                       help="run the loop against Prometheus, rendering each step instead of pulumi up")
-    rollout.add_argument("--format", choices=("text", "json"), default="text")
+    rollout.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text for people; json: the plan, then one event a line (default text)")
     rollout.set_defaults(run=run)
 
 

@@ -54,3 +54,13 @@ def warn_secrets_not_set(*renders) -> None:
 
     lines = dict.fromkeys(line for rendered in renders for line in formats.secrets_not_set_warnings(rendered))
     sys.stderr.write("".join(lines))
+
+
+def described(*, examples: tuple[str, ...], exits: tuple[tuple[int, str], ...]) -> dict:
+    """`add_parser` keywords for a command's --help: after its options, examples and
+    exit codes (130, interrupted, is every command's), printed as written. The first
+    example runs offline on the repository's own files (tests/test_meshplan_help.py)."""
+    codes = (*exits, (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM): one line on stderr"))
+    epilog = "\n".join(["examples:", *(f"  {example}" for example in examples), "", "exit codes:",
+                        *(f"  {code:<4} {meaning}" for code, meaning in codes)])
+    return {"epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
