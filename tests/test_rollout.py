@@ -242,5 +242,5 @@ def test_the_pr_diff_prints_the_rollout_plan_and_the_command_that_runs_it(capsys
     out = capsys.readouterr().out
     assert code == 1  # the jump itself is refused
     assert ("- bookinfo/reviews → v3 in 2 steps: 1) v1 75%, v3 25%; 2) v1 50%, v3 50%<br>"
-            "`venv/bin/python -m meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml "
+            "`meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml "
             "--service reviews --to v3 --steps 25,50`") in out
