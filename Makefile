@@ -7,10 +7,13 @@ STACK ?= dev
 .PHONY: plan test bench render clean policy-venv upstream
 
 # The virtualenv with what the program and meshplan need, brought up to date
-# whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# whenever requirements.txt or pyproject.toml changes: the pinned requirements, then
+# this checkout in editable mode, which installs the `meshplan` command
+# (venv/bin/meshplan) and nothing else.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # The test tools on top of it, installed again whenever either file changes (a
@@ -31,7 +34,7 @@ policy-venv: policy/venv/.installed
 
 ## Render and summarize a stack offline (default: dev).
 plan: $(VENV)/.installed
-	$(PY) -m meshplan render --stack $(STACK)
+	$(VENV)/bin/meshplan render --stack $(STACK)
 
 ## Run the whole test suite; the summary lists every skipped test with its reason.
 test: $(VENV)/.installed-dev policy/venv/.installed
@@ -48,4 +51,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis *.egg-info

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from meshplan.engine import Rendered
+from meshplan.render.engine import Rendered
 from model.analysis import Finding, GatewayWorkload, analyze
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.analysis.shapes import checked_object

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from meshplan.recording import Rendered
+from meshplan.render.recording import Rendered
 from model.errors import ConfigError
 from model.vocabulary import REGISTERED_KINDS
 

@@ -9,7 +9,7 @@ from pulumi.runtime import mocks as sdk_mocks
 
 from components.args import StackArgs
 from components.mesh import IstioMesh
-from meshplan import sdk
+from meshplan.render import sdk
 from tests.conftest import settings_from
 
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from meshplan.prometheus import Prometheus, PrometheusError
+from meshplan.rollout.prometheus import Prometheus, PrometheusError
 from model.errors import ConfigError
 from model.gates import (FAIL, HOLD, LATENCY_P99, PASS, REQUESTS, SUCCESS_RATE, Analysis, Canary, GateQuery,
                          gate_queries, judge, verdict)

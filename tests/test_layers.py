@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshplan import engine
+from meshplan.render import engine
 from meshplan.cli import main
-from meshplan.engine import render
-from meshplan.states import urn_key
+from meshplan.render.engine import render
+from meshplan.diff.states import urn_key
 from model.errors import ConfigError
 from model.layers import APP_OUTPUTS, MESH_OUTPUTS
 from model.names import STACK_TYPE

@@ -9,7 +9,7 @@ import pytest
 
 from components.checks import check_objects
 from components.check_enforcement import findings_left_to_caller
-from meshplan.engine import read_stack_settings, run_program
+from meshplan.render.engine import read_stack_settings, run_program
 from tests.conftest import ROOT, settings_from
 from tests.manifests import bookinfo, find
 
@@ -60,7 +60,7 @@ def test_an_analysis_error_stops_the_program_before_it_registers_anything(monkey
     # Under `pulumi up --skip-preview` (every rollout step) whatever was registered
     # before a refusal is sent: the analyzers must judge before the first registration.
     import model.stack_analysis
-    from meshplan import sdk
+    from meshplan.render import sdk
 
     seen: list = []
     recording_monitor = sdk.recording_monitor

@@ -115,7 +115,7 @@ def make_dry_run(tmp_path):
     commands it would run, none run."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "policy").mkdir()
     shutil.copy(ROOT / "policy" / "requirements.txt", tmp_path / "policy" / "requirements.txt")
@@ -160,7 +160,7 @@ def test_a_changed_requirements_file_reinstalls_what_depends_on_it(make_dry_run)
 
 
 def test_a_change_to_the_test_requirements_previews_no_stack_and_to_the_runtime_ones_every_stack():
-    from meshplan.changed_stacks import touched_stacks
+    from ci.changed_stacks import touched_stacks
 
     assert touched_stacks(["requirements-dev.txt"]) == []
     assert len(touched_stacks(["requirements.txt"])) == len(list(ROOT.glob("Pulumi.*.yaml")))

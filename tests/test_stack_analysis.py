@@ -10,7 +10,7 @@ import pytest
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from meshplan.check import check_rendered
-from meshplan.engine import run_program
+from meshplan.render.engine import run_program
 from model.analysis import ERROR
 from model.settings import parse_settings, read_stack_file
 from model.stack_analysis import UNKNOWN_STACK_NAMESPACE, analyze_stack

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components.kubernetes import _TYPED, register
-from meshplan.rollout import parse_duration
+from meshplan.rollout.loop import parse_duration
 from model.errors import ConfigError
 from model.settings.validators import dns_label_problem, duration_problem
 from model.vocabulary import (DNS_LABEL_RE, PROMETHEUS_WINDOW_RE, REGISTERED_KINDS, duration_ms, duration_seconds,

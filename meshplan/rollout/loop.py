@@ -14,9 +14,9 @@ from typing import Callable, Protocol
 
 from meshplan import interrupts
 from meshplan.interrupts import Interrupted
-from meshplan.prometheus import Prometheus, PrometheusError
-from meshplan.rollout_apply import RolloutApplyError, StepApplier
-from meshplan.rollout_plan import Plan
+from meshplan.rollout.prometheus import Prometheus, PrometheusError
+from meshplan.rollout.apply import RolloutApplyError, StepApplier
+from meshplan.rollout.plan import Plan
 from model.gates import PASS, GateResult, judge, verdict
 from model.vocabulary import duration_seconds
 
