@@ -6,10 +6,20 @@ STACK ?= dev
 
 .PHONY: plan test bench render clean policy-venv upstream
 
-# The virtualenv is rebuilt whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# The virtualenv with what the program and meshplan need, brought up to date
+# whenever requirements.txt or pyproject.toml changes: the pinned requirements, then
+# this checkout in editable mode, which installs the `meshplan` command
+# (venv/bin/meshplan) and nothing else.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# The test tools on top of it, installed again whenever either file changes (a
+# changed requirements.txt renews .installed, which is newer than this stamp then).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # The policy pack runs in a virtualenv of its own (policy/PulumiPolicy.yaml), which
@@ -24,10 +34,10 @@ policy-venv: policy/venv/.installed
 
 ## Render and summarize a stack offline (default: dev).
 plan: $(VENV)/.installed
-	$(PY) -m meshplan render --stack $(STACK)
+	$(VENV)/bin/meshplan render --stack $(STACK)
 
 ## Run the whole test suite; the summary lists every skipped test with its reason.
-test: $(VENV)/.installed policy/venv/.installed
+test: $(VENV)/.installed-dev policy/venv/.installed
 	$(PY) -m pytest -q -rs
 
 ## Download the pinned upstream artifacts the tests compare against into
@@ -41,4 +51,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis *.egg-info

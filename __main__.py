@@ -9,14 +9,15 @@ import pulumi
 
 from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
-from components.egress import Egress, EgressArgs
+from components.args import StackArgs
+from components.egress import Egress
 from components.layers import check_references, export_contract
 from components.stack_reads import StackReads
 from components.verdicts import waiting_for
-from model.layers import objects_implied
-from components.mesh import IstioMesh, IstioMeshArgs
+from model.stack_analysis import objects_implied
+from components.mesh import IstioMesh
 from components.routing import Routing, RoutingArgs
-from components.security import Security, SecurityArgs
+from components.security import Security
 from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
@@ -31,7 +32,7 @@ references_fit = check_references(settings, reads)
 step_allowed = guard_rollout(settings, reads)
 after_references = waiting_for(references_fit)
 
-mesh = IstioMesh("mesh", IstioMeshArgs(settings=settings)) if holds("mesh") else None
+mesh = IstioMesh("mesh", StackArgs(settings=settings)) if holds("mesh") else None
 control_plane = mesh.control_plane if mesh else []
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
 # and validate objects), never for the gateways' external addresses.
@@ -44,9 +45,9 @@ after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads
 routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
                   pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
     if holds("traffic") else None
-security = Security("security", SecurityArgs(settings=settings),
+security = Security("security", StackArgs(settings=settings),
                     pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
-egress = Egress("egress", EgressArgs(settings=settings),
+egress = Egress("egress", StackArgs(settings=settings),
                 pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 
 

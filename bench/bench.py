@@ -12,7 +12,7 @@
    program under the mock monitor and the recording's translation; the cost per
    resource should stay flat; peak memory (max RSS) of the 1,000-service process.
    "full SDK" is the same render without meshplan's offline shortcuts
-   (`meshplan.sdk.offline_registration`: no stack trace per registration, no
+   (`meshplan.render.sdk.offline_registration`: no stack trace per registration, no
    cyclic garbage collection during the run): the figure before they existed.
 
 `python bench/bench.py --synthetic N [--full-sdk]` runs one synthetic size alone.
@@ -80,7 +80,7 @@ def synthetic(services: int, *, full_sdk: bool = False) -> None:
     """Render the synthetic application in this process and print its figures."""
     import contextlib
 
-    from meshplan import engine, sdk
+    from meshplan.render import engine, sdk
     from model.settings import parse_settings
 
     if full_sdk:
@@ -128,7 +128,7 @@ def layered_against_single() -> None:
     import json
     import tempfile
 
-    from meshplan.engine import render
+    from meshplan.render.engine import render
 
     with tempfile.TemporaryDirectory() as tmp:
         refs = []

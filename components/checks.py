@@ -11,25 +11,25 @@ from typing import Sequence
 
 import pulumi
 
-from components.findings_mode import findings_stop_the_run
+from components.check_enforcement import findings_stop_the_run
 from components.stack_reads import StackReads
 from components.verdicts import Verdict
-from model.analysis import analyze, errors, installed_gateways
-from model.mesh import istio_install
+from model.analysis import errors
 from model.observability import observability_objects
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.routing import routing_objects
 from model.settings import Settings
+from model.stack_analysis import analyze_stack, installed_releases
 from model.traffic import traffic_table
 
 TRAFFIC_OUTPUT = "traffic"
 
 
 def check_objects(settings: Settings, objects: Sequence[dict]) -> None:
-    """Run the analyzers; raise RunError listing the errors, warn about the rest."""
-    releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
-                for r in istio_install(settings).releases]
-    findings = analyze(objects, gateways=installed_gateways(releases), default_namespace=settings.app.namespace)
+    """Run the analyzers over `objects` and the Istio releases the settings install
+    (what this stack is about to register); raise RunError listing the errors, warn
+    about the rest."""
+    findings = analyze_stack(settings, objects, installed_releases(settings))
     if not findings_stop_the_run():
         return
     for finding in findings:

@@ -1,7 +1,11 @@
 """The edge where the Pulumi program reads its stack config: everything the engine
 handed over is parsed once into `Settings`, or the run stops with the one-line
-error before any resource is registered. Secret config values are read here too,
-as Pulumi secret Outputs, and never enter `Settings`.
+error before any resource is registered. The application's secret config keys are
+read here too, as Pulumi secret Outputs, and never enter `Settings` (it holds only
+the mark that each is set). The ingress TLS certificate and key are parts of the
+structured `ingress` key: the engine decrypts them into the config it hands over,
+so they enter `Settings`, the key marked a `SecretValue`, and the Security
+component wraps both in a secret Output before it registers them.
 
 A secret the stack file does not hold yet stops the run too, except inside
 `unset_secrets_as_placeholders()`, which only meshplan's offline renders enter:

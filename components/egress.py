@@ -2,21 +2,13 @@
 routes through the egress gateway."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 
 from model.names import component_type
 
+from components.args import StackArgs
 from components.kubernetes import register_all
 from model.egress import egress_objects
-from model.settings import Settings
-
-
-@dataclass(frozen=True, kw_only=True)
-class EgressArgs:
-    settings: Settings
-    """The stack's settings; the objects are built from them."""
 
 
 class Egress(pulumi.ComponentResource):
@@ -28,7 +20,7 @@ class Egress(pulumi.ComponentResource):
     external_hosts: pulumi.Output[list]
     """Hosts with a ServiceEntry (the only ones reachable under REGISTRY_ONLY)."""
 
-    def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: StackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("egress", "Egress"), name, None, opts)
         self.objects = egress_objects(args.settings)
         register_all(self, name, self.objects, opts)

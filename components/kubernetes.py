@@ -1,9 +1,11 @@
 """Registering one Kubernetes object body with the right pulumi-kubernetes class.
 
-Core kinds go through the typed classes (so the provider knows their schema and
-which changes force a replacement); Istio kinds through CustomResource, whose spec
-reaches the cluster verbatim. Only the API groups the program uses are imported:
-every extra pulumi_kubernetes group costs import time on every preview."""
+The kinds are `model.vocabulary.REGISTERED_KINDS` (the table `meshplan rbac` grants
+access by), and no others. Core kinds go through the typed classes (so the provider
+knows their schema and which changes force a replacement); Istio kinds through
+CustomResource, whose spec reaches the cluster verbatim. Only the API groups the
+program uses are imported: every extra pulumi_kubernetes group costs import time on
+every preview."""
 from __future__ import annotations
 
 import re
@@ -13,28 +15,25 @@ import pulumi_kubernetes.apps.v1 as apps_v1
 import pulumi_kubernetes.core.v1 as core_v1
 from pulumi_kubernetes.apiextensions import CustomResource
 
-_TYPED = {
-    ("v1", "Namespace"): core_v1.Namespace,
-    ("v1", "Service"): core_v1.Service,
-    ("v1", "ServiceAccount"): core_v1.ServiceAccount,
-    ("v1", "ConfigMap"): core_v1.ConfigMap,
-    ("v1", "Secret"): core_v1.Secret,
-    ("apps/v1", "Deployment"): apps_v1.Deployment,
-    ("apps/v1", "StatefulSet"): apps_v1.StatefulSet,
-}
+from model.vocabulary import REGISTERED_KINDS, is_istio
+
+_GROUPS = {"": core_v1, "apps": apps_v1}
+"""API group → the pulumi_kubernetes module of its typed classes."""
+_TYPED = {(api_version, name): getattr(_GROUPS[kind.group], name)
+          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_istio(kind)}
 
 
 def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     """Register `body` (a whole Kubernetes object) under `logical_name`."""
     api_version, kind = body["apiVersion"], body["kind"]
+    if (api_version, kind) not in REGISTERED_KINDS:
+        raise ValueError(f"no registration for {api_version} {kind}")
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
     typed = _TYPED.get((api_version, kind))
     if typed is not None:
         # The typed classes take top-level fields in snake_case (stringData →
         # string_data); nested dicts keep the API's camelCase.
         return typed(logical_name, opts=opts, **{_snake(k): v for k, v in fields.items()})
-    if not api_version.split("/")[0].endswith(".istio.io"):
-        raise ValueError(f"no registration for {api_version} {kind}")
     return CustomResource(logical_name, api_version=api_version, kind=kind, opts=opts, **fields)
 
 
@@ -42,13 +41,27 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+_COMPONENT_ONLY = ("parent", "id", "import_", "urn", "aliases", "hooks", "state_migrations",
+                   "transformations", "transforms", "provider", "providers")
+"""Options the caller gives a component that are not handed to its children: the
+ones naming the component itself (its parent, an existing resource to read or import,
+its former names, its lifecycle hooks and state migrations), and the ones the SDK
+already hands every child through `parent` (transformations and transforms would
+run twice; providers are inherited from the parent)."""
+
+
 def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None,
                   *, depends_on: list | None = None, protect: bool = False) -> pulumi.ResourceOptions:
-    """Options for a component's child. A component's own depends_on does not hold
-    back its children, so it is handed down to each of them explicitly."""
-    inherited = list((opts.depends_on if opts is not None else None) or [])
-    return pulumi.ResourceOptions(parent=component, depends_on=inherited + list(depends_on or []),
-                                  protect=protect)
+    """Options for a component's child: the caller's options for the component
+    (`_COMPONENT_ONLY` aside), merged with the child's own by the SDK's
+    `ResourceOptions.merge` (its depends_on after the component's, as a child is held
+    back only by what it is told to wait for; `protect=True` protects the child,
+    otherwise it is protected as its component is)."""
+    handed_down = pulumi.ResourceOptions.merge(opts, None)  # a copy: the caller's stays as it was
+    for option in _COMPONENT_ONLY:
+        setattr(handed_down, option, None)
+    return pulumi.ResourceOptions.merge(handed_down, pulumi.ResourceOptions(
+        parent=component, depends_on=list(depends_on or []), protect=True if protect else None))
 
 
 def register_all(component: pulumi.ComponentResource, name: str, bodies: list[dict],

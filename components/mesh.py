@@ -3,22 +3,14 @@ gateways, plus the optional addons. Owns nothing when the stack says Istio is
 already installed, so everything that depends on it still works."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 
 from model.names import component_type
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
+from components.args import StackArgs
 from components.kubernetes import child_options, register
 from model.mesh import CONTROL_PLANE, IstioInstall, istio_install
-from model.settings import Settings
-
-
-@dataclass(frozen=True, kw_only=True)
-class IstioMeshArgs:
-    settings: Settings
-    """The stack's settings; the install plan is derived from them."""
 
 
 class IstioMesh(pulumi.ComponentResource):
@@ -30,8 +22,10 @@ class IstioMesh(pulumi.ComponentResource):
     """What Istio objects and injected pods need before they are created: the CRDs
     (base) and istiod, whose webhooks validate the objects and inject the sidecars.
     Not the gateways: their Services may wait for an external address that never comes."""
+    release_names: pulumi.Output[dict]
+    """Helm release name by key, as the stack exports them (`istioReleases`)."""
 
-    def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: StackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("mesh", "IstioMesh"), name, None, opts)
         plan: IstioInstall = istio_install(args.settings)
         namespaces = [

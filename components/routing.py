@@ -15,18 +15,16 @@ import pulumi
 
 from model.names import component_type
 
+from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
 from components.workloads import Workloads
 from model.observability import observability_objects
 from model.routing import routing_objects
-from model.settings import Settings
 from model.traffic import ObjectKey, needed_before, object_key, traffic_table
 
 
 @dataclass(frozen=True, kw_only=True)
-class RoutingArgs:
-    settings: Settings
-    """The stack's settings; the objects are built from them."""
+class RoutingArgs(StackArgs):
     workloads: Workloads | None = None
     """The application's workloads when this stack holds them (None: a stack without
     the app layer): routes wait for the Deployments of the versions they send to."""

@@ -3,21 +3,13 @@ authorization (AuthorizationPolicies) and the ingress gateway's TLS Secret, whos
 certificate and key stay Pulumi secrets from config to state."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 
 from model.names import component_type
 
+from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register, register_all
 from model.security import ingress_tls_secret, security_objects
-from model.settings import Settings
-
-
-@dataclass(frozen=True, kw_only=True)
-class SecurityArgs:
-    settings: Settings
-    """The stack's settings; the objects are built from them."""
 
 
 class Security(pulumi.ComponentResource):
@@ -29,7 +21,7 @@ class Security(pulumi.ComponentResource):
     policies: pulumi.Output[list]
     """Names of the PeerAuthentication and AuthorizationPolicy objects, in order."""
 
-    def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: StackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("security", "Security"), name, None, opts)
         objects = security_objects(args.settings)
         self.objects = objects

@@ -11,17 +11,15 @@ import pulumi
 
 from model.names import component_type
 
+from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
-from model.settings import Settings
 from model.stores import protected, store_objects
 from model.traffic import ObjectKey, object_key
 from model.workloads import application_objects
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkloadsArgs:
-    settings: Settings
-    """The stack's settings; the objects are built from them."""
+class WorkloadsArgs(StackArgs):
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Values of the secret config keys the application needs, by key, as Pulumi
     secrets (read at the config edge); they are written into Kubernetes Secrets."""

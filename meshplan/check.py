@@ -5,26 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from meshplan.engine import Rendered
-from model.analysis import Finding, GatewayWorkload, analyze, installed_gateways
+from meshplan.render.engine import Rendered
+from model.analysis import Finding, GatewayWorkload, analyze
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.analysis.shapes import checked_object
 from model.errors import ConfigError
-from model.inputs import MANIFEST, load_yaml_file
-from model.layers import installed_releases, objects_to_check
+from model.safe_files import MANIFEST, load_yaml_file
+from model.stack_analysis import analyze_stack
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def check_rendered(rendered: Rendered, *, schemas=None) -> list[Finding]:
-    """Findings of a rendered stack; its gateways are the ones its Helm releases
-    install (or the defaults when it installs none). A layered stack is judged as
-    the program judges it, with the objects and releases of its whole environment."""
-    settings = rendered.settings
-    objects = objects_to_check(settings, rendered.objects())
-    releases = installed_releases(settings) if settings.layers.layered else [r.inputs for r in rendered.releases()]
-    return analyze(objects, gateways=installed_gateways(releases),
-                   default_namespace=settings.app.namespace, schemas=schemas)
+    """Findings of a rendered stack, judged as the program and the policy pack judge
+    it (`model.stack_analysis`)."""
+    return analyze_stack(rendered.settings, rendered.objects(), [r.inputs for r in rendered.releases()],
+                         schemas=schemas)
 
 
 def manifest_files(paths: Iterable[str]) -> list[str]:

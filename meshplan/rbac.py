@@ -22,29 +22,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from meshplan.recording import Rendered
+from meshplan.render.recording import Rendered
 from model.errors import ConfigError
+from model.vocabulary import REGISTERED_KINDS
 
 MANAGE = ("get", "list", "watch", "create", "update", "patch", "delete")
 READ = ("get", "list", "watch")
 RBAC_GROUP = "rbac.authorization.k8s.io"
-
-# (apiVersion, kind) → (API group, resource, namespaced)
-RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
-    ("v1", "Namespace"): ("", "namespaces", False),
-    ("v1", "Service"): ("", "services", True),
-    ("v1", "ServiceAccount"): ("", "serviceaccounts", True),
-    ("v1", "ConfigMap"): ("", "configmaps", True),
-    ("v1", "Secret"): ("", "secrets", True),
-    ("apps/v1", "Deployment"): ("apps", "deployments", True),
-    ("apps/v1", "StatefulSet"): ("apps", "statefulsets", True),
-    **{(f"networking.istio.io/v1", kind): ("networking.istio.io", resource, True) for kind, resource in (
-        ("Gateway", "gateways"), ("VirtualService", "virtualservices"), ("DestinationRule", "destinationrules"),
-        ("ServiceEntry", "serviceentries"), ("Sidecar", "sidecars"))},
-    **{(f"security.istio.io/v1", kind): ("security.istio.io", resource, True) for kind, resource in (
-        ("PeerAuthentication", "peerauthentications"), ("AuthorizationPolicy", "authorizationpolicies"),
-        ("RequestAuthentication", "requestauthentications"))},
-}
 
 AWAIT_READS: dict[str, tuple[tuple[str, str], ...]] = {
     "deployments": (("apps", "replicasets"), ("", "pods")),
@@ -91,7 +75,7 @@ def required_access(rendered: Rendered) -> tuple[dict[str, dict[tuple[str, str],
     namespaced: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
     cluster: dict[tuple[str, str], set[str]] = defaultdict(set)
     for obj in rendered.objects():
-        known = RESOURCES.get((obj["apiVersion"], obj["kind"]))
+        known = REGISTERED_KINDS.get((obj["apiVersion"], obj["kind"]))
         if known is None:
             raise ConfigError(file=rendered.source, path="", value=f"{obj['apiVersion']} {obj['kind']}",
                               message="meshplan rbac knows no resource for this kind")

@@ -10,30 +10,18 @@ as the canary's sidecars report them (`reporter="destination"`) for its
 A minimum request count comes first: below it the step waits, because no traffic is
 not success. Custom gates are PromQL with a minimum and/or a maximum.
 
-Pure: no Prometheus client here, no Pulumi."""
+The settings parser (`model.settings.parse_rollout`) reads `rollout.analysis` into
+`Analysis`, whose field defaults are the only ones. Pure: no Prometheus client here,
+no Pulumi."""
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from model.errors import ConfigError
-
-DEFAULT_WINDOW = "1m"
-DEFAULT_SUCCESS_RATE = 99.0
-DEFAULT_LATENCY_P99_MS = 500.0
-DEFAULT_MIN_REQUESTS = 20
-"""Twenty requests in the window: below that one failed request decides a 99% gate."""
-
-ANALYSIS_KEYS = ("window", "minRequests", "successRate", "latencyP99", "metrics")
-METRIC_KEYS = ("name", "query", "min", "max")
 PLACEHOLDERS = ("namespace", "service", "version", "window")
 """What a custom query may say as `{{ name }}` (Flagger's template style)."""
-
-_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
-_WINDOW_RE = re.compile(r"^[1-9][0-9]*(s|m|h)$")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 
 REQUESTS, SUCCESS_RATE, LATENCY_P99 = "request-count", "request-success-rate", "request-duration"
 
@@ -53,13 +41,14 @@ class MetricGate:
 class Analysis:
     """What must hold of the canary before a rollout moves on."""
 
-    window: str = DEFAULT_WINDOW
+    window: str = "1m"
     """Range of the rate() windows, a Prometheus duration (30s, 1m, 5m)."""
-    min_requests: int = DEFAULT_MIN_REQUESTS
-    """Requests the canary must have served in the window before anything is judged."""
-    success_rate: float = DEFAULT_SUCCESS_RATE
+    min_requests: int = 20
+    """Requests the canary must have served in the window before anything is judged.
+    Twenty: below that one failed request decides a 99% gate."""
+    success_rate: float = 99.0
     """Least share of non-5xx responses, in percent."""
-    latency_p99_ms: float = DEFAULT_LATENCY_P99_MS
+    latency_p99_ms: float = 500.0
     """Largest p99 request duration, in milliseconds."""
     metrics: tuple[MetricGate, ...] = ()
 
@@ -90,81 +79,6 @@ class GateQuery:
         return " and ".join(parts)
 
 
-# --------------------------------------------------------------------------- parse
-
-
-def parse_analysis(raw: Any, path: str, source: str) -> Analysis:
-    """`rollout.analysis` of a stack; absent means Flagger's defaults. One function
-    of a little over a screen: each gate key is checked where it is read, so every
-    message names its own key path."""
-    def fail(where: str, message: str, value: Any) -> ConfigError:
-        return ConfigError(file=source, path=where, value=value, message=message)
-
-    if raw is None:
-        return Analysis()
-    if not isinstance(raw, dict):
-        raise fail(path, "expected a mapping", raw)
-    for key in raw:
-        if key not in ANALYSIS_KEYS:
-            raise ConfigError(file=source, path=f"{path}.{key}", message=f"unknown key; allowed: {', '.join(ANALYSIS_KEYS)}")
-
-    def number(key: str, low: float, high: float | None, raw_map: dict = raw, where: str = path) -> float | None:
-        if key not in raw_map:
-            return None
-        value = raw_map[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
-                or (high is not None and value > high):
-            upper = f" and at most {high:g}" if high is not None else ""
-            raise fail(f"{where}.{key}", f"expected a number of at least {low:g}{upper}", value)
-        return float(value)
-
-    window = raw.get("window", DEFAULT_WINDOW)
-    if not isinstance(window, str) or not _WINDOW_RE.match(window):
-        raise fail(f"{path}.window", "expected a Prometheus duration like 30s, 1m or 5m", window)
-    min_requests = raw.get("minRequests", DEFAULT_MIN_REQUESTS)
-    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
-        raise fail(f"{path}.minRequests", "expected a whole number of at least 1 (no traffic is not success)",
-                   min_requests)
-    success = number("successRate", 0, 100)
-    latency = number("latencyP99", 0, None)
-
-    metrics_raw = raw.get("metrics", [])
-    if not isinstance(metrics_raw, list):
-        raise fail(f"{path}.metrics", "expected a list of {name, query, min, max}", metrics_raw)
-    metrics: list[MetricGate] = []
-    for i, item in enumerate(metrics_raw):
-        mp = f"{path}.metrics[{i}]"
-        if not isinstance(item, dict):
-            raise fail(mp, "expected a mapping with name, query and min and/or max", item)
-        for key in item:
-            if key not in METRIC_KEYS:
-                raise ConfigError(file=source, path=f"{mp}.{key}", message=f"unknown key; allowed: {', '.join(METRIC_KEYS)}")
-        name = item.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise fail(f"{mp}.name", "expected a lowercase name of letters, digits and -", name)
-        if name in (REQUESTS, SUCCESS_RATE, LATENCY_P99) or any(m.name == name for m in metrics):
-            raise fail(f"{mp}.name", "name already taken by another gate", name)
-        query = item.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise fail(f"{mp}.query", "expected PromQL returning one value", query)
-        for placeholder in _PLACEHOLDER_RE.findall(query):
-            if placeholder not in PLACEHOLDERS:
-                raise fail(f"{mp}.query", f"unknown placeholder {{{{ {placeholder} }}}}; allowed: "
-                           + ", ".join(PLACEHOLDERS), query)
-        low, high = number("min", -math.inf, None, item, mp), number("max", -math.inf, None, item, mp)
-        if low is None and high is None:
-            raise fail(mp, "a gate needs a threshold: give min, max or both", item)
-        if low is not None and high is not None and low > high:
-            raise fail(f"{mp}.min", f"min is above max ({high:g})", low)
-        metrics.append(MetricGate(name=name, query=query.strip(), minimum=low, maximum=high))
-    return Analysis(
-        window=window, min_requests=min_requests,
-        success_rate=DEFAULT_SUCCESS_RATE if success is None else success,
-        latency_p99_ms=DEFAULT_LATENCY_P99_MS if latency is None else latency,
-        metrics=tuple(metrics),
-    )
-
-
 # --------------------------------------------------------------------------- queries
 
 
@@ -193,7 +107,7 @@ def gate_queries(analysis: Analysis, canary: Canary) -> list[GateQuery]:
         GateQuery(name=REQUESTS, query=count, minimum=float(analysis.min_requests), maximum=None),
         GateQuery(name=SUCCESS_RATE, query=success, minimum=analysis.success_rate, maximum=None, unit="%"),
         GateQuery(name=LATENCY_P99, query=latency, minimum=None, maximum=analysis.latency_p99_ms, unit=" ms"),
-        *(GateQuery(name=m.name, query=_PLACEHOLDER_RE.sub(lambda found: values[found.group(1)], m.query),
+        *(GateQuery(name=m.name, query=PLACEHOLDER_RE.sub(lambda found: values[found.group(1)], m.query),
                     minimum=m.minimum, maximum=m.maximum)
           for m in analysis.metrics),
     ]

@@ -8,21 +8,14 @@ below it; these functions build those outputs from settings and judge them, so t
 program (through a StackReference) and meshplan (offline) share one rule."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from model.apps import service_namespace
 from model.errors import ConfigError
 from model.mesh import (EGRESS_GATEWAY_LABELS, INGRESS_GATEWAY_LABELS, INGRESS_NAMESPACE, ISTIO_NAMESPACE)
-from model.egress import egress_objects
-from model.mesh import istio_install
 from model.names import PROJECT
-from model.observability import observability_objects
-from model.routing import routing_objects
-from model.security import security_objects
-from model.settings import SECRET_SHOWN, Route, Settings
-from model.stores import store_objects
-from model.workloads import application_objects
+from model.settings import Route, Settings
 
 MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshNamespaces")
 APP_OUTPUTS = ("layers", "namespace", "services")
@@ -162,34 +155,3 @@ def reference_mismatch(settings: Settings, outputs_by_stack: Mapping[str, Mappin
         if refused is not None:
             return refused
     return None
-
-
-def objects_to_check(settings: Settings, registered: Sequence[Mapping]) -> Sequence[Mapping]:
-    """What the analyzers judge: in a stack of all layers, what it registered; in a
-    layered stack, every object the environment's settings imply, so a traffic stack
-    still has the Services and Deployments its routes refer to (they are built from
-    its settings, not registered). A mesh-only stack registers nothing to analyze."""
-    if not settings.layers.layered:
-        return registered
-    return objects_implied(settings)
-
-
-def objects_implied(settings: Settings) -> list[Mapping]:
-    """Every app and traffic object the environment's settings imply, as the
-    components build them: what the program judges before it registers anything
-    (a refusal after the first registration would leave an update half sent). A
-    mesh-only stack implies none to analyze."""
-    layers = settings.layers
-    if not (layers.holds("app") or layers.holds("traffic")):
-        return []
-    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
-    return [*application_objects(settings), *store_objects(settings, placeholders), *routing_objects(settings),
-            *observability_objects(settings), *security_objects(settings), *egress_objects(settings)]
-
-
-def installed_releases(settings: Settings) -> list[dict]:
-    """The Istio install the settings describe, as the analyzers take releases (name,
-    chart, namespace, values): a layered stack judges its gateways by these, whether
-    or not it holds the mesh layer itself."""
-    return [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
-            for r in istio_install(settings).releases]

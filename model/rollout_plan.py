@@ -7,17 +7,14 @@ The stack config is the only record of where a rollout stands. While one runs,
 back to them, not to wherever it was interrupted); `rollingBack: true` in it says a
 rollback has written those weights back but its `pulumi up` has not yet succeeded, so
 a rerun finishes the rollback instead of stepping toward the canary again. It is
-removed when the rollout ends. Pure: no Pulumi, no rendering."""
+removed when the rollout ends; the settings parser (`model.settings.parse_rollout`)
+reads it into `StartedFrom`. Pure: no Pulumi, no rendering."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
-from model.errors import ConfigError
 from model.traffic import Backings, hidden_by_secret, object_key, shares
-
-STARTED_FROM_KEYS = ("service", "to", "weights", "rollingBack")
-REQUIRED_STARTED_FROM_KEYS = ("service", "to", "weights")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,37 +28,6 @@ class StartedFrom:
     """The service's default-route weights before the rollout's first step."""
     rolling_back: bool = False
     """A rollback has written `weights` back; its `pulumi up` has not yet succeeded."""
-
-
-def parse_started_from(raw: Any, path: str, source: str) -> StartedFrom | None:
-    def fail(where: str, message: str, value: Any) -> ConfigError:
-        return ConfigError(file=source, path=where, value=value, message=message)
-
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise fail(path, "expected a mapping of service, to and weights (written by meshplan rollout)", raw)
-    for key in REQUIRED_STARTED_FROM_KEYS:
-        if key not in raw:
-            raise ConfigError(file=source, path=f"{path}.{key}", message="missing (written by meshplan rollout)")
-    for key in raw:
-        if key not in STARTED_FROM_KEYS:
-            raise ConfigError(file=source, path=f"{path}.{key}",
-                              message=f"unknown key; allowed: {', '.join(STARTED_FROM_KEYS)}")
-    for key in ("service", "to"):
-        if not isinstance(raw[key], str) or not raw[key]:
-            raise fail(f"{path}.{key}", "expected a name", raw[key])
-    weights = raw["weights"]
-    if not isinstance(weights, dict) or not weights:
-        raise fail(f"{path}.weights", "expected version → weight", weights)
-    for version, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-            raise fail(f"{path}.weights.{version}", "expected a whole number of at least 0", weight)
-    rolling_back = raw.get("rollingBack", False)
-    if not isinstance(rolling_back, bool):
-        raise fail(f"{path}.rollingBack", "expected true or false", rolling_back)
-    return StartedFrom(service=raw["service"], to=raw["to"], weights={str(k): v for k, v in weights.items()},
-                       rolling_back=rolling_back)
 
 
 def current_weights(service_config: Mapping[str, Any], deployed: tuple[str, ...]) -> dict[str, int]:
@@ -193,12 +159,12 @@ def _shares(weights: Mapping[str, int]) -> dict[str, float]:
 def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapping],
                  after: Iterable[Mapping]) -> list[ChangePlan]:
     """For each VirtualService whose default route's weights a change moves (`changes`:
-    model.rollout.TrafficChange; `before`, `after`: the two sides' objects), the steps
+    model.traffic_changes.TrafficChange; `before`, `after`: the two sides' objects), the steps
     `meshplan rollout` would take from the base's weights to the new canary share, each
     at most `max_step` points (one step without a limit), when they end at the change's
     traffic. None for a service the change also undeploys a routed version of: that is
     refused, not planned."""
-    from model.rollout import undeployed
+    from model.traffic_changes import undeployed
 
     before, after = list(before), list(after)
     routes: dict[tuple[str, str], list] = {}

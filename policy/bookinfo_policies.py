@@ -33,10 +33,10 @@ from typing import Any
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
-from model.analysis import ERROR, analyze, installed_gateways
+from model.analysis import ERROR
 from model.errors import ConfigError
 from model.names import HELM_RELEASE_TYPE
-from model.layers import installed_releases, objects_to_check
+from model.stack_analysis import analyze_stack
 from model.settings import (DEFAULT_ENVIRONMENT, SECRET_KEYS, SECRET_SHOWN, SecretValue, Settings, parse_settings,
                             read_stack_file)
 
@@ -203,12 +203,11 @@ def _stack_findings(resources: Iterable) -> tuple[list, dict]:
             urns[(props["kind"], metadata.get("namespace") or "default", metadata.get("name"))] = r.urn
     releases = [r.props for r in resources if r.resource_type == HELM_RELEASE_TYPE]
     layered = layered_settings(stack_of(resources[0].urn)) if resources else None
+    findings = analyze_stack(layered, objects, releases)
     if layered is None:
-        return analyze(objects, gateways=installed_gateways(releases)), urns
-    # A layered stack: its objects judged with the environment's others (built from its
-    # settings, as the program does), reporting only on what this stack registers.
-    findings = analyze(objects_to_check(layered, objects), gateways=installed_gateways(installed_releases(layered)),
-                       default_namespace=layered.app.namespace)
+        return findings, urns
+    # A layered stack is judged with the environment's other objects (built from its
+    # settings, as the program does): report only on what this stack registers.
     return [f for f in findings if (f.kind, f.namespace, f.name) in urns], urns
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from meshplan.engine import Rendered, run_program  # noqa: E402
+from meshplan.render.engine import Rendered, run_program  # noqa: E402
 from model.settings import SECRET_KEYS, SECRET_SHOWN, SecretValue, parse_settings, read_stack_file  # noqa: E402
 
 EXAMPLES = ROOT / "examples"

@@ -65,8 +65,8 @@ class Diagnostic:
 def wire_render(path: Path, stack: str | None = None) -> list[WireResource]:
     """Render a stack file (its secrets set) and keep what the program sent the
     monitor for each registration, in construction order."""
-    from meshplan import sdk
-    from meshplan.engine import run_program
+    from meshplan.render import sdk
+    from meshplan.render.engine import run_program
     from model.settings import parse_settings, read_stack_file
 
     stack = stack or path.stem.removeprefix("Pulumi.")

@@ -230,7 +230,7 @@ def _program(state: Path, config_file: Path, stack: str) -> tuple[dict, dict]:
     if cache.exists():
         found = json.loads(cache.read_text())
         return found["resources"], found["outputs"]
-    from meshplan.engine import render
+    from meshplan.render.engine import render
     from model.errors import ConfigError
 
     try:

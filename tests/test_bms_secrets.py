@@ -11,9 +11,9 @@ import pulumi
 import pytest
 import yaml
 
-from meshplan import formats
-from meshplan.engine import run_program
-from meshplan.recording import SECRET_SHOWN
+from meshplan.render import formats
+from meshplan.render.engine import run_program
+from meshplan.render.recording import SECRET_SHOWN
 from model.errors import ConfigError
 from model.settings import SECRET_NOT_SET_SHOWN, SecretValue, parse_settings, read_stack_file
 from tests.conftest import ROOT, objects_of, render_stack
@@ -113,7 +113,7 @@ NOT_SET = ("Pulumi.bms.yaml: bookinfo-mesh:databasePassword: not set; set it wit
 def engine_config():
     """Mocks and config as the engine sets them for one program run (registrations
     recorded into `captured`, when given); cleared after."""
-    from meshplan import sdk
+    from meshplan.render import sdk
 
     def configure(config: dict[str, str], secret_keys: list[str], captured: sdk.Captured | None = None) -> None:
         echo = sdk.echo_mocks()
@@ -162,7 +162,7 @@ def test_the_config_edge_reads_the_password_as_a_secret_output(engine_config):
 def test_the_program_under_the_engine_stops_without_the_password_and_registers_nothing(engine_config):
     """`pulumi preview --stack bms` before `pulumi config set --secret`: the program
     run as the language host runs it, outside meshplan, stops with one line."""
-    from meshplan import sdk
+    from meshplan.render import sdk
 
     captured = sdk.Captured(records=[], reads=[])
     engine_config(_engine_config_of_bms(), [], captured)
@@ -181,7 +181,7 @@ def test_settings_parsed_offline_cannot_reach_the_stand_in_under_the_engine(engi
     """Even handed the settings of an offline parse, which let the password be
     missing, the program's config edge refuses outside an offline render."""
     from components.config import load_secrets
-    from meshplan.engine import read_stack_settings
+    from meshplan.render.engine import read_stack_settings
 
     monkeypatch.chdir(ROOT)
     settings, _ = read_stack_settings("Pulumi.bms.yaml", "bms")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from meshplan.cli import main
-from meshplan.recording import SECRET_KEY, SECRET_SIG
+from meshplan.render.recording import SECRET_KEY, SECRET_SIG
 from model.settings import read_stack_file
 from tests.conftest import ROOT
 
@@ -92,7 +92,7 @@ def test_the_stand_in_the_program_hands_its_workloads_is_a_secret_output(monkeyp
     import pulumi
 
     import components.config
-    from meshplan import engine
+    from meshplan.render import engine
 
     seen = {}
     read = components.config.load_secrets
@@ -112,7 +112,7 @@ def test_the_stand_in_the_program_hands_its_workloads_is_a_secret_output(monkeyp
 def test_the_secret_reaches_the_monitor_as_a_secret_holding_the_stand_in(monkeypatch):
     """What the SDK sent the monitor for the Secret's stringData: the engine's secret
     signature around the stand-in (pulumi-kubernetes also marks stringData secret)."""
-    from meshplan import engine
+    from meshplan.render import engine
 
     sent: list[dict] = []
     registrations = engine._registrations
@@ -174,7 +174,7 @@ def test_ci_diffs_bms_for_a_code_change_against_the_base_branch(tmp_path):
     """What the workflow does on a pull request that changes shared code: bms is
     among the changed stacks, and its `meshplan diff --base-ref` (base rendered in a
     worktree) succeeds with the warning on stderr, for a repository holding this code."""
-    from meshplan.changed_stacks import touched_stacks
+    from ci.changed_stacks import touched_stacks
 
     repo = tmp_path / "repo"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(

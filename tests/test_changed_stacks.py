@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from meshplan.changed_stacks import touched_stacks
+from ci.changed_stacks import touched_stacks
 from tests.conftest import ROOT, STACKS
 
 
@@ -26,7 +26,7 @@ def test_layer_code_previews_the_stacks_holding_that_layer_and_shared_code_every
 
 
 def test_the_module_reads_git_diff_names_and_prints_json():
-    done = subprocess.run([sys.executable, "-m", "meshplan.changed_stacks"], input="Pulumi.prod-traffic.yaml\n",
+    done = subprocess.run([sys.executable, "-m", "ci.changed_stacks"], input="Pulumi.prod-traffic.yaml\n",
                           capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout == '["prod-traffic"]\n'
 

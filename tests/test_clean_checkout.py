@@ -1,6 +1,7 @@
 """`make test` leaves the checkout as it found it: after the suite, `git status
---porcelain --ignored` shows nothing beyond the virtualenvs, the fetched upstream
-artifacts and the tools' caches.
+--porcelain --ignored` shows nothing beyond the virtualenvs (with the editable
+install's metadata, bookinfo_mesh.egg-info), the fetched upstream artifacts and the
+tools' caches.
 
 The test runs last (tests/conftest.py orders it so) and judges what the whole
 session left. It compares with the status taken when this module was collected,
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-ALLOWED_FOLDERS = ("venv", "policy/venv", "upstream/artifacts")
+ALLOWED_FOLDERS = ("venv", "policy/venv", "bookinfo_mesh.egg-info", "upstream/artifacts")
 CACHES = {"__pycache__", ".pytest_cache", ".hypothesis"}
 
 
@@ -64,6 +65,7 @@ def test_the_suite_leaves_nothing_in_the_checkout_but_venvs_fetched_artifacts_an
 def test_the_check_sees_a_stray_file_and_lets_caches_through():
     assert not allowed("stray.json") and not allowed("tests/out.txt") and not allowed("policy/venvish/x")
     assert allowed("venv/") and allowed("policy/venv/") and allowed("upstream/artifacts/charts/istiod/values.yaml")
+    assert allowed("bookinfo_mesh.egg-info/") and not allowed("other.egg-info/")
     assert allowed("meshplan/__pycache__/") and allowed(".hypothesis/") and allowed(".pytest_cache/")
 
 

@@ -8,7 +8,7 @@ import runpy
 import pulumi
 import pytest
 
-from meshplan import sdk
+from meshplan.render import sdk
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file, render_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

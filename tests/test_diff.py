@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from meshplan.cli import main
-from meshplan.diff import forces_replace, property_changes
-from meshplan.states import state_from_export
-from meshplan.recording import SECRET_KEY, SECRET_SIG
-from meshplan.diff_formats import use_colour
+from meshplan.diff.compare import forces_replace, property_changes
+from meshplan.diff.states import state_from_export
+from meshplan.render.recording import SECRET_KEY, SECRET_SIG
+from meshplan.diff.formats import use_colour
 from tests.conftest import EXAMPLES, ROOT, render_file
 
 TASKS = EXAMPLES / "istio-tasks"
@@ -229,8 +229,8 @@ def _git(repo, *args) -> str:
 def test_base_ref_renders_the_base_from_a_temporary_worktree_and_cleans_up(tmp_path):
     """A repository holding this very code, with a stack file committed as all-v1 and
     then moved to 50/50: the base comes from the first commit, rendered in a worktree."""
-    from meshplan.diff import diff_states
-    from meshplan.states import render_at_ref, state_from_rendered
+    from meshplan.diff.compare import diff_states
+    from meshplan.diff.states import render_at_ref, state_from_rendered
 
     repo = tmp_path / "repo"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
@@ -261,7 +261,7 @@ def test_an_unknown_base_ref_is_one_line_error(capsys):
 
 
 def test_repeated_renders_in_one_process_start_from_a_fresh_root_stack():
-    from meshplan.engine import render
+    from meshplan.render.engine import render
 
     first = render(ALL_V1, stack="dev")
     other = render(FIFTY, stack="dev")
@@ -272,9 +272,9 @@ def test_repeated_renders_in_one_process_start_from_a_fresh_root_stack():
 
 
 def test_colour_marks_each_operation_when_asked():
-    from meshplan.diff import diff_states
-    from meshplan.diff_formats import diff_text
-    from meshplan.states import state_from_rendered
+    from meshplan.diff.compare import diff_states
+    from meshplan.diff.formats import diff_text
+    from meshplan.diff.states import state_from_rendered
 
     diff = diff_states(state_from_rendered(render_file(ALL_V1, "dev")), state_from_rendered(render_file(FIFTY, "dev")))
     coloured = diff_text(diff, colour=True)
@@ -295,9 +295,9 @@ def test_mermaid_starts_each_rule_at_its_own_gateway_and_labels_gateway_splits()
     """An egress VirtualService bound to [egress gateway, mesh]: the mesh rule starts
     at the service, the gateway rule at the egress Gateway; a split made at the
     ingress gateway is labelled with it, apart from the service's own mesh split."""
-    from meshplan.diff import diff_states
-    from meshplan.diff_formats import mermaid
-    from meshplan.states import State
+    from meshplan.diff.compare import diff_states
+    from meshplan.diff.formats import mermaid
+    from meshplan.diff.states import State
 
     vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
           "metadata": {"name": "api", "namespace": "shop"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from meshplan.cli import main
-from model.rollout import undeployed_while_routed
+from model.traffic_changes import undeployed_while_routed
 from tests.conftest import ROOT
 
 REVIEWS = "config:\n  bookinfo-mesh:environment: dev\n  bookinfo-mesh:services:\n    reviews:\n"

@@ -9,7 +9,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from meshplan import passphrase
+from meshplan.diff import passphrase
 from meshplan.cli import main
 from tests.conftest import ROOT
 

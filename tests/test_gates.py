@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from meshplan.prometheus import Prometheus, PrometheusError
+from meshplan.rollout.prometheus import Prometheus, PrometheusError
 from model.errors import ConfigError
 from model.gates import (FAIL, HOLD, LATENCY_P99, PASS, REQUESTS, SUCCESS_RATE, Analysis, Canary, GateQuery,
                          gate_queries, judge, verdict)
@@ -45,7 +45,10 @@ def test_custom_gates_fill_in_the_canary_and_window():
     ({"successRate": 101}, r"rollout.analysis.successRate = 101: expected a number of at least 0 and at most 100"),
     ({"window": "1 minute"}, r"rollout.analysis.window = \"1 minute\": expected a Prometheus duration"),
     ({"minRequests": 0}, r"rollout.analysis.minRequests = 0: expected a whole number of at least 1"),
-    ({"latency": 300}, r"rollout.analysis.latency: unknown key; allowed: window, minRequests"),
+    ({"latency": 300}, r"rollout.analysis.latency: unknown key; did you mean latencyP99\? "
+                       r"allowed: window, minRequests, successRate, latencyP99, metrics$"),
+    ({"metrics": [{"name": "x", "query": "up", "maximum": 1}]},
+     r"rollout.analysis.metrics\[0\].maximum: unknown key; did you mean max\? allowed: name, query, min, max$"),
     ({"metrics": [{"name": "x", "query": "up"}]}, r"rollout.analysis.metrics\[0\] = .*: a gate needs a threshold"),
     ({"metrics": [{"name": "x", "query": "up{a=\"{{ pod }}\"}", "max": 1}]},
      r"rollout.analysis.metrics\[0\].query = .*unknown placeholder \{\{ pod \}\}"),

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from meshplan.check import check_manifests
-from meshplan.states import state_from_export
+from meshplan.diff.states import state_from_export
 from model.errors import ConfigError
 from model.settings import parse_settings, read_stack_file
 from tests.conftest import ROOT

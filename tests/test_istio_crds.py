@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from meshplan import formats
+from meshplan.render import formats
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file
 from tests.upstream import shared_tool, upstream
 

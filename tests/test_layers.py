@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshplan import engine
+from meshplan.render import engine
 from meshplan.cli import main
-from meshplan.engine import render
-from meshplan.states import urn_key
+from meshplan.render.engine import render
+from meshplan.diff.states import urn_key
 from model.errors import ConfigError
 from model.layers import APP_OUTPUTS, MESH_OUTPUTS
 from model.names import STACK_TYPE
@@ -45,6 +45,15 @@ def test_the_default_is_all_three_layers_as_the_project_file_declares():
     assert tuple(project["config"]["bookinfo-mesh:layers"]["default"]) == LAYERS
     assert project["config"]["bookinfo-mesh:stackRefs"]["default"] == {}
     assert settings_from({}).layers.layers == LAYERS and not settings_from({}).layers.layered
+
+
+def test_the_project_file_states_no_default_of_its_own():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    # The parser holds every default: the file repeats environment's and layers'
+    # (above) for the CLI, and an object key's `{}` only lets the key be left out.
+    assert project["config"]["bookinfo-mesh:environment"]["default"] == settings_from({}).environment
+    objects = {key: entry["default"] for key, entry in project["config"].items() if entry["type"] == "object"}
+    assert len(objects) > 5 and all(default == {} for default in objects.values()), objects
 
 
 @pytest.mark.parametrize("config, message", [

@@ -8,8 +8,8 @@ import pulumi
 import pytest
 
 from components.checks import check_objects
-from components.findings_mode import findings_left_to_caller
-from meshplan.engine import read_stack_settings, run_program
+from components.check_enforcement import findings_left_to_caller
+from meshplan.render.engine import read_stack_settings, run_program
 from tests.conftest import ROOT, settings_from
 from tests.manifests import bookinfo, find
 
@@ -59,14 +59,14 @@ def test_program_enforcing_its_checks_logs_each_warning_to_the_engine(caplog):
 def test_an_analysis_error_stops_the_program_before_it_registers_anything(monkeypatch):
     # Under `pulumi up --skip-preview` (every rollout step) whatever was registered
     # before a refusal is sent: the analyzers must judge before the first registration.
-    import model.layers
-    from meshplan import sdk
+    import model.stack_analysis
+    from meshplan.render import sdk
 
     seen: list = []
     recording_monitor = sdk.recording_monitor
     monkeypatch.setattr(sdk, "recording_monitor", lambda mocks, captured: seen.append(captured)
                         or recording_monitor(mocks, captured))
-    implied = model.layers.objects_implied
+    implied = model.stack_analysis.objects_implied
 
     def with_a_missing_subset(settings):
         objects = [dict(o) for o in implied(settings)]
@@ -74,7 +74,7 @@ def test_an_analysis_error_stops_the_program_before_it_registers_anything(monkey
         reviews["spec"] = {**reviews["spec"], "http": [{"route": [{"destination": {"host": "reviews", "subset": "v9"}}]}]}
         return objects
 
-    monkeypatch.setattr(model.layers, "objects_implied", with_a_missing_subset)
+    monkeypatch.setattr(model.stack_analysis, "objects_implied", with_a_missing_subset)
     path = ROOT / "Pulumi.dev.yaml"
     settings, raw = read_stack_settings(path, "dev")
     with pytest.raises(Exception, match=r"1 analysis error\(s\): error \[BM102\] VirtualService bookinfo/reviews"):
@@ -84,7 +84,7 @@ def test_an_analysis_error_stops_the_program_before_it_registers_anything(monkey
 
 def test_the_program_judges_exactly_the_objects_its_components_register():
     import json
-    import model.layers
+    import model.stack_analysis
     from tests.conftest import EXAMPLES, render_file
 
     def key(o):
@@ -94,7 +94,7 @@ def test_the_program_judges_exactly_the_objects_its_components_register():
         rendered = render_file(path)
         if rendered.settings.layers.layered:
             continue  # a layered stack judges what the whole environment implies
-        implied = {key(o): json.dumps(o, sort_keys=True) for o in model.layers.objects_implied(rendered.settings)}
+        implied = {key(o): json.dumps(o, sort_keys=True) for o in model.stack_analysis.objects_implied(rendered.settings)}
         mesh_namespaces = {("Namespace", "", "istio-system"), ("Namespace", "", "istio-ingress")}
         registered = {key(o): json.dumps(o, sort_keys=True) for o in rendered.objects() if key(o) not in mesh_namespaces}
         assert implied.keys() == registered.keys(), path.name

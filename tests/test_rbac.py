@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from meshplan.cli import main
-from meshplan.rbac import CHART_KINDS, RESOURCES, deployer_manifests
+from meshplan.rbac import CHART_KINDS, deployer_manifests
+from model.vocabulary import REGISTERED_KINDS
 from tests.conftest import render_stack
 from tests.test_stacks import KUBERNETES_VERSION
 from tests.upstream import upstream
@@ -34,7 +35,7 @@ def test_each_deployer_may_manage_every_object_its_stack_renders(stack):
     granted = roles(stack)
     rendered = render_stack(stack)
     for obj in rendered.objects():
-        group, resource, namespaced = RESOURCES[(obj["apiVersion"], obj["kind"])]
+        group, resource, namespaced = REGISTERED_KINDS[(obj["apiVersion"], obj["kind"])]
         scope = obj["metadata"]["namespace"] if namespaced else None
         assert allows(granted.get(scope, []), group, resource, WRITE), (obj["kind"], obj["metadata"])
     for release in rendered.releases():
@@ -95,7 +96,7 @@ def test_the_addon_chart_tables_cover_every_kind_of_istios_rendered_addons():
                 continue
             group = document["apiVersion"].rpartition("/")[0]
             resource = plural.get((document["kind"], group)) or next(
-                r for (v, k), (g, r, _) in RESOURCES.items() if k == document["kind"] and g == group)
+                r for (v, k), (g, r, _) in REGISTERED_KINDS.items() if k == document["kind"] and g == group)
             assert (group, resource) in table, (chart, document["kind"])
 
 
@@ -103,7 +104,7 @@ def test_istio_kinds_use_the_plural_names_of_istios_crds():
     crds = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d["spec"]["names"]["plural"]
             for d in yaml.safe_load_all(upstream("istio-1.30.3/crd-all.gen.yaml").read_text())
             if d and d.get("kind") == "CustomResourceDefinition"}
-    for (api_version, kind), (group, resource, _) in RESOURCES.items():
+    for (api_version, kind), (group, resource, _) in REGISTERED_KINDS.items():
         if group.endswith(".istio.io"):
             assert crds[(group, kind)] == resource
 

@@ -7,17 +7,25 @@ import json
 import re
 import sys
 
-from meshplan import formats
+from meshplan.render import formats
 from tests.conftest import ROOT, render_file, render_stack
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_meshplan_is_always_run_from_the_virtualenv():
-    bare = re.findall(r"(?<![/\w])python3? -m meshplan", README)
-    assert bare == []
+def test_meshplan_is_always_run_as_the_meshplan_command():
+    """One way: `meshplan ...` (venv/bin/meshplan where the virtualenv is not active);
+    never through `python -m`, though that works too."""
     workflow = (ROOT / ".github" / "workflows" / "preview.yml").read_text(encoding="utf-8")
-    assert re.findall(r"(?<![/\w])python3? -m meshplan", workflow) == []
+    for text in (README, workflow):
+        assert re.findall(r"-m meshplan\b", text) == []
+    blocks = README.split("```")[1::2]
+    runs = [line.strip().removeprefix("$ ") for block in blocks for line in block.splitlines()
+            if re.search(r"\bmeshplan (render|diff|check|rollout|rbac)\b", line)
+            and not line.lstrip().startswith(("meshplan diff:", "meshplan rollout plan", "meshplan rollout:"))]
+    assert len(runs) >= 10
+    assert [line for line in runs if not line.startswith("meshplan ")] == []
+    assert re.findall(r"venv/bin/meshplan diff --stack \"\$stack\"", workflow)
 
 
 def test_the_make_plan_sample_is_the_dev_stack_output():

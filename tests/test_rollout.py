@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.errors import ConfigError
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.traffic import Share
 from tests.conftest import EXAMPLES, ROOT, settings_from
 
@@ -78,7 +78,7 @@ PREVIOUS = {"traffic": [
 
 
 def test_program_refuses_a_larger_step_than_its_last_deployment_with_the_cli_message(tmp_stack):
-    from meshplan.engine import render
+    from meshplan.render.engine import render
 
     path = tmp_stack(GUARDED.format(guard="true"))
     with pytest.raises(ConfigError) as refused:
@@ -88,7 +88,7 @@ def test_program_refuses_a_larger_step_than_its_last_deployment_with_the_cli_mes
 
 
 def test_program_guard_passes_small_steps_first_deployments_and_when_off(tmp_stack):
-    from meshplan.engine import render
+    from meshplan.render.engine import render
 
     within = {"traffic": [{**row, "percent": p} for row, p in zip(PREVIOUS["traffic"], (10.0, 90.0))]}
     assert render(tmp_stack(GUARDED.format(guard="true")), previous_outputs=within).outputs["rolloutGuard"] \
@@ -101,7 +101,7 @@ def test_program_guard_passes_small_steps_first_deployments_and_when_off(tmp_sta
 
 
 def test_program_reads_its_own_stack_through_a_stack_reference(tmp_stack):
-    from meshplan.engine import render
+    from meshplan.render.engine import render
 
     rendered = render(tmp_stack(GUARDED.format(guard="true")), previous_outputs={})
     [reference] = rendered.reads
@@ -111,8 +111,8 @@ def test_program_reads_its_own_stack_through_a_stack_reference(tmp_stack):
 
 def test_example_task_files_step_by_at_most_fifty_points():
     """The Istio traffic-shifting task moves reviews in steps of 50 points at most."""
-    from meshplan.diff import diff_states
-    from meshplan.states import state_from_rendered
+    from meshplan.diff.compare import diff_states
+    from meshplan.diff.states import state_from_rendered
     from tests.conftest import render_file
 
     tasks = EXAMPLES / "istio-tasks"
@@ -195,7 +195,7 @@ def test_an_unchanged_split_moves_nothing(split):
 
 
 def _moved(subset: str, before: float, after: float, route: str = "#0 default"):
-    from model.rollout import TrafficChange
+    from model.traffic_changes import TrafficChange
 
     return TrafficChange(virtual_service="reviews", namespace="bookinfo", route=route, host="reviews",
                          subset=subset, before=before, after=after)
@@ -242,5 +242,5 @@ def test_the_pr_diff_prints_the_rollout_plan_and_the_command_that_runs_it(capsys
     out = capsys.readouterr().out
     assert code == 1  # the jump itself is refused
     assert ("- bookinfo/reviews → v3 in 2 steps: 1) v1 75%, v3 25%; 2) v1 50%, v3 50%<br>"
-            "`venv/bin/python -m meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml "
+            "`meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml "
             "--service reviews --to v3 --steps 25,50`") in out

@@ -15,12 +15,12 @@ import yaml
 from pulumi.automation import CommandResult, PulumiCommand
 from semver import VersionInfo
 
-from meshplan.rollout import parse_duration
-from meshplan.rollout_apply import AutomationApplier
-from meshplan import diff as diffing
-from meshplan.states import state_from_rendered
-from meshplan.engine import run_program
-from meshplan.rollout_plan import ConfigEdit, _refuse_unless_one_weight_change, build_plan
+from meshplan.rollout.loop import parse_duration
+from meshplan.rollout.apply import AutomationApplier
+from meshplan.diff import compare as diffing
+from meshplan.diff.states import state_from_rendered
+from meshplan.render.engine import run_program
+from meshplan.rollout.plan import ConfigEdit, _refuse_unless_one_weight_change, build_plan
 from model.errors import ConfigError
 from model.rollout_plan import plan_steps, weights_at
 from tests import istio_series as istio

@@ -15,11 +15,11 @@ import time
 import pytest
 import yaml
 
-from meshplan.prometheus import Prometheus
+from meshplan.rollout.prometheus import Prometheus
 from meshplan.interrupts import Interrupted
-from meshplan.rollout import RolloutInterrupted, run_rollout
-from meshplan.rollout_apply import RehearsalApplier
-from meshplan.rollout_plan import build_plan
+from meshplan.rollout.loop import RolloutInterrupted, run_rollout
+from meshplan.rollout.apply import RehearsalApplier
+from meshplan.rollout.plan import build_plan
 from model.gates import FAIL, HOLD, PASS
 from tests import istio_series as istio
 from tests.prometheus_server import PrometheusServer, free_port

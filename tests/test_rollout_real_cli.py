@@ -187,7 +187,7 @@ def test_the_stack_file_of_org_project_stack_is_its_last_segment():
 
 
 def test_a_missing_policy_venv_is_one_line_naming_its_fix(tmp_path, cli):
-    from meshplan.rollout_pulumi import policy_pack_dirs
+    from meshplan.rollout.pulumi_cli import policy_pack_dirs
     from model.errors import ConfigError
 
     (tmp_path / "project" / "policy").mkdir(parents=True)
@@ -327,10 +327,10 @@ def test_a_first_step_cut_short_between_its_config_commands_keeps_the_true_start
     """The stack's own file, edited by the CLI: `set-all` (the record and the weights)
     runs before `rm ...to`, so a failure between them leaves `to` beside `weights`,
     which the program refuses, with the true start on record; a rerun finishes it."""
-    from meshplan.prometheus import Prometheus
-    from meshplan.rollout import run_rollout
-    from meshplan.rollout_apply import AutomationApplier, RolloutApplyError
-    from meshplan.rollout_plan import build_plan
+    from meshplan.rollout.prometheus import Prometheus
+    from meshplan.rollout.loop import run_rollout
+    from meshplan.rollout.apply import AutomationApplier, RolloutApplyError
+    from meshplan.rollout.plan import build_plan
     from model.errors import ConfigError
     from model.settings import parse_settings, read_stack_file
 
@@ -370,8 +370,8 @@ def test_a_first_step_cut_short_between_its_config_commands_keeps_the_true_start
 
 
 def test_meshplan_writes_a_config_file_as_config_set_path_stores_it(tmp_path, monkeypatch):
-    from meshplan.rollout_apply import stored_by_config_set_path, write_config
-    from meshplan.rollout_plan import ConfigEdit
+    from meshplan.rollout.apply import stored_by_config_set_path, write_config
+    from meshplan.rollout.plan import ConfigEdit
 
     for text in ("90", "0", "007", "true", "false", "v3", "-5", "1.5", "reviews"):
         assert stored_by_config_set_path(text) == standin._adjust(text), text

@@ -14,7 +14,7 @@ from meshplan.cli import build_parser, main
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PROGRAM = ["venv/bin/python", "-m", "meshplan"]
+PROGRAM = ["meshplan"]
 
 BASE = ("config:\n  bookinfo-mesh:environment: staging\n  bookinfo-mesh:services:\n"
         "    reviews:\n      versions: [{versions}]\n      weights: {{{weights}}}\n")
@@ -32,10 +32,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def suggested(out: str) -> list[str]:
     """The arguments of the rollout command the diff printed (after the program)."""
-    [line] = [line.strip() for line in out.splitlines() if line.strip().startswith("venv/bin/python -m meshplan rollout")]
+    [line] = [line.strip() for line in out.splitlines() if line.strip().startswith("meshplan rollout")]
     words = shlex.split(line)
-    assert words[:3] == PROGRAM
-    return words[3:]
+    assert words[:1] == PROGRAM
+    return words[1:]
 
 
 def test_the_command_names_the_file_given_with_config_and_ends_at_the_weights_written(capsys, tmp_path):
@@ -130,9 +130,9 @@ def test_the_walkthrough_weight_change_is_accepted_by_meshplan_diff(capsys, tmp_
 def test_the_rollout_headline_command_plans_offline_on_its_stack(capsys, monkeypatch):
     block = README.split("## Progressive delivery: meshplan rollout", 1)[1].split("```\n", 2)[1]
     words = shlex.split(block.split("\\\n", 1)[0])
-    assert words[:4] == [*PROGRAM, "rollout"] and "--stack" in words
+    assert words[:2] == [*PROGRAM, "rollout"] and "--stack" in words
     monkeypatch.chdir(ROOT)
-    code, out, err = run(capsys, *words[3:], "--dry-run")
+    code, out, err = run(capsys, *words[1:], "--dry-run")
     assert (code, err) == (0, "")
     assert "meshplan rollout plan · stack staging · reviews → v2" in out and "\nstep 1: " in out
 
@@ -141,8 +141,8 @@ def test_the_readme_rollout_plan_sample_is_what_diff_prints(capsys, monkeypatch)
     sample = README.split("`tests/test_rollout_suggestion.py`)\n\n```\n", 1)[1].split("```", 1)[0]
     command, printed = sample.split("\n...\n", 1)
     words = shlex.split(command.removeprefix("$ ").replace("\\\n", " "))
-    assert words[:4] == [*PROGRAM, "diff"]
+    assert words[:2] == [*PROGRAM, "diff"]
     monkeypatch.chdir(ROOT)
-    code, out, _ = run(capsys, *words[3:])
+    code, out, _ = run(capsys, *words[1:])
     assert code == 1  # the jump is refused; the plan is the way to make it
     assert printed in out

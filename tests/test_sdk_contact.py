@@ -1,5 +1,5 @@
 """The non-public Pulumi SDK names meshplan (and the program itself) rely on, as
-listed in `meshplan/sdk.py`: each test names the one it guards, so an SDK upgrade
+listed in `meshplan/render/sdk.py`: each test names the one it guards, so an SDK upgrade
 that removes or changes one fails here with that name, not somewhere downstream."""
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import inspect
 
 import pytest
 
-from meshplan import sdk
+from meshplan.render import sdk
 from tests.conftest import render_stack
 
 
 def _require(condition: bool, name: str, expected: str) -> None:
     if not condition:
-        pytest.fail(f"Pulumi SDK contract broken: {name} — meshplan/sdk.py expects {expected}; "
-                    "update meshplan/sdk.py and its docstring for this SDK version")
+        pytest.fail(f"Pulumi SDK contract broken: {name} — meshplan/render/sdk.py expects {expected}; "
+                    "update meshplan/render/sdk.py and its docstring for this SDK version")
 
 
 def test_root_is_a_context_variable_of_the_runtime_settings():

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from meshplan import sdk
+from meshplan.render import sdk
 from meshplan.cli import main
-from meshplan.engine import render, run_program
+from meshplan.render.engine import render, run_program
 from model.errors import ConfigError
 from tests.conftest import ROOT, STACKS, render_stack, settings_from
 from tests.test_layers import APP_REF, MESH_REF
@@ -148,7 +148,7 @@ def test_a_refused_run_leaves_nothing_for_asyncio_to_print_afterwards(tmp_path):
     (tmp_path / "__main__.py").write_text(GROUP + 'Group("group", ["twice", "twice"])\n')
     script = (
         "import gc\n"
-        "from meshplan import engine\n"
+        "from meshplan.render import engine\n"
         "from model.errors import ConfigError\n"
         "from tests.conftest import settings_from\n"
         "try:\n"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshplan import engine, sdk
-from meshplan.engine import render
+from meshplan.render import engine, sdk
+from meshplan.render.engine import render
 from model.errors import ConfigError
 from model.observability import observability_objects
 from model.routing import routing_objects

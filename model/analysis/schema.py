@@ -22,7 +22,7 @@ from model.analysis.index import Index
 from model.analysis.registry import rule
 from model.bodies import is_list, plain_data
 from model.errors import ConfigError
-from model.inputs import MANIFEST, read_text
+from model.safe_files import MANIFEST, read_text
 
 
 @dataclass

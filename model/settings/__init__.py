@@ -6,12 +6,13 @@ The same parser serves the Pulumi program (config handed over by the engine) and
 is refused identically in both, with one line naming the file, the key path, the
 value and what is allowed.
 
-By job: `vocabulary` (allowed values), `types` (the frozen settings), `environments`
-(presets), `reader` (the config cursor), `parse`, `parse_services`, `parse_edges`
-(the parsers) and `sources` (stack file, engine config). Import from here.
+By job: `types` (the frozen settings), `environments` (presets), `reader` (the config
+cursor and the table of every key it accepts, `CONFIG_KEYS`), `parse` and the
+`parse_*` modules it calls (the parsers) and `sources` (stack file, engine config);
+the allowed values and shapes are `model.vocabulary`'s. Import from here.
 """
 from model.names import PROJECT, service_fqdn  # noqa: F401
-from model.settings.vocabulary import (  # noqa: F401
+from model.vocabulary import (  # noqa: F401
     ISTIO_CHART_REPOSITORY,
     DEFAULT_ISTIO_VERSION,
     OUTBOUND_POLICIES,
@@ -57,9 +58,9 @@ from model.settings.environments import (  # noqa: F401
     DEFAULT_ENVIRONMENT,
     ENVIRONMENTS,
 )
+from model.settings.reader import CONFIG_KEYS  # noqa: F401
 from model.settings.parse_edges import (  # noqa: F401
     OBSERVABILITY_ADDONS,
-
     external_service_name,
     application_external_service,
 )

@@ -1,7 +1,9 @@
 """`parse_settings`: one stack's config into `Settings`, refusing bad input with
 one line naming the file, the key path, the value and what is allowed.
-Istio, application, stores, rollout and secrets are parsed here; services and
-their routes in `parse_services`, ingress, security and egress in `parse_edges`."""
+Istio, application, stores and secrets are parsed here; services and their routes
+in `parse_services` (traffic policies in `parse_traffic_policy`), ingress, security
+and egress in `parse_edges`, layers in `parse_layers`, rollout in `parse_rollout`.
+Each `parse_*` reads its own key from the root cursor."""
 from __future__ import annotations
 
 import re
@@ -10,18 +12,17 @@ from typing import Any, Mapping
 
 from model.apps import APPLICATIONS, Application
 from model.errors import ConfigError
-from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
-from model.settings.parse_edges import _SECURITY_KEYS, _parse_egress, _parse_ingress, _parse_security
-from model.settings.parse_layers import parse_layers
-from model.settings.parse_services import _parse_services
-from model.settings.reader import Cursor
-from model.gates import parse_analysis
-from model.rollout_plan import parse_started_from
-from model.settings.types import AppSettings, IstioSettings, RolloutSettings, SecretValue, Settings, StoreSettings
 from model.names import PROJECT
-from model.settings.vocabulary import DEFAULT_ISTIO_VERSION, ISTIO_CHART_REPOSITORY, OUTBOUND_POLICIES, SERVICE_TYPES, _DNS_LABEL_RE, _IMAGE_TAG_RE, _VERSION_RE
-from model.settings.reader import _QUANTITY_RE
+from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
+from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
+from model.settings.parse_layers import parse_layers
+from model.settings.parse_rollout import parse_rollout
+from model.settings.parse_services import parse_services
+from model.settings.reader import QUANTITY_RE, Cursor, Keys
+from model.settings.types import AppSettings, IstioSettings, SecretValue, Settings, StoreSettings
 from model.settings.validators import RESERVED_NAMESPACES
+from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_RE, IMAGE_TAG_RE, ISTIO_CHART_REPOSITORY,
+                              OUTBOUND_POLICIES, SERVICE_TYPES, VERSION_RE)
 
 
 # Config keys whose values are Pulumi secrets. The parser only checks that the ones
@@ -29,8 +30,8 @@ from model.settings.validators import RESERVED_NAMESPACES
 # secret Outputs, so no plaintext ever enters Settings (or an error message).
 SECRET_KEYS = ("databasePassword",)
 
-TOP_LEVEL_KEYS = ("environment", "istio", "app", "services", "ingress", "security", "egress",
-                  "stores", "rollout", "layers", "stackRefs", *SECRET_KEYS)
+TOP_LEVEL_KEYS = Keys("", "environment", "istio", "app", "services", "ingress", "security", "egress",
+                      "stores", "rollout", "layers", "stackRefs", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
@@ -38,21 +39,16 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
     `unset_secrets_allowed`: an offline render, which shows a secret the file does not
     hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
-    root = Cursor.root(config, source=source, path=f"{PROJECT}:")
-    for key in config:
-        if key not in TOP_LEVEL_KEYS:
-            raise root.reader.unknown_key(root[key].path, key, TOP_LEVEL_KEYS)
-
+    root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(TOP_LEVEL_KEYS)
     env_name = root.get("environment", DEFAULT_ENVIRONMENT, lambda c: c.string(choices=tuple(ENVIRONMENTS)))
     env = ENVIRONMENTS[env_name]
-    istio = _parse_istio(root["istio"].mapping(_ISTIO_KEYS), env)
-    app = _parse_app(root["app"].mapping(_APP_KEYS), env)
-    services = _parse_services(root["services"].mapping(), app)
-    ingress = _parse_ingress(root["ingress"].mapping(("hosts", "observability", "tls")), istio)
-    security = _parse_security(root["security"].mapping(_SECURITY_KEYS), env)
-    egress = _parse_egress(root.reader, root["egress"].mapping(("externalServices",)).raw,
-                           istio, app, services, root.path)
-    stores = _parse_stores(root["stores"].mapping(), app.application, env)
+    istio = parse_istio(root, env)
+    app = parse_app(root, env)
+    services = parse_services(root, app)
+    ingress = parse_ingress(root, istio)
+    security = parse_security(root, env)
+    egress = parse_egress(root, istio, app, services)
+    stores = parse_stores(root, app.application, env)
     layers = parse_layers(root)
     # Only the layer that writes the Secrets needs their values.
     not_set = _check_secrets(root, app.application, stack, required=layers.holds("app"))
@@ -69,43 +65,30 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         stores=stores,
         security=security,
         egress=egress,
-        rollout=_parse_rollout(root["rollout"].mapping(("maxStep", "guardPreviews", "analysis", "startedFrom"))),
+        rollout=parse_rollout(root),
         layers=layers,
         secrets_not_set=not_set,
     )
 
 
-def _parse_rollout(rollout: Cursor) -> RolloutSettings:
-    def step(at: Cursor) -> float:
-        value = at.raw
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
-            raise at.fail("expected percentage points above 0 and at most 100", value)
-        return float(value)
-
-    return RolloutSettings(
-        max_step=rollout.get("maxStep", None, step),
-        guard_previews=rollout.get("guardPreviews", False, Cursor.boolean),
-        analysis=parse_analysis(rollout.raw.get("analysis"), rollout["analysis"].path, rollout.reader.source),
-        started_from=parse_started_from(rollout.raw.get("startedFrom"), rollout["startedFrom"].path,
-                                        rollout.reader.source),
-    )
+ISTIO_KEYS = Keys("istio", "install", "version", "chartRepository", "revision", "accessLog", "outboundTrafficPolicy",
+                  "istiod", "ingressGateway", "egressGateway", "protectCrds", "addons")
+ISTIOD_KEYS = Keys("istio.istiod", "replicas", "resources")
+INGRESS_GATEWAY_KEYS = Keys("istio.ingressGateway", "serviceType")
+EGRESS_GATEWAY_KEYS = Keys("istio.egressGateway", "enabled")
+ADDON_KEYS = Keys("istio.addons", "kiali", "prometheus")
 
 
-_ISTIO_KEYS = (
-    "install", "version", "chartRepository", "revision", "accessLog", "outboundTrafficPolicy",
-    "istiod", "ingressGateway", "egressGateway", "protectCrds", "addons",
-)
-
-
-def _parse_istio(istio: Cursor, env: Environment) -> IstioSettings:
-    istiod = istio["istiod"].mapping(("replicas", "resources"))
-    ingress = istio["ingressGateway"].mapping(("serviceType",))
-    egress = istio["egressGateway"].mapping(("enabled",))
-    addons = istio["addons"].mapping(("kiali", "prometheus"))
+def parse_istio(root: Cursor, env: Environment) -> IstioSettings:
+    istio = root["istio"].mapping(ISTIO_KEYS)
+    istiod = istio["istiod"].mapping(ISTIOD_KEYS)
+    ingress = istio["ingressGateway"].mapping(INGRESS_GATEWAY_KEYS)
+    egress = istio["egressGateway"].mapping(EGRESS_GATEWAY_KEYS)
+    addons = istio["addons"].mapping(ADDON_KEYS)
     return IstioSettings(
         install=istio.get("install", True, Cursor.boolean),
         version=istio.get("version", DEFAULT_ISTIO_VERSION,
-                          lambda c: c.string(pattern=_VERSION_RE, what="an Istio version like 1.30.3")),
+                          lambda c: c.string(pattern=VERSION_RE, what="an Istio version like 1.30.3")),
         chart_repository=istio.get("chartRepository", ISTIO_CHART_REPOSITORY,
                                    lambda c: c.string(pattern=re.compile(r"^(https?|oci)://\S+$"),
                                                       what="a chart repository URL")),
@@ -127,17 +110,20 @@ def _parse_istio(istio: Cursor, env: Environment) -> IstioSettings:
 def _revision(at: Cursor) -> str:
     if at.raw in ("", "default"):
         return ""
-    return at.string(pattern=_DNS_LABEL_RE,
+    return at.string(pattern=DNS_LABEL_RE,
                      what="a revision name (lowercase letters, digits and '-'), or '' for the default")
 
 
-_APP_KEYS = ("name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
+APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
+IMAGE_KEYS = Keys("app.image", "registry", "tag")
+TRACING_KEYS = Keys("app.tracing", "endpoint")
 
 
-def _parse_app(app: Cursor, env: Environment) -> AppSettings:
+def parse_app(root: Cursor, env: Environment) -> AppSettings:
+    app = root["app"].mapping(APP_KEYS)
     name = app.get("name", "bookinfo", lambda c: c.string(choices=tuple(APPLICATIONS)))
     application = APPLICATIONS[name]
-    image = app["image"].mapping(("registry", "tag"))
+    image = app["image"].mapping(IMAGE_KEYS)
     return AppSettings(
         application=application,
         namespace=app.get("namespace", application.default_namespace, lambda c: _app_namespace(c, application)),
@@ -145,12 +131,12 @@ def _parse_app(app: Cursor, env: Environment) -> AppSettings:
                                  lambda c: c.string(pattern=re.compile(r"^[a-z0-9][-a-z0-9._:/]*[a-z0-9]$"),
                                                     what="an image registry like registry.istio.io/release")),
         image_tag=image.get("tag", application.image_tag,
-                            lambda c: c.text(pattern=_IMAGE_TAG_RE, what="an image tag")),
+                            lambda c: c.text(pattern=IMAGE_TAG_RE, what="an image tag")),
         replicas=app.get("replicas", env.replicas, lambda c: c.integer(minimum=0, maximum=100)),
         restricted_pods=app.get("restrictedPods", env.restricted_pods, Cursor.boolean),
         resources=app.get("resources", None, Cursor.resources),
         default_resources=env.resources,
-        tracing_endpoint=app["tracing"].mapping(("endpoint",)).get(
+        tracing_endpoint=app["tracing"].mapping(TRACING_KEYS).get(
             "endpoint", None, lambda c: c.string(pattern=re.compile(r"^https?://\S+$"), what="an http(s) URL")),
     )
 
@@ -158,7 +144,7 @@ def _parse_app(app: Cursor, env: Environment) -> AppSettings:
 def _app_namespace(at: Cursor, application: Application) -> str:
     """Labelled for sidecar injection and owned by this stack: never Istio's or
     Kubernetes' own namespace, nor the one the application keeps outside the mesh."""
-    namespace = at.string(pattern=_DNS_LABEL_RE, what="a namespace name (a DNS-1123 label of at most 63 characters)")
+    namespace = at.string(pattern=DNS_LABEL_RE, what="a namespace name (a DNS-1123 label of at most 63 characters)")
     outside = sorted({s.namespace for s in application.services if s.namespace})
     if namespace in RESERVED_NAMESPACES or namespace in outside:
         owner = "the application's namespace outside the mesh" if namespace in outside else "a system namespace"
@@ -167,20 +153,22 @@ def _app_namespace(at: Cursor, application: Application) -> str:
 
 
 _STORAGE_CLASS_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+STORE_KEYS = Keys("stores.<store>", "size", "storageClass", "protect")
 
 
-def _parse_stores(stores: Cursor, app: Application, env: Environment) -> dict[str, StoreSettings]:
+def parse_stores(root: Cursor, app: Application, env: Environment) -> dict[str, StoreSettings]:
+    stores = root["stores"].mapping()
     known = tuple(s.name for s in app.stores)
     for name in stores.keys():
         if name not in known:
             raise stores[name].fail(f"no such store in {app.name}; allowed: {', '.join(known) or 'none'}")
     parsed = {}
     for store in app.stores:
-        config = stores[store.name].mapping(("size", "storageClass", "protect"))
+        config = stores[store.name].mapping(STORE_KEYS)
         parsed[store.name] = StoreSettings(
             name=store.name,
             storage_size=config.get("size", store.storage_size,
-                                    lambda c: c.string(pattern=_QUANTITY_RE, what="a quantity like 5Gi")),
+                                    lambda c: c.string(pattern=QUANTITY_RE, what="a quantity like 5Gi")),
             storage_class=config.get("storageClass", None,
                                      lambda c: c.string(pattern=_STORAGE_CLASS_RE, what="a StorageClass name")),
             # The posture that protects Istio's CRDs protects the data too.

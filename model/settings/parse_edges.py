@@ -1,37 +1,50 @@
 """Parsing the edges of the mesh: `ingress`, `security` and `egress`."""
 from __future__ import annotations
 
-from typing import Any, Mapping
-
+from typing import Mapping
 
 from model.apps import Service, service_namespace
-from model.settings.environments import Environment
-from model.settings.parse_services import _load_balancer
-from model.settings.reader import Cursor, _Reader, _get
-from model.settings.types import AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings, IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings, TlsOrigination
-from model.settings.vocabulary import AUTHORIZATION_MODES, MTLS_MODES, PORT_PROTOCOLS, RESOLUTIONS, _DNS_LABEL_RE, _EXTERNAL_HOST_RE, _HOST_RE
 from model.names import service_fqdn
-
+from model.settings.environments import Environment
+from model.settings.parse_traffic_policy import parse_load_balancer
+from model.settings.reader import Cursor, Keys
+from model.settings.types import (AppSettings, EgressSettings, ExternalPort, ExternalService, IngressSettings,
+                                  IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings,
+                                  TlsOrigination)
+from model.vocabulary import (AUTHORIZATION_MODES, DNS_LABEL_RE, EXTERNAL_HOST_RE, HOST_RE, MTLS_MODES, PORT_PROTOCOLS,
+                              RESOLUTIONS)
 
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
 
+INGRESS_KEYS = Keys("ingress", "hosts", "observability", "tls")
+OBSERVABILITY_KEYS = Keys("ingress.observability", *OBSERVABILITY_ADDONS)
+TLS_KEYS = Keys("ingress.tls", "credentialName", "httpsRedirect", "certificate", "privateKey")
+SECURITY_KEYS = Keys("security", "mtlsMode", "istioMutual", "authorization")
+EGRESS_KEYS = Keys("egress", "externalServices")
+EXTERNAL_KEYS = Keys("egress.externalServices[]", "name", "host", "ports", "resolution", "tlsOrigination",
+                     "loadBalancer", "egressGateway")
+PORT_KEYS = Keys("egress.externalServices[].ports[]", "number", "name", "protocol")
+ORIGINATION_KEYS = Keys("egress.externalServices[].tlsOrigination", "port", "fromPort")
+GATEWAY_KEYS = Keys("egress.externalServices[].egressGateway", "port")
 
 _HOST = "host name (DNS labels of at most 63 characters, 253 in all)"
 
-def _parse_ingress(ingress: Cursor, istio: IstioSettings) -> IngressSettings:
-    exposed = ingress["observability"].mapping(OBSERVABILITY_ADDONS)
-    observability = {addon: exposed[addon].string(pattern=_HOST_RE, what=f"a {_HOST}") for addon in exposed.keys()}
+
+def parse_ingress(root: Cursor, istio: IstioSettings) -> IngressSettings:
+    ingress = root["ingress"].mapping(INGRESS_KEYS)
+    exposed = ingress["observability"].mapping(OBSERVABILITY_KEYS)
+    observability = {addon: exposed[addon].string(pattern=HOST_RE, what=f"a {_HOST}") for addon in exposed.keys()}
     if "kiali" in observability and not istio.kiali:
         raise exposed["kiali"].fail("Kiali is not installed; set istio.addons.kiali: true")
     return IngressSettings(
-        hosts=ingress.get("hosts", ("*",), lambda c: c.strings(pattern=_HOST_RE, what=f"a {_HOST} or '*'")),
+        hosts=ingress.get("hosts", ("*",), lambda c: c.strings(pattern=HOST_RE, what=f"a {_HOST} or '*'")),
         observability=observability,
         tls=ingress.get("tls", None, _ingress_tls),
     )
 
 
 def _ingress_tls(at: Cursor) -> IngressTls:
-    tls = at.mapping(("credentialName", "httpsRedirect", "certificate", "privateKey"))
+    tls = at.mapping(TLS_KEYS)
     if "credentialName" not in tls:
         raise tls["credentialName"].fail("required (the TLS Secret the gateway serves)")
     if ("certificate" in tls) != ("privateKey" in tls):
@@ -46,17 +59,15 @@ def _ingress_tls(at: Cursor) -> IngressTls:
         raise tls["privateKey"].fail("holds plaintext; a private key must be a Pulumi secret: set it with "
                                      "`pulumi config set --secret --path ingress.tls.privateKey \"$(cat tls.key)\"`")
     return IngressTls(
-        credential_name=tls["credentialName"].string(pattern=_DNS_LABEL_RE, what="a Secret name"),
+        credential_name=tls["credentialName"].string(pattern=DNS_LABEL_RE, what="a Secret name"),
         https_redirect=tls.get("httpsRedirect", True, Cursor.boolean),
         certificate=tls["certificate"].raw,
         private_key=tls["privateKey"].raw,
     )
 
 
-_SECURITY_KEYS = ("mtlsMode", "istioMutual", "authorization")
-
-
-def _parse_security(security: Cursor, env: Environment) -> SecuritySettings:
+def parse_security(root: Cursor, env: Environment) -> SecuritySettings:
+    security = root["security"].mapping(SECURITY_KEYS)
     return SecuritySettings(
         mtls_mode=security.get("mtlsMode", env.mtls_mode, lambda c: c.string(choices=MTLS_MODES)),
         istio_mutual=security.get("istioMutual", env.istio_mutual, Cursor.boolean),
@@ -65,43 +76,35 @@ def _parse_security(security: Cursor, env: Environment) -> SecuritySettings:
     )
 
 
-_EXTERNAL_KEYS = ("name", "host", "ports", "resolution", "tlsOrigination", "loadBalancer", "egressGateway")
-
-
-def _parse_egress(r: _Reader, raw: dict, istio: IstioSettings, app: AppSettings,
-                  stack_services: Mapping[str, ServiceSettings], p: str) -> EgressSettings:
+def parse_egress(root: Cursor, istio: IstioSettings, app: AppSettings,
+                 stack_services: Mapping[str, ServiceSettings]) -> EgressSettings:
     """The external hosts the stack lists under `egress`, then the services the
     application itself marks external: one list, so names and hosts stay unique
     across both and each Istio object is built once."""
     gateway_missing = istio.install and not istio.egress_gateway
-    raw_services = raw.get("externalServices", [])
-    ep_list = f"{p}egress.externalServices"
-    if not isinstance(raw_services, list):
-        raise r.fail(ep_list, "expected a list of external services", raw_services)
+    listed = root["egress"].mapping(EGRESS_KEYS).get(
+        "externalServices", [], lambda c: c.elements(what="a list of external services"))
     services: list[ExternalService] = []
-    for i, item in enumerate(raw_services):
-        ep = f"{ep_list}[{i}]"
-        service = _external_service(r, r.mapping(item, ep, _EXTERNAL_KEYS), ep)
-        _refuse_clash(r, service, services, ep)
+    for item in listed:
+        service = _external_service(item.mapping(EXTERNAL_KEYS))
+        _refuse_clash(item, service, services)
         if service.egress_gateway_port is not None and gateway_missing:
-            raise r.fail(f"{ep}.egressGateway",
-                         "needs the egress gateway installed: set istio.egressGateway.enabled: true")
+            raise item["egressGateway"].fail(
+                "needs the egress gateway installed: set istio.egressGateway.enabled: true")
         services.append(service)
-    listed = len(services)
     application = app.application
     external = [name for name in stack_services if application.service(name).external]
     if external and gateway_missing:
-        raise r.fail(f"{p}istio.egressGateway.enabled",
-                     f"{application.name} reaches {', '.join(external)} through the egress gateway; set it to true",
-                     istio.egress_gateway)
+        raise root["istio"]["egressGateway"]["enabled"].fail(
+            f"{application.name} reaches {', '.join(external)} through the egress gateway; set it to true",
+            istio.egress_gateway)
     for name in external:
         service = application_external_service(application.service(name), app.namespace)
-        clash = _clash(service, services[:listed])
+        clash = _clash(service, services[:len(listed)])
         if clash is not None:
             index, field_name = clash
-            raise r.fail(f"{ep_list}[{index}].{field_name}",
-                         f"{application.name} already uses it for its external service {name}",
-                         getattr(service, field_name))
+            raise listed[index][field_name].fail(
+                f"{application.name} already uses it for its external service {name}", getattr(service, field_name))
         services.append(service)
     return EgressSettings(services=tuple(services))
 
@@ -115,12 +118,12 @@ def _clash(service: ExternalService, earlier: list[ExternalService]) -> tuple[in
     return None
 
 
-def _refuse_clash(r: _Reader, service: ExternalService, earlier: list[ExternalService], ep: str) -> None:
+def _refuse_clash(at: Cursor, service: ExternalService, earlier: list[ExternalService]) -> None:
     clash = _clash(service, earlier)
     if clash is not None:
         field_name = clash[1]
         message = "used twice; names must be unique" if field_name == "name" else "listed twice"
-        raise r.fail(f"{ep}.{field_name}", message, getattr(service, field_name))
+        raise at[field_name].fail(message, getattr(service, field_name))
 
 
 def external_service_name(service: str) -> str:
@@ -140,73 +143,68 @@ def application_external_service(svc: Service, app_namespace: str) -> ExternalSe
     )
 
 
-def _external_ports(r: _Reader, value: Any, path: str) -> list[ExternalPort]:
-    if not isinstance(value, list) or not value:
-        raise r.fail(path, "expected a non-empty list of {number, name, protocol}", value)
+def _external_ports(at: Cursor) -> list[ExternalPort]:
     ports: list[ExternalPort] = []
-    for i, item in enumerate(value):
-        pp = f"{path}[{i}]"
-        port_raw = r.mapping(item, pp, ("number", "name", "protocol"))
+    for item in at.elements(what="a non-empty list of {number, name, protocol}", at_least_one=True):
+        port_at = item.mapping(PORT_KEYS)
         for key in ("number", "protocol"):
-            if key not in port_raw:
-                raise r.fail(f"{pp}.{key}", "required")
-        protocol = r.string(port_raw["protocol"], f"{pp}.protocol", choices=PORT_PROTOCOLS)
+            if key not in port_at:
+                raise port_at[key].fail("required")
+        protocol = port_at["protocol"].string(choices=PORT_PROTOCOLS)
         port = ExternalPort(
-            number=r.integer(port_raw["number"], f"{pp}.number", minimum=1, maximum=65535),
-            name=_get(port_raw, "name", protocol.lower(),
-                      lambda v: r.string(v, f"{pp}.name", pattern=_DNS_LABEL_RE, what="a port name")),
+            number=port_at["number"].integer(minimum=1, maximum=65535),
+            name=port_at.get("name", protocol.lower(), lambda c: c.string(pattern=DNS_LABEL_RE, what="a port name")),
             protocol=protocol,
         )
         if any(port.number == other.number for other in ports):
-            raise r.fail(f"{pp}.number", "listed twice", port.number)
+            raise port_at["number"].fail("listed twice", port.number)
         ports.append(port)
     return ports
 
 
-def _external_service(r: _Reader, raw: dict, ep: str) -> ExternalService:
-    if "host" not in raw:
-        raise r.fail(f"{ep}.host", "required (the external host name, e.g. www.googleapis.com)")
-    host = r.string(raw["host"], f"{ep}.host", pattern=_EXTERNAL_HOST_RE, what=f"a fully qualified {_HOST}")
-    name = _get(raw, "name", host.replace(".", "-")[:63],
-                lambda v: r.string(v, f"{ep}.name", pattern=_DNS_LABEL_RE, what="a DNS label"))
-    if "ports" not in raw:
-        raise r.fail(f"{ep}.ports", "required (a list of {number, name, protocol})")
-    ports = _external_ports(r, raw["ports"], f"{ep}.ports")
+def _external_service(at: Cursor) -> ExternalService:
+    if "host" not in at:
+        raise at["host"].fail("required (the external host name, e.g. www.googleapis.com)")
+    host = at["host"].string(pattern=EXTERNAL_HOST_RE, what=f"a fully qualified {_HOST}")
+    name = at.get("name", host.replace(".", "-")[:63], lambda c: c.string(pattern=DNS_LABEL_RE, what="a DNS label"))
+    if "ports" not in at:
+        raise at["ports"].fail("required (a list of {number, name, protocol})")
+    ports = _external_ports(at["ports"])
 
-    def port_of(value: Any, path: str, protocols: tuple[str, ...]) -> ExternalPort:
-        number = r.integer(value, path, minimum=1, maximum=65535)
+    def port_of(port_at: Cursor, protocols: tuple[str, ...]) -> ExternalPort:
+        number = port_at.integer(minimum=1, maximum=65535)
         for port in ports:
             if port.number == number:
                 if port.protocol not in protocols:
-                    raise r.fail(path, f"port {number} is {port.protocol}; expected {' or '.join(protocols)}", value)
+                    raise port_at.fail(f"port {number} is {port.protocol}; expected {' or '.join(protocols)}",
+                                       port_at.raw)
                 return port
-        raise r.fail(path, f"not one of this service's ports ({', '.join(str(q.number) for q in ports)})", value)
+        raise port_at.fail(f"not one of this service's ports ({', '.join(str(q.number) for q in ports)})",
+                           port_at.raw)
 
     origination = None
-    if "tlsOrigination" in raw:
-        tp = f"{ep}.tlsOrigination"
-        t = r.mapping(raw["tlsOrigination"], tp, ("port", "fromPort"))
+    if "tlsOrigination" in at:
+        t = at["tlsOrigination"].mapping(ORIGINATION_KEYS)
         if "port" not in t:
-            raise r.fail(f"{tp}.port", "required (the external TLS port, e.g. 443)")
+            raise t["port"].fail("required (the external TLS port, e.g. 443)")
         origination = TlsOrigination(
-            port=port_of(t["port"], f"{tp}.port", ("HTTPS", "TLS")).number,
-            from_port=_get(t, "fromPort", None, lambda v: port_of(v, f"{tp}.fromPort", ("HTTP",)).number),
+            port=port_of(t["port"], ("HTTPS", "TLS")).number,
+            from_port=t.get("fromPort", None, lambda c: port_of(c, ("HTTP",)).number),
         )
     gateway_port = None
-    if "egressGateway" in raw:
-        gp = f"{ep}.egressGateway"
-        g = r.mapping(raw["egressGateway"], gp, ("port",))
+    if "egressGateway" in at:
+        g = at["egressGateway"].mapping(GATEWAY_KEYS)
         if "port" not in g:
-            raise r.fail(f"{gp}.port", "required (the service port whose traffic leaves through the gateway)")
-        gateway_port = port_of(g["port"], f"{gp}.port", ("HTTP", "HTTPS", "TLS"))
+            raise g["port"].fail("required (the service port whose traffic leaves through the gateway)")
+        gateway_port = port_of(g["port"], ("HTTP", "HTTPS", "TLS"))
         if origination is not None:
-            raise r.fail(gp, "TLS origination at the egress gateway is not supported; use one or the other")
+            raise g.fail("TLS origination at the egress gateway is not supported; use one or the other")
     return ExternalService(
         name=name,
         host=host,
         ports=tuple(ports),
-        resolution=_get(raw, "resolution", "DNS", lambda v: r.string(v, f"{ep}.resolution", choices=RESOLUTIONS)),
+        resolution=at.get("resolution", "DNS", lambda c: c.string(choices=RESOLUTIONS)),
         tls_origination=origination,
-        load_balancer=_get(raw, "loadBalancer", None, lambda v: _load_balancer(r, v, f"{ep}.loadBalancer")),
+        load_balancer=at.get("loadBalancer", None, parse_load_balancer),
         egress_gateway_port=gateway_port,
     )

@@ -1,25 +1,37 @@
-"""Parsing the `services` key: versions, weights, routes, faults, retries, mirrors
-and traffic policies of each service."""
+"""Parsing the `services` key: the versions, replicas and routes (matches, weights,
+faults, timeouts, retries, mirrors) of each service; its traffic policies are read
+by `parse_traffic_policy`."""
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+
+from model.settings.parse_traffic_policy import istio_duration, parse_traffic_policy
+from model.settings.reader import Cursor, Keys
+from model.settings.types import (Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch,
+                                  Retries, Route, ServiceSettings)
+from model.settings.validators import regex_problem
+from model.vocabulary import HEADER_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
+
+ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
+"""What a route carries besides its destinations; on the service, its default route's."""
+SERVICE_KEYS = Keys("services.<service>", "versions", "replicas", "resources", "routes", "weights", "to",
+                    *ROUTE_OPTIONS, "trafficPolicy", "subsetTrafficPolicy")
+ROUTE_KEYS = Keys("services.<service>.routes[]", "match", "to", "weights", *ROUTE_OPTIONS)
+MATCH_KEYS = Keys("services.<service>.routes[].match", "headers", "uri")
+CONDITION_KEYS = Keys("services.<service>.routes[].match.uri", *MATCH_KINDS)
+"""Also each header's condition (`match.headers.<name>`)."""
+FAULT_KEYS = Keys("services.<service>.fault", "delay", "abort")
+DELAY_KEYS = Keys("services.<service>.fault.delay", "fixedDelay", "percentage")
+ABORT_KEYS = Keys("services.<service>.fault.abort", "httpStatus", "percentage")
+RETRIES_KEYS = Keys("services.<service>.retries", "attempts", "perTryTimeout", "retryOn")
+MIRROR_KEYS = Keys("services.<service>.mirror", "version", "percentage")
 
 
-from model.settings.reader import _Reader, _get
-from model.settings.types import Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch, Retries, Route, ServiceSettings, TrafficPolicy
-from model.settings.vocabulary import LOAD_BALANCERS, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, _DURATION_RE, _HEADER_RE
-from model.settings.reader import Cursor
-from model.settings.validators import cookie_name_problem, duration_ms, duration_problem, regex_problem
-
-
-_ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
-_SERVICE_KEYS = ("versions", "replicas", "resources", "routes", "weights", "to", *_ROUTE_OPTIONS,
-                 "trafficPolicy", "subsetTrafficPolicy")
-
-
-def _parse_services(services: Cursor, app_settings: AppSettings) -> dict[str, ServiceSettings]:
+def parse_services(root: Cursor, app_settings: AppSettings) -> dict[str, ServiceSettings]:
+    """Each routable service the stack configures, then the backing stores its
+    deployed versions need."""
     app = app_settings.application
+    services = root["services"].mapping()
     for name in services.keys():
         if name not in app.service_names or app.service(name).backing:
             routable = ", ".join(s.name for s in app.services if not s.backing)
@@ -28,24 +40,24 @@ def _parse_services(services: Cursor, app_settings: AppSettings) -> dict[str, Se
     for service in app.services:
         if service.backing:
             continue
-        svc = services[service.name].mapping(_SERVICE_KEYS)
+        svc = services[service.name].mapping(SERVICE_KEYS)
         versions = svc.get("versions", service.default_versions,
                            lambda c: c.strings(choices=service.version_names))
         # Keep the application's order, so a stack that lists [v3, v1] renders as [v1, v3].
         versions = tuple(v for v in service.version_names if v in versions)
         replicas = svc.get("replicas", app_settings.replicas, lambda c: c.integer(minimum=0, maximum=100))
-        routes = _routes(svc.reader, svc.raw, svc.path, versions)
+        routes = _routes(svc, versions)
         subsets = svc["subsetTrafficPolicy"].mapping()
         subset_policies = {}
         for version in subsets.keys():
             if version not in versions:
                 raise subsets[version].fail(f"version is not deployed; deployed: {', '.join(versions)}")
-            subset_policies[version] = _traffic_policy(svc.reader, subsets[version].raw, subsets[version].path)
+            subset_policies[version] = parse_traffic_policy(subsets[version])
         parsed[service.name] = ServiceSettings(
             name=service.name, versions=versions,
             replicas=replicas, routes=routes,
             resources=svc.get("resources", None, Cursor.resources),
-            traffic_policy=svc.get("trafficPolicy", None, lambda c: _traffic_policy(c.reader, c.raw, c.path)),
+            traffic_policy=svc.get("trafficPolicy", None, parse_traffic_policy),
             subset_policies=subset_policies,
         )
     # Backing stores come with the first deployed version that requires them.
@@ -67,240 +79,146 @@ def _parse_services(services: Cursor, app_settings: AppSettings) -> dict[str, Se
     return {name: parsed[name] for name in app.service_names if name in parsed}
 
 
-def _routes(r: _Reader, svc: dict, sp: str, deployed_versions: tuple[str, ...]) -> tuple[Route, ...]:
+def _routes(svc: Cursor, deployed_versions: tuple[str, ...]) -> tuple[Route, ...]:
     routes = []
-    raw_routes = svc.get("routes", [])
-    if not isinstance(raw_routes, list):
-        raise r.fail(f"{sp}.routes", "expected a list of routes", raw_routes)
-    for i, raw_route in enumerate(raw_routes):
-        rp = f"{sp}.routes[{i}]"
-        route = r.mapping(raw_route, rp, ("match", "to", "weights", *_ROUTE_OPTIONS))
+    for route in svc.get("routes", [], lambda c: c.elements(what="a list of routes")):
+        route = route.mapping(ROUTE_KEYS)
         if "match" not in route:
-            raise r.fail(rp, "a route needs a match (the default route is the service's own to/weights)")
+            raise route.fail("a route needs a match (the default route is the service's own to/weights)")
         if "to" not in route and "weights" not in route:
-            raise r.fail(rp, "a route needs a destination: give to (one version) or weights")
-        routes.append(_route(r, route, rp, deployed_versions, matches=_matches(r, route["match"], f"{rp}.match")))
-    routes.append(_route(r, svc, sp, deployed_versions, matches=()))
+            raise route.fail("a route needs a destination: give to (one version) or weights")
+        routes.append(_route(route, deployed_versions, matches=_matches(route["match"])))
+    routes.append(_route(svc, deployed_versions, matches=()))
     return tuple(routes)
 
 
-def _route(r: _Reader, raw: dict, path: str, deployed_versions: tuple[str, ...], *,
-           matches: tuple[RequestMatch, ...]) -> Route:
+def _route(at: Cursor, deployed_versions: tuple[str, ...], *, matches: tuple[RequestMatch, ...]) -> Route:
     # A fault, timeout, retries or mirror belongs to a route: on the service it
     # applies to the default route, which must then be stated, not implied.
-    for option in _ROUTE_OPTIONS:
-        if option in raw and "to" not in raw and "weights" not in raw:
-            raise r.fail(f"{path}.{option}", "needs a route to apply to: give to (one version) or weights")
-    destinations = _destinations(r, raw, path, deployed_versions)
-    mirror = _get(raw, "mirror", None, lambda v: _mirror(r, v, f"{path}.mirror", deployed_versions))
+    for option in ROUTE_OPTIONS:
+        if option in at and "to" not in at and "weights" not in at:
+            raise at[option].fail("needs a route to apply to: give to (one version) or weights")
+    destinations = _destinations(at, deployed_versions)
+    mirror = at.get("mirror", None, lambda c: _mirror(c, deployed_versions))
     if mirror is not None and any(d.version == mirror.version for d in destinations):
-        raise r.fail(f"{path}.mirror.version", "mirroring to a version the route already sends to",
-                     mirror.version)
+        raise at["mirror"]["version"].fail("mirroring to a version the route already sends to", mirror.version)
     return Route(
         matches=matches,
         destinations=destinations,
-        fault=_get(raw, "fault", None, lambda v: _fault(r, v, f"{path}.fault")),
-        timeout=_get(raw, "timeout", None, lambda v: _duration(r, v, f"{path}.timeout")),
-        retries=_get(raw, "retries", None, lambda v: _retries(r, v, f"{path}.retries")),
+        fault=at.get("fault", None, _fault),
+        timeout=at.get("timeout", None, istio_duration),
+        retries=at.get("retries", None, _retries),
         mirror=mirror,
     )
 
 
-def _duration(r: _Reader, value: Any, path: str, *, zero_allowed: bool = False) -> str:
-    text = r.string(value, path, pattern=_DURATION_RE, what="a duration like 0.5s, 7s, 250ms or 2m")
-    problem = None if zero_allowed and duration_ms(text) == 0 else duration_problem(text)
-    if problem:
-        raise r.fail(path, f"{problem}; expected at least 1ms", text)
-    return text
+def _percentage(at: Cursor) -> float:
+    if isinstance(at.raw, bool) or not isinstance(at.raw, (int, float)) or not 0 <= at.raw <= 100:
+        raise at.fail("expected a percentage from 0 to 100", at.raw)
+    return float(at.raw)
 
 
-def _percentage(r: _Reader, value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-        raise r.fail(path, "expected a percentage from 0 to 100", value)
-    return float(value)
-
-
-def _fault(r: _Reader, value: Any, path: str) -> Fault:
-    raw = r.mapping(value, path, ("delay", "abort"))
-    if not raw:
-        raise r.fail(path, "expected delay, abort or both", value)
+def _fault(at: Cursor) -> Fault:
+    fault = at.mapping(FAULT_KEYS)
+    if not fault.raw:
+        raise at.fail("expected delay, abort or both", at.raw)
     delay = abort = None
-    if "delay" in raw:
-        d = r.mapping(raw["delay"], f"{path}.delay", ("fixedDelay", "percentage"))
+    if "delay" in fault:
+        d = fault["delay"].mapping(DELAY_KEYS)
         if "fixedDelay" not in d:
-            raise r.fail(f"{path}.delay.fixedDelay", "required (a duration like 7s)")
-        delay = Delay(fixed_delay=_duration(r, d["fixedDelay"], f"{path}.delay.fixedDelay"),
-                      percentage=_get(d, "percentage", 100.0,
-                                      lambda v: _percentage(r, v, f"{path}.delay.percentage")))
-    if "abort" in raw:
-        a = r.mapping(raw["abort"], f"{path}.abort", ("httpStatus", "percentage"))
+            raise d["fixedDelay"].fail("required (a duration like 7s)")
+        delay = Delay(fixed_delay=istio_duration(d["fixedDelay"]), percentage=d.get("percentage", 100.0, _percentage))
+    if "abort" in fault:
+        a = fault["abort"].mapping(ABORT_KEYS)
         if "httpStatus" not in a:
-            raise r.fail(f"{path}.abort.httpStatus", "required (an HTTP status like 500)")
-        abort = Abort(http_status=r.integer(a["httpStatus"], f"{path}.abort.httpStatus", minimum=200, maximum=599),
-                      percentage=_get(a, "percentage", 100.0,
-                                      lambda v: _percentage(r, v, f"{path}.abort.percentage")))
+            raise a["httpStatus"].fail("required (an HTTP status like 500)")
+        abort = Abort(http_status=a["httpStatus"].integer(minimum=200, maximum=599),
+                      percentage=a.get("percentage", 100.0, _percentage))
     return Fault(delay=delay, abort=abort)
 
 
-def _retries(r: _Reader, value: Any, path: str) -> Retries:
-    raw = r.mapping(value, path, ("attempts", "perTryTimeout", "retryOn"))
-    if "attempts" not in raw:
-        raise r.fail(f"{path}.attempts", "required (how many retries, 0 to turn them off)")
+def _retries(at: Cursor) -> Retries:
+    retries = at.mapping(RETRIES_KEYS)
+    if "attempts" not in retries:
+        raise retries["attempts"].fail("required (how many retries, 0 to turn them off)")
     retry_on = None
-    if "retryOn" in raw:
-        retry_on = r.string(raw["retryOn"], f"{path}.retryOn")
+    if "retryOn" in retries:
+        retry_on = retries["retryOn"].string()
         for condition in retry_on.split(","):
             if condition not in RETRY_CONDITIONS and not re.fullmatch(r"[1-5][0-9][0-9]", condition):
-                raise r.fail(f"{path}.retryOn", f"unknown retry condition {condition!r}; allowed: "
-                             f"{', '.join(RETRY_CONDITIONS)} or an HTTP status", retry_on)
+                raise retries["retryOn"].fail(f"unknown retry condition {condition!r}; allowed: "
+                                              f"{', '.join(RETRY_CONDITIONS)} or an HTTP status", retry_on)
     return Retries(
-        attempts=r.integer(raw["attempts"], f"{path}.attempts", minimum=0, maximum=100),
-        per_try_timeout=_get(raw, "perTryTimeout", None, lambda v: _duration(r, v, f"{path}.perTryTimeout")),
+        attempts=retries["attempts"].integer(minimum=0, maximum=100),
+        per_try_timeout=retries.get("perTryTimeout", None, istio_duration),
         retry_on=retry_on,
     )
 
 
-def _mirror(r: _Reader, value: Any, path: str, deployed_versions: tuple[str, ...]) -> Mirror:
-    raw = r.mapping(value, path, ("version", "percentage"))
-    if "version" not in raw:
-        raise r.fail(f"{path}.version", "required (the deployed version to mirror to)")
-    version = raw["version"]
+def _mirror(at: Cursor, deployed_versions: tuple[str, ...]) -> Mirror:
+    mirror = at.mapping(MIRROR_KEYS)
+    if "version" not in mirror:
+        raise mirror["version"].fail("required (the deployed version to mirror to)")
+    version = _deployed_version(mirror["version"], mirror["version"].raw, deployed_versions)
+    return Mirror(version=version, percentage=mirror.get("percentage", None, _percentage))
+
+
+def _deployed_version(at: Cursor, version: object, deployed_versions: tuple[str, ...]) -> str:
     if version not in deployed_versions:
-        raise r.fail(f"{path}.version", f"version is not deployed; deployed: {', '.join(deployed_versions)}", version)
-    return Mirror(version=version,
-                  percentage=_get(raw, "percentage", None, lambda v: _percentage(r, v, f"{path}.percentage")))
+        raise at.fail(f"version is not deployed; deployed: {', '.join(deployed_versions)}", version)
+    return version
 
 
-_TCP_POOL = {"maxConnections": 1, "connectTimeout": "duration"}
-_HTTP_POOL = {"http1MaxPendingRequests": 1, "http2MaxRequests": 1, "maxRequestsPerConnection": 0,
-              "maxRetries": 0, "idleTimeout": "duration"}
-_OUTLIER = {"consecutive5xxErrors": 0, "consecutiveGatewayErrors": 0, "interval": "duration",
-            "baseEjectionTime": "duration", "maxEjectionPercent": 0, "minHealthPercent": 0}
-"""Field → `duration`, or the smallest whole number Istio accepts."""
-
-
-def _fields(r: _Reader, value: Any, path: str, allowed: Mapping[str, Any]) -> dict:
-    raw = r.mapping(value, path, tuple(allowed))
-    if not raw:
-        raise r.fail(path, f"expected at least one of {', '.join(allowed)}", value)
-    body = {}
-    for key, kind in allowed.items():
-        if key not in raw:
-            continue
-        if kind == "duration":
-            body[key] = _duration(r, raw[key], f"{path}.{key}")
-        else:
-            percent = key.endswith("Percent")
-            body[key] = r.integer(raw[key], f"{path}.{key}", minimum=kind,
-                                  maximum=100 if percent else 2**31 - 1)
-    return body
-
-
-def _load_balancer(r: _Reader, value: Any, path: str) -> dict:
-    if isinstance(value, str):
-        return {"simple": r.string(value, path, choices=LOAD_BALANCERS)}
-    raw = r.mapping(value, path, ("consistentHash",))
-    if not raw:
-        raise r.fail(path, f"expected one of {', '.join(LOAD_BALANCERS)} or consistentHash", value)
-    hp = f"{path}.consistentHash"
-    by = r.mapping(raw["consistentHash"], hp, ("httpHeaderName", "httpCookie"))
-    if len(by) != 1:
-        raise r.fail(hp, "expected exactly one of httpHeaderName, httpCookie", raw["consistentHash"])
-    if "httpHeaderName" in by:
-        return {"consistentHash": {"httpHeaderName": r.string(
-            by["httpHeaderName"], f"{hp}.httpHeaderName", pattern=_HEADER_RE, what="a lowercase header name")}}
-    cp = f"{hp}.httpCookie"
-    cookie = r.mapping(by["httpCookie"], cp, ("name", "path", "ttl"))
-    if "name" not in cookie:
-        raise r.fail(f"{cp}.name", "required (the cookie name)")
-    body = {"name": r.string(cookie["name"], f"{cp}.name")}
-    if cookie_name_problem(body["name"]):
-        raise r.fail(f"{cp}.name", cookie_name_problem(body["name"]), body["name"])
-    if "path" in cookie:
-        body["path"] = r.string(cookie["path"], f"{cp}.path")
-    if "ttl" in cookie:
-        body["ttl"] = _duration(r, cookie["ttl"], f"{cp}.ttl", zero_allowed=True)  # 0s: a session cookie
-    return {"consistentHash": {"httpCookie": body}}
-
-
-def _traffic_policy(r: _Reader, value: Any, path: str) -> TrafficPolicy:
-    raw = r.mapping(value, path, ("loadBalancer", "connectionPool", "outlierDetection"))
-    if not raw:
-        raise r.fail(path, "expected loadBalancer, connectionPool or outlierDetection", value)
-    pool = None
-    if "connectionPool" in raw:
-        pp = f"{path}.connectionPool"
-        parts = r.mapping(raw["connectionPool"], pp, ("tcp", "http"))
-        if not parts:
-            raise r.fail(pp, "expected tcp, http or both", raw["connectionPool"])
-        pool = {}
-        if "tcp" in parts:
-            pool["tcp"] = _fields(r, parts["tcp"], f"{pp}.tcp", _TCP_POOL)
-        if "http" in parts:
-            pool["http"] = _fields(r, parts["http"], f"{pp}.http", _HTTP_POOL)
-    return TrafficPolicy(
-        load_balancer=_get(raw, "loadBalancer", None, lambda v: _load_balancer(r, v, f"{path}.loadBalancer")),
-        connection_pool=pool,
-        outlier_detection=_get(raw, "outlierDetection", None,
-                               lambda v: _fields(r, v, f"{path}.outlierDetection", _OUTLIER)),
-    )
-
-
-def _destinations(r: _Reader, raw: dict, path: str, deployed_versions: tuple[str, ...]) -> tuple[Destination, ...]:
-    def deployed_version(value: Any, vpath: str) -> str:
-        if value not in deployed_versions:
-            raise r.fail(vpath, f"version is not deployed; deployed: {', '.join(deployed_versions)}", value)
-        return value
-
-    if "to" in raw and "weights" in raw:
-        raise r.fail(f"{path}.to", "give either to (one version) or weights, not both")
-    if "weights" in raw:
-        weights = r.mapping(raw["weights"], f"{path}.weights")
-        if not weights:
-            raise r.fail(f"{path}.weights", "expected at least one version", weights)
+def _destinations(at: Cursor, deployed_versions: tuple[str, ...]) -> tuple[Destination, ...]:
+    if "to" in at and "weights" in at:
+        raise at["to"].fail("give either to (one version) or weights, not both")
+    if "weights" in at:
+        weights = at["weights"].mapping()
+        if not weights.raw:
+            raise weights.fail("expected at least one version", weights.raw)
         destinations = tuple(
             Destination(
-                version=deployed_version(version, f"{path}.weights.{version}"),
-                weight=r.integer(weight, f"{path}.weights.{version}", minimum=0, maximum=MAX_WEIGHT),
+                version=_deployed_version(weights[version], version, deployed_versions),
+                weight=weights[version].integer(minimum=0, maximum=MAX_WEIGHT),
             )
-            for version, weight in weights.items()
+            for version in weights.keys()
         )
         if len(destinations) > 1 and sum(d.weight or 0 for d in destinations) == 0:
-            raise r.fail(f"{path}.weights", "weights are all zero; at least one must be above 0", weights)
+            raise weights.fail("weights are all zero; at least one must be above 0", weights.raw)
         return destinations
-    if "to" in raw:
-        return (Destination(version=deployed_version(raw["to"], f"{path}.to"), weight=None),)
+    if "to" in at:
+        return (Destination(version=_deployed_version(at["to"], at["to"].raw, deployed_versions), weight=None),)
     return (Destination(version=deployed_versions[0], weight=None),)
 
 
-def _matches(r: _Reader, value: Any, path: str) -> tuple[RequestMatch, ...]:
-    items = value if isinstance(value, list) else [value]
+def _matches(at: Cursor) -> tuple[RequestMatch, ...]:
+    """One match, or a list of them (any may hold)."""
+    items = at.elements(what="a list") if isinstance(at.raw, list) else [at]
     if not items:
-        raise r.fail(path, "expected at least one match", value)
+        raise at.fail("expected at least one match", at.raw)
     matches = []
-    for i, item in enumerate(items):
-        mp = path if not isinstance(value, list) else f"{path}[{i}]"
-        raw = r.mapping(item, mp, ("headers", "uri"))
-        if not raw:
-            raise r.fail(mp, "a match needs headers or uri", item)
+    for item in items:
+        match = item.mapping(MATCH_KEYS)
+        if not match.raw:
+            raise item.fail("a match needs headers or uri", item.raw)
         headers = []
-        for name, condition in r.mapping(raw.get("headers"), f"{mp}.headers").items():
-            hp = f"{mp}.headers.{name}"
-            r.string(name, hp, pattern=_HEADER_RE, what="a lowercase header name")
-            kind, text = _one_condition(r, condition, hp)
+        named = match["headers"].mapping()
+        for name in named.keys():
+            named[name].holding(name).string(pattern=HEADER_RE, what="a lowercase header name")
+            kind, text = _one_condition(named[name])
             headers.append(HeaderMatch(name=name, kind=kind, value=text))
-        uri = _one_condition(r, raw["uri"], f"{mp}.uri") if "uri" in raw else None
+        uri = _one_condition(match["uri"]) if "uri" in match else None
         matches.append(RequestMatch(headers=tuple(headers), uri=uri))
     return tuple(matches)
 
 
-def _one_condition(r: _Reader, value: Any, path: str) -> tuple[str, str]:
-    raw = r.mapping(value, path, MATCH_KINDS)
-    if len(raw) != 1:
-        raise r.fail(path, f"expected exactly one of {', '.join(MATCH_KINDS)}", value)
-    kind, text = next(iter(raw.items()))
+def _one_condition(at: Cursor) -> tuple[str, str]:
+    condition = at.mapping(CONDITION_KEYS)
+    if len(condition.raw) != 1:
+        raise at.fail(f"expected exactly one of {', '.join(MATCH_KINDS)}", at.raw)
+    [kind] = condition.keys()
     if kind == "regex":
-        problem = regex_problem(r.string(text, f"{path}.regex"))
+        problem = regex_problem(condition["regex"].string())
         if problem:
-            raise r.fail(f"{path}.regex", problem, text)
-    return kind, r.string(text, f"{path}.{kind}")
+            raise condition["regex"].fail(problem, condition["regex"].raw)
+    return kind, condition[kind].string()

@@ -7,7 +7,7 @@ import json
 from typing import Any, Collection, Mapping
 
 from model.errors import ConfigError
-from model.inputs import STACK_FILE, load_yaml_file
+from model.safe_files import STACK_FILE, load_yaml_file
 from model.settings.types import SECRET_SHOWN, SecretValue, Settings
 from model.names import PROJECT
 

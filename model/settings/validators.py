@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import re
 
-DNS_LABEL_MAX = 63
-DNS_SUBDOMAIN_MAX = 253
+from model.vocabulary import DNS_LABEL_MAX, DNS_LABEL_RE as _DNS_LABEL, DNS_SUBDOMAIN_MAX, duration_ms
 
 # Namespaces an application must never be deployed into: Istio's own (labelling it
 # for injection breaks the control plane) and Kubernetes' system namespaces.
 RESERVED_NAMESPACES = ("istio-system", "istio-ingress", "kube-system", "kube-public", "kube-node-lease")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
-_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
 # RFC 9110 token characters: what a cookie name may consist of.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -38,11 +34,6 @@ def dns_subdomain_problem(name: str) -> str | None:
         if problem:
             return f"label {label!r} is {problem}"
     return None
-
-
-def duration_ms(text: str) -> float | None:
-    found = _DURATION.match(text)
-    return float(found.group(1)) * _UNIT_MS[found.group(2)] if found else None
 
 
 def duration_problem(text: str) -> str | None:

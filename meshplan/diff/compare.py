@@ -1,17 +1,17 @@
 """`meshplan diff`: what a change does, as a reviewer wants to read it.
 
-Two desired states of one program (`meshplan.states`) are compared resource by
+Two desired states of one program (`meshplan.diff.states`) are compared resource by
 resource (by URN, on their inputs) and, for the traffic, share by share. Printing
-the result is `meshplan.diff_formats`' job."""
+the result is `meshplan.diff.formats`' job."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from meshplan.states import State
+from meshplan.diff.states import State
 from model.names import HELM_RELEASE_TYPE
-from model.rollout import TrafficChange, traffic_changes, undeployed_while_routed
+from model.traffic_changes import TrafficChange, traffic_changes, undeployed_while_routed
 from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
@@ -207,7 +207,7 @@ class Diff:
     """Every destination on either side; `changed_traffic` holds the moved ones."""
     secrets: list[dict] = field(default_factory=list)
     """Secret config values added, removed or changed (`{"key", "change"}`), where
-    both stack files' secrets could be opened (meshplan/passphrase.py); never values."""
+    both stack files' secrets could be opened (meshplan/diff/passphrase.py); never values."""
     refused: list[str] = field(default_factory=list)
     """Why the change must not be applied as it is, one line each: make before break
     (always judged here) and the step guard (added by the caller, which knows the limit)."""

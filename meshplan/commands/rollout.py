@@ -18,9 +18,10 @@ import contextlib
 import json
 import sys
 
+from meshplan.commands.shared import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_stack_options, described, stack_source
 from model.errors import ConfigError
 
-EXIT_PROMOTED, EXIT_FAILED = 0, 1
+EXIT_PROMOTED, EXIT_FAILED = EXIT_OK, EXIT_ERROR
 DEFAULT_INTERVAL = "1m"
 DEFAULT_MAX_FAILURES = 3
 
@@ -36,7 +37,7 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 def _duration(text: str) -> float:
-    from meshplan.rollout import parse_duration
+    from meshplan.rollout.loop import parse_duration
 
     try:
         return parse_duration(text)
@@ -50,8 +51,15 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def add_parser(commands, add_stack_options) -> None:
-    rollout = commands.add_parser("rollout", help="step a canary through its weights with metric gates")
+def add_parser(commands) -> None:
+    rollout = commands.add_parser("rollout", help="step a canary through its weights with metric gates", **described(
+        examples=("meshplan rollout --config examples/istio-tasks/reviews-50-v3.yaml --service reviews --to v3 "
+                  "--steps 75,100 --dry-run",
+                  "meshplan rollout --stack staging --service reviews --to v3 --steps 10,25,50,100 --interval 5m "
+                  "--prometheus http://prometheus.istio-system:9090"),
+        exits=((EXIT_PROMOTED, "promoted (with --dry-run: the plan is printed)"),
+               (EXIT_FAILED, "rolled back, refused or failed, or bad input or usage (the reason in one line on "
+                             "stderr)"))))
     add_stack_options(rollout)
     rollout.add_argument("--service", required=True, help="the routed service whose default route moves")
     rollout.add_argument("--to", required=True, metavar="VERSION", help="the canary version traffic moves to")
@@ -69,13 +77,14 @@ def add_parser(commands, add_stack_options) -> None:
     mode.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     mode.add_argument("--rehearse", action="store_true",
                       help="run the loop against Prometheus, rendering each step instead of pulumi up")
-    rollout.add_argument("--format", choices=("text", "json"), default="text")
+    rollout.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text for people; json: the plan, then one event a line (default text)")
     rollout.set_defaults(run=run)
 
 
 def plan_text(plan) -> str:
-    from meshplan import diff_formats
-    from meshplan.rollout import _weights
+    from meshplan.diff import formats as diff_formats
+    from meshplan.rollout.loop import _weights
 
     out = [f"meshplan rollout plan · stack {plan.stack} · {plan.service} → {plan.canary.version}",
            f"weights now: {_weights(plan.current)}; a rollback returns to: {_weights(plan.start)}"
@@ -97,14 +106,13 @@ def plan_text(plan) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from meshplan import interrupts
-    from meshplan.cli import _stack_source
-    from meshplan.engine import PROJECT_DIR
-    from meshplan.prometheus import Prometheus
-    from meshplan.rollout import RolloutInterrupted, human_line, run_rollout
-    from meshplan.rollout_apply import AutomationApplier, RehearsalApplier, RolloutApplyError
-    from meshplan.rollout_plan import build_plan
+    from meshplan.render.engine import PROJECT_DIR
+    from meshplan.rollout.prometheus import Prometheus
+    from meshplan.rollout.loop import RolloutInterrupted, human_line, run_rollout
+    from meshplan.rollout.apply import AutomationApplier, RehearsalApplier, RolloutApplyError
+    from meshplan.rollout.plan import build_plan
 
-    path, stack = _stack_source(args)
+    path, stack = stack_source(args)
     real = not (args.dry_run or args.rehearse)
     if not args.dry_run and not args.prometheus:
         raise ConfigError(file="meshplan rollout", path="--prometheus",
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(file="meshplan rollout", path="--prometheus", message=str(error)) from None
     policy_packs = None
     if real:
-        from meshplan.rollout_pulumi import policy_pack_dirs
+        from meshplan.rollout.pulumi_cli import policy_pack_dirs
 
         policy_packs = policy_pack_dirs(args.policy_packs, PROJECT_DIR)
     plan = build_plan(path, stack=stack, service=args.service, to=args.to, steps=args.steps)
@@ -152,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except RolloutInterrupted as error:
         print(f"error: {error}", file=sys.stderr)
-        return interrupts.EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     if not outcome.promoted:
         print(f"error: {outcome.reason}", file=sys.stderr)
         return EXIT_FAILED

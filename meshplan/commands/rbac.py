@@ -8,21 +8,27 @@ import sys
 
 import yaml
 
+from meshplan.commands.shared import EXIT_ERROR, EXIT_OK, add_stack_options, described, stack_source
 
-def add_parser(commands, add_stack_options) -> None:
-    rbac = commands.add_parser("rbac", help="least-privilege RBAC for a CI deployer of a stack")
+
+def add_parser(commands) -> None:
+    rbac = commands.add_parser("rbac", help="least-privilege RBAC for a CI deployer of a stack", **described(
+        examples=("meshplan rbac --stack prod-traffic",
+                  "meshplan rbac --stack prod-app --namespace ci | kubectl apply -f -   # by a cluster admin"),
+        exits=((EXIT_OK, "the manifest is printed"),
+               (EXIT_ERROR, "bad input or usage, or a kind meshplan rbac knows no resource for (one line on "
+                            "stderr)"))))
     add_stack_options(rbac)
     rbac.add_argument("--namespace", default="pulumi-deployers",
                       help="namespace of the deployer's ServiceAccount (default pulumi-deployers; it must exist)")
-    rbac.set_defaults(run=_rbac)
+    rbac.set_defaults(run=run)
 
 
-def _rbac(args: argparse.Namespace) -> int:
-    from meshplan.cli import EXIT_OK, _stack_source
-    from meshplan.engine import render
+def run(args: argparse.Namespace) -> int:
+    from meshplan.render.engine import render
     from meshplan.rbac import deployer_manifests
 
-    path, stack = _stack_source(args)
+    path, stack = stack_source(args)
     manifests = deployer_manifests(render(path, stack=stack, ref_files=args.ref_files), namespace=args.namespace)
     sys.stdout.write(f"# Deployer of stack {stack}: what its objects need, nothing more.\n")
     sys.stdout.write("---\n".join(yaml.safe_dump(m, sort_keys=False) for m in manifests))

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from meshplan import diff as diffing
-from meshplan.states import state_from_rendered
+from meshplan.diff import compare as diffing
+from meshplan.diff.states import state_from_rendered
 from meshplan.check import check_rendered
-from meshplan.engine import Rendered, _shown_path, run_program
+from meshplan.render.engine import Rendered, _shown_path, run_program
 from model.errors import ConfigError
 from model.gates import Canary, GateQuery, gate_queries
-from model.rollout import step_violations
+from model.traffic_changes import step_violations
 from model.rollout_plan import (ROLLING_BACK_PATH, STARTED_FROM_PATH, PlannedStep, StartedFrom, current_weights,
                                 even_steps, plan_steps, started_from_edits, weight_edits, weights_at)
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file

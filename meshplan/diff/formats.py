@@ -13,8 +13,8 @@ import os
 import re
 import shlex
 
-from meshplan.diff import describe, shown
-from meshplan.formats import clip
+from meshplan.diff.compare import describe, shown
+from meshplan.render.formats import clip
 from model.errors import printable
 from model.traffic import format_percent
 
@@ -66,7 +66,7 @@ def plan_entries(plans, stack_args: str) -> list[tuple[str, str]]:
                            for n, state in enumerate(plan.states, start=1))
         out.append((f"{plan.namespace}/{plan.service} → {plan.canary} in {len(plan.steps)} "
                     f"step{'s' if len(plan.steps) != 1 else ''}: {states}",
-                    f"venv/bin/python -m meshplan rollout {stack_args} --service {shlex.quote(plan.service)} "
+                    f"meshplan rollout {stack_args} --service {shlex.quote(plan.service)} "
                     f"--to {shlex.quote(plan.canary)} --steps {','.join(map(str, plan.steps))}"))
     return out
 

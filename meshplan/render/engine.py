@@ -1,6 +1,6 @@
 """Render a stack: read its config, then run the Pulumi program in-process under the
-SDK's mock monitor (through `meshplan.sdk`) and keep what it registered
-(`meshplan.recording`).
+SDK's mock monitor (through `meshplan.render.sdk`) and keep what it registered
+(`meshplan.render.recording`).
 
 The mock monitor answers every registration with the inputs as outputs, so the
 program runs exactly as under `pulumi up` with nothing sent anywhere."""
@@ -16,13 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from meshplan.recording import SECRET_SHOWN, Rendered, _registrations, plain
-from components.findings_mode import findings_left_to_caller
+from meshplan.project import REPOSITORY
+from meshplan.render.recording import SECRET_SHOWN, Rendered, _registrations, plain
+from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
 from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = REPOSITORY  # the working directory's checkout: meshplan runs that checkout's own code
 
 def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
@@ -61,9 +62,9 @@ def render(config_file: str | os.PathLike, *, stack: str | None = None,
 def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = PROJECT_DIR,
                        ref_files: Mapping[str, Path] | None = None,
                        visiting: tuple[str, ...] = ()) -> dict[str, dict]:
-    """The outputs of every stack `settings` references (`meshplan.references`): a
+    """The outputs of every stack `settings` references (`meshplan.render.references`): a
     referenced stack file in the repository is rendered, recursively."""
-    from meshplan.references import reference_outputs, search_path
+    from meshplan.render.references import reference_outputs, search_path
 
     chain = (*visiting, settings.stack)
 
@@ -92,7 +93,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     import pulumi
 
     from components.config import unset_secrets_as_placeholders
-    from meshplan import sdk
+    from meshplan.render import sdk
 
     if reference_outputs is None and settings.layers.stack_refs:
         reference_outputs = referenced_outputs(settings, source, project_dir=project_dir, ref_files=ref_files)

@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from meshplan.recording import Rendered, holds
+from meshplan.render.recording import Rendered, holds
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
 from model.traffic import format_percent, traffic_table

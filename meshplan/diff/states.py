@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from meshplan.recording import SECRET_SHOWN, Rendered, plain
-from meshplan.engine import PROJECT_DIR
+from meshplan.render.recording import SECRET_SHOWN, Rendered, plain
+from meshplan.render.engine import PROJECT_DIR
 from meshplan.interrupts import undo_on_interrupt
 from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.errors import ConfigError
-from model.inputs import STATE, load_json_file, load_json_text
+from model.safe_files import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
 
@@ -167,6 +167,9 @@ def _render_in_worktree(ref: str, relative: Path, stack: str, repo: Path, python
             # The stack is new in this change: nothing was there before.
             return State(f"{ref}:{relative}", {}, [])
         env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1"}
+        # `python -m meshplan` with the worktree first on the path, not the `meshplan`
+        # command: the ref's own meshplan and program must run, and a ref from before
+        # the command existed has no other entry point.
         child = subprocess.Popen([python, "-m", "meshplan", "render", "--format", "json", "--stack", stack,
                                   "--config", str(relative)], cwd=tree, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from model.errors import ConfigError
-from model.inputs import STATE, load_json_file
+from model.safe_files import STATE, load_json_file
 from model.names import PROJECT
 from model.settings import Settings
 

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from model.errors import ConfigError
-from model.inputs import STACK_FILE, load_yaml_documents
+from model.safe_files import STACK_FILE, load_yaml_documents
 from model.names import PROJECT
 from model.settings.sources import is_secure_value
 

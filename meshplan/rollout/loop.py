@@ -8,28 +8,25 @@ Everything the loop does is an event (a dict) handed to `emit`: the CLI prints
 them for people or as JSON lines."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from meshplan import interrupts
 from meshplan.interrupts import Interrupted
-from meshplan.prometheus import Prometheus, PrometheusError
-from meshplan.rollout_apply import RolloutApplyError, StepApplier
-from meshplan.rollout_plan import Plan
+from meshplan.rollout.prometheus import Prometheus, PrometheusError
+from meshplan.rollout.apply import RolloutApplyError, StepApplier
+from meshplan.rollout.plan import Plan
 from model.gates import PASS, GateResult, judge, verdict
-
-_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from model.vocabulary import duration_seconds
 
 
 def parse_duration(text: str) -> float:
     """`2s`, `5m`, `1h`, `500ms` → seconds; ValueError with what is allowed."""
-    found = _DURATION_RE.match(text.strip())
-    if not found or float(found.group(1)) <= 0:
+    seconds = duration_seconds(text.strip())
+    if seconds is None or seconds <= 0:
         raise ValueError(f"expected a duration like 30s, 5m or 1h, got {text!r}")
-    return float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    return seconds
 
 
 class Clock(Protocol):

@@ -25,9 +25,9 @@ import yaml
 
 from meshplan import interrupts
 from meshplan.check import check_rendered
-from meshplan.engine import PROJECT_DIR, Rendered, run_program
-from meshplan.rollout_plan import ConfigEdit, Plan
-from model.rollout import shares_from_output, step_violations, traffic_changes
+from meshplan.render.engine import PROJECT_DIR, Rendered, run_program
+from meshplan.rollout.plan import ConfigEdit, Plan
+from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
 
 
@@ -85,7 +85,7 @@ class AutomationApplier:
     @property
     def stack(self):
         if self._stack is None:
-            from meshplan.rollout_pulumi import pulumi_command, select_stack
+            from meshplan.rollout.pulumi_cli import pulumi_command, select_stack
 
             command = self.pulumi_command or pulumi_command()
             self._stack = select_stack(self.stack_name, work_dir=self.project_dir, command=command)
@@ -99,7 +99,7 @@ class AutomationApplier:
     def prepare(self, plan: Plan) -> bool:
         from pulumi import automation as auto
 
-        from meshplan.rollout_pulumi import changes_in, last_error_line
+        from meshplan.rollout.pulumi_cli import changes_in, last_error_line
 
         stack = self.stack
         interrupts.raise_if_requested()
@@ -125,7 +125,7 @@ class AutomationApplier:
     def write(self, edit: ConfigEdit) -> None:
         from pulumi import automation as auto
 
-        from meshplan.rollout_pulumi import last_error_line
+        from meshplan.rollout.pulumi_cli import last_error_line
 
         interrupts.raise_if_requested()
         if self.config_file is not None:
@@ -144,7 +144,7 @@ class AutomationApplier:
     def up(self, *, message: str, targets: tuple[str, ...]) -> str:
         from pulumi import automation as auto
 
-        from meshplan.rollout_pulumi import applied_in, last_error_line
+        from meshplan.rollout.pulumi_cli import applied_in, last_error_line
 
         if not targets:  # an untargeted up would deploy whatever else is pending
             return "nothing to update"

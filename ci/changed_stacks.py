@@ -4,8 +4,9 @@ a JSON list of stack names on stdout.
 A stack file touches its own stack; code owned by one layer touches the stacks
 holding that layer (a monolith holds all three; code of the app layer also touches
 traffic stacks, whose routes are checked against the app's objects); docs, tests,
-the tests' upstream artifacts (upstream/), examples and CI files touch none; any other
-file (shared program code, Pulumi.yaml, requirements) touches every stack. Stacks
+the tests' upstream artifacts (upstream/), their requirements (requirements-dev.txt),
+examples and CI files touch none; any other file (shared program code, Pulumi.yaml,
+requirements.txt) touches every stack. Stacks
 referencing a touched stack through stackRefs are touched too, so a PR that removes a
 version from an app stack shows the traffic stack that still routes to it. A weight
 change touches `*-traffic` only."""
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 from model.errors import ConfigError
-from model.inputs import STACK_FILE as STACK_FILE_LIMITS, load_yaml_file
+from model.safe_files import STACK_FILE as STACK_FILE_LIMITS, load_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("mesh", "app", "traffic")
@@ -29,7 +30,7 @@ LAYER_CODE = {
                 "model/observability.py", "model/traffic.py"),
 }
 TOUCHES_ALSO = {"mesh": ("mesh",), "app": ("app", "traffic"), "traffic": ("traffic",)}
-NO_STACK = re.compile(r"^(README\.md|\.github/.*|tests/.*|bench/.*|examples/.*|upstream/.*)$")
+NO_STACK = re.compile(r"^(README\.md|requirements-dev\.txt|\.github/.*|tests/.*|bench/.*|examples/.*|upstream/.*)$")
 STACK_FILE = re.compile(r"^Pulumi\.([^/]+)\.yaml$")
 
 

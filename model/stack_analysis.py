@@ -1,0 +1,60 @@
+"""The analysis of one stack: what the analyzers judge, and the one entry point the
+program (before it registers anything), `meshplan` (on a render) and the policy pack
+(on what the engine hands it) all call.
+
+A stack of all layers is judged by what it registers: its objects, and the gateways
+its Helm releases install. A layered stack is judged with its whole environment:
+every object and Istio release its settings imply, so a traffic stack's routes still
+meet the Services and Deployments the app stack registers, and a stack that does not
+hold the mesh still knows the gateways the mesh stack installs."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from model.analysis import Finding, analyze, installed_gateways
+from model.egress import egress_objects
+from model.mesh import istio_install
+from model.observability import observability_objects
+from model.routing import routing_objects
+from model.security import security_objects
+from model.settings import SECRET_SHOWN, Settings
+from model.stores import store_objects
+from model.workloads import application_objects
+
+UNKNOWN_STACK_NAMESPACE = "default"
+"""Where objects without `metadata.namespace` live when the stack's settings are unknown."""
+
+
+def analyze_stack(settings: Settings | None, objects: Iterable[Mapping], releases: Iterable[Mapping], *,
+                  schemas=None) -> list[Finding]:
+    """Every finding about a stack, given what it registers (or is about to): its
+    Kubernetes and Istio objects and its Helm releases' inputs (name, chart, namespace,
+    values). A layered stack's settings replace both with its environment's (see the
+    module docstring). `settings` None: a stack whose settings are unknown (the policy
+    pack without the stack's file), judged by what it registers alone. `schemas`:
+    Istio's CRD schemas to validate against (`meshplan check --crds`)."""
+    if settings is not None and settings.layers.layered:
+        objects, releases = objects_implied(settings), installed_releases(settings)
+    namespace = settings.app.namespace if settings is not None else UNKNOWN_STACK_NAMESPACE
+    return analyze(objects, gateways=installed_gateways(releases), default_namespace=namespace, schemas=schemas)
+
+
+def objects_implied(settings: Settings) -> list[Mapping]:
+    """Every app and traffic object the environment's settings imply, as the
+    components build them: what the program judges before it registers anything
+    (a refusal after the first registration would leave an update half sent). A
+    mesh-only stack implies none to analyze."""
+    layers = settings.layers
+    if not (layers.holds("app") or layers.holds("traffic")):
+        return []
+    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
+    return [*application_objects(settings), *store_objects(settings, placeholders), *routing_objects(settings),
+            *observability_objects(settings), *security_objects(settings), *egress_objects(settings)]
+
+
+def installed_releases(settings: Settings) -> Sequence[Mapping]:
+    """The Istio install the settings describe, as the analyzers take releases (name,
+    chart, namespace, values): the program judges its gateways by these before it
+    registers the releases, and a layered stack whether or not it holds the mesh."""
+    return [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
+            for r in istio_install(settings).releases]
