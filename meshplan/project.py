@@ -22,6 +22,8 @@ from model.names import PROJECT
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 """The checkout this code is in: where `pip install -e` installed meshplan from."""
+PROJECT_PACKAGES = frozenset({"meshplan", "model", "components"})
+"""The packages of a checkout (pyproject.toml installs these)."""
 PROJECT_FILE_LIMIT = 1024 * 1024  # a Pulumi.yaml larger than this is not a project file meshplan reads
 
 
@@ -66,18 +68,24 @@ def run_in_working_project() -> None:
         return
     if not (found / "meshplan" / "__main__.py").is_file():
         _fail(f"{found / 'Pulumi.yaml'} is project {PROJECT}, but {found} holds no meshplan to run")
-    # Forget this checkout's modules, then import the project's: its directory goes
+    # Forget this checkout's packages, then import the project's: its directory goes
     # first on the path, as `python -m meshplan` run there would put it.
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None)
-        if name != "__main__" and origin and Path(origin).resolve().is_relative_to(REPOSITORY):
-            del sys.modules[name]
+    forget_checkout_modules()
     sys.path.insert(0, str(found))
     spec = importlib.util.find_spec("meshplan")
     if spec is None or spec.origin is None or not Path(spec.origin).resolve().is_relative_to(found):
         _fail(f"cannot run the meshplan of {found}: another installation of meshplan comes first on the path")
     runpy.run_module("meshplan", run_name="__main__", alter_sys=True)
     sys.exit(0)  # its `python -m meshplan` ends the process itself; this is a backstop
+
+
+def forget_checkout_modules() -> None:
+    """Drop the project's own packages from the module cache, nothing else: the
+    virtualenv usually sits inside the checkout too, and its libraries (yaml's C
+    loader among them) must stay loaded."""
+    for name in list(sys.modules):
+        if name.split(".", 1)[0] in PROJECT_PACKAGES:
+            del sys.modules[name]
 
 
 def _fail(message: str) -> None:

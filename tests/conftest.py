@@ -15,6 +15,16 @@ from meshplan.render.engine import Rendered, run_program  # noqa: E402
 from model.settings import SECRET_KEYS, SECRET_SHOWN, SecretValue, parse_settings, read_stack_file  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def docs_text(page: str | None = None) -> str:
+    """One page of the docs (`"README.md"`, `"diff.md"` for docs/diff.md), or the
+    README and every page of docs/ together."""
+    if page is None:
+        return "\n".join(p.read_text(encoding="utf-8") for p in DOC_PAGES)
+    path = ROOT / page if page == "README.md" else ROOT / "docs" / page
+    return path.read_text(encoding="utf-8")
 STACKS = sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml"))
 
 _cache: dict[tuple[str, str | None], Rendered] = {}

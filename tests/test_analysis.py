@@ -265,7 +265,9 @@ def test_readme_code_table_is_the_catalogue():
     from model.analysis.registry import markdown_table
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    from tests.conftest import docs_text
+
+    readme = docs_text("check.md")
     table = readme.split("<!-- check-codes:begin -->\n", 1)[1].split("<!-- check-codes:end -->", 1)[0]
     assert table == markdown_table()
 

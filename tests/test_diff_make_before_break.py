@@ -33,8 +33,10 @@ def test_undeploying_the_version_the_base_routes_to_is_refused_as_text_naming_se
     assert "Rollout plan" not in out and "meshplan rollout" not in out
 
 
-def test_the_readme_shows_the_refusal_as_printed():
-    assert f"  error: {REFUSED_V1}\n" in (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_the_refusal_as_printed():
+    from tests.conftest import docs_text
+
+    assert f"  error: {REFUSED_V1}\n" in docs_text("diff.md")
 
 
 def test_the_refusal_is_a_quoted_line_in_markdown_and_a_list_in_json(capsys, tmp_stack):

@@ -185,8 +185,10 @@ def test_a_weight_change_in_a_traffic_stack_diffs_as_one_virtual_service_update(
         ("v1", 90, 50), ("v3", 10, 50)}
 
 
-def test_the_readme_contract_table_lists_every_output_of_the_mesh_and_app_layers():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_contract_table_lists_every_output_of_the_mesh_and_app_layers():
+    from tests.conftest import docs_text
+
+    text = docs_text("layers.md")
     for layer, outputs in (("mesh", MESH_OUTPUTS), ("app", APP_OUTPUTS)):
         for output in outputs:
             assert f"| {layer} | `{output}` |" in text

@@ -207,3 +207,27 @@ def test_help_ends_with_exit_0_and_a_usage_error_with_exit_1(exits, monkeypatch,
     with pytest.raises(SystemExit) as stopped:
         entry.main()
     assert stopped.value.code == 1
+
+
+def test_a_real_second_checkout_renders_from_a_subdirectory(tmp_path):
+    """A clone of this repository, run from a folder of it that holds no meshplan:
+    the installed meshplan hands over to the clone's own, and the libraries already
+    loaded from the virtualenv (which usually sits inside the installed checkout)
+    stay usable."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    done = python_m_meshplan("render", "--config", "../Pulumi.dev.yaml", "--format", "json", cwd=clone / "examples")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stack"] == "dev"
+
+
+def test_handing_over_to_another_checkout_forgets_only_the_project_packages():
+    # Wherever the virtualenv sits (inside the checkout, as make puts it), its
+    # libraries stay loaded; only meshplan, model and components are imported anew.
+    script = ("import sys, pathlib, yaml\n"
+              "import meshplan.project as p, model.names\n"
+              "p.REPOSITORY = pathlib.Path(yaml.__file__).resolve().parents[3]\n"
+              "p.forget_checkout_modules()\n"
+              "print('yaml' in sys.modules, 'model.names' in sys.modules, 'meshplan.project' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "True False False\n"), done.stderr

@@ -1,5 +1,5 @@
-"""What the README shows about meshplan is what meshplan does: one way to run it,
-the `make plan` sample, the `check` example, the diff JSON fields and the policy
+"""What the README and docs/ show about meshplan is what meshplan does: one way to
+run it, the tour's samples, the `check` example, the diff JSON fields and the policy
 pack's refusals."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import re
 import sys
 
 from meshplan.render import formats
-from tests.conftest import ROOT, render_file, render_stack
+from tests.conftest import ROOT, docs_text, render_file, render_stack
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = docs_text()
+"""The README and every page of docs/."""
 
 
 def test_meshplan_is_always_run_as_the_meshplan_command():
@@ -28,14 +29,15 @@ def test_meshplan_is_always_run_as_the_meshplan_command():
     assert re.findall(r"venv/bin/meshplan diff --stack \"\$stack\"", workflow)
 
 
-def test_the_make_plan_sample_is_the_dev_stack_output():
-    sample = README.split("marked) and, per VirtualService route, each destination's effective share:\n\n```\n", 1)[1]
-    sample = sample.split("```", 1)[0]
-    assert sample in formats.summary(render_stack("dev"))
+def test_the_make_plan_samples_are_the_dev_stack_output():
+    for page, lead in (("README.md", "meshplan render --stack dev\n```\n\n```\n"),
+                       ("render.md", "marked) and, per VirtualService route, each destination's effective share:\n\n```\n")):
+        sample = docs_text(page).split(lead, 1)[1].split("```", 1)[0]
+        assert sample in formats.summary(render_stack("dev")), page
 
 
 def test_the_check_example_names_no_upstream_file_as_if_it_were_in_the_repository():
-    block = README.split("## Offline analysis: meshplan check\n\n```\n", 1)[1].split("```", 1)[0]
+    block = docs_text("check.md").split("# meshplan check\n\n```\n", 1)[1].split("```", 1)[0]
     for upstream_name in ("bookinfo-gateway.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml"):
         assert upstream_name not in block
 

@@ -11,9 +11,9 @@ import shlex
 import yaml
 
 from meshplan.cli import build_parser, main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, docs_text
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = docs_text()
 PROGRAM = ["meshplan"]
 
 BASE = ("config:\n  bookinfo-mesh:environment: staging\n  bookinfo-mesh:services:\n"
@@ -128,7 +128,7 @@ def test_the_walkthrough_weight_change_is_accepted_by_meshplan_diff(capsys, tmp_
 
 
 def test_the_rollout_headline_command_plans_offline_on_its_stack(capsys, monkeypatch):
-    block = README.split("## Progressive delivery: meshplan rollout", 1)[1].split("```\n", 2)[1]
+    block = docs_text("rollout.md").split("## Progressive delivery: meshplan rollout", 1)[1].split("```\n", 2)[1]
     words = shlex.split(block.split("\\\n", 1)[0])
     assert words[:2] == [*PROGRAM, "rollout"] and "--stack" in words
     monkeypatch.chdir(ROOT)
