@@ -76,8 +76,8 @@ def bounded_label(name: str, limit: int = DNS_LABEL_MAX) -> str:
 #   revision       istiod   istio-sidecar-injector-<revision>        ConfigMap, subdomain (253)       istio-control/istio-discovery/templates/istiod-injector-configmap.yaml
 #   revision       istiod   label istio.io/rev=<revision>            label value (63)                 istio-control/istio-discovery/templates/service.yaml
 #   revision       gateway  label istio.io/rev=<revision>            label value (63)                 gateway/templates/_helpers.tpl
-#   release name   gateway  <release> Deployment/Service/SA          Service, DNS-1035 label (63)     gateway/templates/service.yaml, _helpers.tpl (gateway.name)
-#   release name   gateway  labels app=<release>, istio=<release without "istio-">   label value (63)   gateway/templates/_helpers.tpl
+#   release name   gateway  <release> Deployment/Service/SA          Service, DNS-1035 label (63)     gateway/templates/service.yaml (gateway.name)
+#   release name   gateway  labels app=, istio= (trimPrefix istio-)  label value (63)                 gateway/templates/_helpers.tpl
 # The release names are the program's own constants (model/mesh.py); the revision is
 # the stack's, so its limit is the Service's: 63 less the length of "istiod-".
 ISTIOD_SERVICE_PREFIX = "istiod-"

@@ -68,8 +68,9 @@ def test_a_long_name_is_shortened_stably_to_a_label_that_never_ends_in_a_dash():
     assert DNS_LABEL_RE.match(short) and len(short) == 63
     assert short == bounded_label(long_name)  # stable: the same host keeps its objects
     assert bounded_label("a" * 62 + "-example-org") != short  # a shared prefix does not collide
-    for cut in range(50, 70):  # wherever the cut falls, never a trailing '-'
-        assert DNS_LABEL_RE.match(bounded_label("a" * cut + "-" + "b" * 20))
+    for cut in range(50, 70):  # wherever the cut falls: never a trailing '-', nor '--' before the hash
+        shortened = bounded_label("a" * cut + "-" + "b" * 20)
+        assert DNS_LABEL_RE.match(shortened) and "--" not in shortened, shortened
 
 
 def _render(tmp_path: Path, text: str):
@@ -99,3 +100,13 @@ def test_the_cli_key_grammar():
     assert config_key("kubernetes:context") == ("kubernetes", "context")
     for refused in ("services", "bookinfo-mesh:services:reviews", "a:config:b:c", "a::b", ":config:b"):
         assert config_key(refused) is None, refused
+
+
+def test_the_rollout_config_writer_reads_a_legacy_key_as_the_project_key(tmp_path):
+    from meshplan.rollout.apply import write_config
+    from meshplan.rollout.plan import ConfigEdit
+
+    path = tmp_path / "Pulumi.names.yaml"
+    path.write_text("config:\n  bookinfo-mesh:config:services: {reviews: {to: v1}}\n  kubernetes:context: kind\n")
+    write_config(path, ConfigEdit(sets={"services.reviews.weights.v1": 90}, removals=("services.reviews.to",)))
+    assert read_stack_file(str(path)) == {"services": {"reviews": {"weights": {"v1": 90}}}}

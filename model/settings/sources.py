@@ -45,6 +45,9 @@ def read_stack_file(path: str) -> dict[str, Any]:
         if namespace != PROJECT:
             _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
+        if name in project:  # `ns:name` and the legacy `ns:config:name` are one key
+            raise ConfigError(file=path, path=f"config.{key}",
+                              message=f"the same key as {PROJECT}:{name}; give it once (the last would silently win)")
         project[name] = _reveal_placeholders(value, path, f"{PROJECT}:{name}")
     return project
 

@@ -324,6 +324,8 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
         '{file}: config.environment: could not parse environment as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
     "key with empty middle": (stack("  bookinfo-mesh::app: {replicas: 2}\n"),
         '{file}: config.bookinfo-mesh::app: could not parse bookinfo-mesh::app as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
+    "legacy and current key both given": (stack("  bookinfo-mesh:app: {replicas: 1}\n  bookinfo-mesh:config:app: {replicas: 2}\n"),
+        '{file}: config.bookinfo-mesh:config:app: the same key as bookinfo-mesh:app; give it once (the last would silently win)'),
     "legacy config key accepted": ("config:\n  bookinfo-mesh:config:environment: dev\n  kubernetes:config:context: kind\n", OK),
     # --- header values HTTP cannot carry (Envoy refuses them); a tab is allowed
     "header exact control character": (reviews(JASON.format(kind="exact", value='"jason\\u0001"')),
