@@ -23,27 +23,83 @@ DNS_SUBDOMAIN_MAX = 253
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 # Kubernetes' DNS-1123 label (namespaces, Service and port names, revisions): lowercase
 # letters, digits and '-', starting and ending with a letter or digit, at most 63.
-DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
+DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}\Z")
 # Host names as the API server checks them (DNS-1123 subdomains): labels of at most
 # 63 characters, at most 253 in all; an external host has at least two labels, a
 # Gateway or VirtualService host may be `*` or start with `*.`.
-EXTERNAL_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL})+$")
-HOST_RE = re.compile(rf"^(\*|(?=.{{1,253}}$)(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*)$")
-HEADER_RE = re.compile(r"^[a-z0-9][-a-z0-9_.]*$")
+EXTERNAL_HOST_RE = re.compile(rf"^(?=.{{1,253}}\Z){_DNS_LABEL}(\.{_DNS_LABEL})+\Z")
+HOST_RE = re.compile(rf"^(\*|(?=.{{1,253}}\Z)(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*)\Z")
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+DNS_SUBDOMAIN_RE = re.compile(rf"^(?=.{{1,{DNS_SUBDOMAIN_MAX}}}\Z){_SUBDOMAIN}\Z")
+"""Kubernetes' DNS-1123 subdomain: the names of most objects (Deployments, ConfigMaps,
+Secrets, ServiceAccounts, Istio's kinds): DNS-1123 labels joined by '.', at most 253."""
+DNS_1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+"""Kubernetes' DNS-1035 label: Service names. A DNS-1123 label that starts with a letter."""
+_QUALIFIED_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]"
+LABEL_KEY_RE = re.compile(rf"^((?=[^/]{{1,{DNS_SUBDOMAIN_MAX}}}/){_SUBDOMAIN}/)?{_QUALIFIED_NAME}\Z")
+"""A label key: an optional DNS-1123 subdomain prefix and '/', then a name of at most
+63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit."""
+LABEL_VALUE_RE = re.compile(rf"^({_QUALIFIED_NAME})?\Z")
+"""A label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and
+ending with a letter or digit."""
+PORT_NAME_MAX = 15
+PORT_NAME_RE = re.compile(rf"^(?=.{{1,{PORT_NAME_MAX}}}\Z)(?!.*--)(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+"""A container port name (IANA_SVC_NAME): at most 15 lowercase letters, digits and '-',
+at least one letter, no '--', not starting or ending with '-'."""
+CONTAINER_NAME_RE = DNS_LABEL_RE
+"""A container name: a DNS-1123 label."""
+HELM_RELEASE_MAX = 53
+HELM_RELEASE_RE = re.compile(rf"^(?=.{{1,{HELM_RELEASE_MAX}}}\Z){_SUBDOMAIN}\Z")
+"""A Helm release name: a DNS-1123 subdomain of at most 53 characters (Helm's own limit)."""
+
+
+def bounded_label(name: str, limit: int = DNS_LABEL_MAX) -> str:
+    """`name` as a DNS-1123 label of at most `limit` characters, valid by construction:
+    unchanged when it fits, otherwise cut and given a stable hash suffix of the whole
+    name (so two long names that share a prefix stay apart), never ending in '-'."""
+    if len(name) <= limit and DNS_LABEL_RE.match(name):
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = name[:limit - len(digest) - 1].strip("-")
+    return f"{head}-{digest}" if head else digest
+
+
+# Names the Istio charts derive from values the program passes them (Istio 1.30.3,
+# `manifests/charts/...` in istio/istio). The tightest rule on each value is the one a
+# stack's value must meet before it reaches `helm install`:
+#   value          chart    derived name                             kind, rule                       template
+#   revision       istiod   istiod-<revision>                        Service, DNS-1035 label (63)     istio-control/istio-discovery/templates/service.yaml
+#   revision       istiod   istiod-<revision>                        Deployment, subdomain (253)      istio-control/istio-discovery/templates/deployment.yaml
+#   revision       istiod   istiod-<revision>, istio-reader-<rev>    ServiceAccount, subdomain (253)  istio-control/istio-discovery/templates/serviceaccount.yaml
+#   revision       istiod   istio-sidecar-injector-<revision>        ConfigMap, subdomain (253)       istio-control/istio-discovery/templates/istiod-injector-configmap.yaml
+#   revision       istiod   label istio.io/rev=<revision>            label value (63)                 istio-control/istio-discovery/templates/service.yaml
+#   revision       gateway  label istio.io/rev=<revision>            label value (63)                 gateway/templates/_helpers.tpl
+#   release name   gateway  <release> Deployment/Service/SA          Service, DNS-1035 label (63)     gateway/templates/service.yaml (gateway.name)
+#   release name   gateway  labels app=, istio= (trimPrefix istio-)  label value (63)                 gateway/templates/_helpers.tpl
+# The release names are the program's own constants (model/mesh.py); the revision is
+# the stack's, so its limit is the Service's: 63 less the length of "istiod-".
+ISTIOD_SERVICE_PREFIX = "istiod-"
+REVISION_MAX = DNS_LABEL_MAX - len(ISTIOD_SERVICE_PREFIX)
+HEADER_RE = re.compile(r"^[a-z0-9][-a-z0-9_.]*\Z")
 """An HTTP header name as Istio matches it: lowercase."""
-IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+HEADER_VALUE_RE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*\Z")
+"""What an HTTP header value can hold (RFC 9110 field-value; Envoy refuses the rest):
+no control characters but the tab."""
+IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 """A container image tag (the OCI distribution spec's tag grammar)."""
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\Z")
 """A semantic version such as Istio's `1.30.3` (or `1.31.0-beta.1`)."""
 
 # --------------------------------------------------------------------------- durations
 
-DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
+DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)\Z")
 """A duration as Istio's API takes it (timeouts, delays, intervals) and `meshplan
 rollout --interval` too: a decimal number and one unit."""
 DURATION_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
 
-PROMETHEUS_WINDOW_RE = re.compile(r"^[1-9][0-9]*(s|m|h)$")
+PROMETHEUS_WINDOW_RE = re.compile(r"^[1-9][0-9]*(s|m|h)\Z")
 """The range of a rollout gate's `rate()` windows: a whole number of seconds, minutes
 or hours (the part of Prometheus' duration syntax the gates accept)."""
 

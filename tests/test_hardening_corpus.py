@@ -177,7 +177,7 @@ EVIL = """config:
     reviews:
       versions: [v1, v2]
       routes:
-        - match: {headers: {end-user: {exact: "a`b<!-- meshplan-diff --><img src=x>\\e[31m"}}}
+        - match: {headers: {end-user: {exact: "a`b<!-- meshplan-diff --><img src=x>"}}, uri: {prefix: "/\\e[31m"}}
           to: v2
       to: v1
 """
@@ -280,9 +280,9 @@ def test_untrusted_values_are_neutralised_in_markdown_and_the_terminal(cli_files
     outside_code = "".join(part for n, part in enumerate(markdown.split("``")) if n % 2 == 0)
     assert "<!-- meshplan-diff -->" not in outside_code and "<img" not in outside_code
     assert "\x1b" not in markdown
-    assert "| #0 end-user=a\\`b&lt;!-- meshplan-diff --&gt;&lt;img src=x&gt;\\\\x1b\\[31m | reviews v2 |" in markdown
+    assert "| #0 uri^=/\\\\x1b\\[31m &amp; end-user=a\\`b&lt;!-- meshplan-diff --&gt;&lt;img src=x&gt; | reviews v2 |" in markdown
     terminal = meshplan(*args).stdout
-    assert "\x1b" not in terminal and "\\u001b[31m" in terminal
+    assert "\x1b" not in terminal and "\\x1b[31m" in terminal
 
 
 def _interrupt(argv, sig, wait_for, cwd=ROOT) -> tuple[subprocess.Popen, str]:

@@ -145,10 +145,13 @@ def test_stack_file_with_broken_yaml_names_file_and_line(tmp_stack):
     assert str(caught.value).startswith(f"{path}: line 4, column 1: invalid YAML")
 
 
-def test_stack_file_ignores_provider_keys_and_accepts_bare_project_keys(tmp_stack):
-    path = tmp_stack("config:\n  kubernetes:context: kind\n  environment: dev\n")
+def test_stack_file_ignores_provider_keys_and_refuses_bare_keys_as_the_cli_does(tmp_stack):
+    path = tmp_stack("config:\n  kubernetes:context: kind\n  bookinfo-mesh:config:environment: dev\n")
     assert read_stack_file(str(path)) == {"environment": "dev"}
     assert load_stack_file(str(path), stack="test").environment == "dev"
+    bare = tmp_stack("config:\n  environment: dev\n")
+    with pytest.raises(ConfigError, match="could not parse environment as a configuration key"):
+        read_stack_file(str(bare))
 
 
 def test_secure_values_are_read_as_opaque_secrets(tmp_stack):

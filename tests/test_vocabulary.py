@@ -11,8 +11,8 @@ from components.kubernetes import _TYPED, register
 from meshplan.rollout.loop import parse_duration
 from model.errors import ConfigError
 from model.settings.validators import dns_label_problem, duration_problem
-from model.vocabulary import (DNS_LABEL_RE, PROMETHEUS_WINDOW_RE, REGISTERED_KINDS, duration_ms, duration_seconds,
-                              is_istio)
+from model.vocabulary import (DNS_LABEL_RE, PROMETHEUS_WINDOW_RE, REGISTERED_KINDS, REVISION_MAX, duration_ms,
+                              duration_seconds, is_istio)
 from tests.conftest import ROOT, settings_from
 
 # Spellings of a rule that must appear in model/vocabulary.py and nowhere else.
@@ -50,13 +50,15 @@ def test_a_dns_label_is_lowercase_letters_digits_and_dashes_of_at_most_63(name, 
 
 
 def test_every_dns_label_of_stack_config_is_held_to_the_same_rule():
-    # A namespace, a revision and a rollout gate's name: 63 characters pass, 64 do not.
+    # A namespace and a rollout gate's name: 63 characters pass, 64 do not. A revision
+    # also names the istiod chart's `istiod-<revision>` Service: 56 pass, 57 do not.
     gate = {"query": "up", "max": 1}
-    for config in ({"app": {"namespace": "n" * 63}}, {"istio": {"revision": "r" * 63}},
+    for config in ({"app": {"namespace": "n" * 63}}, {"istio": {"revision": "r" * REVISION_MAX}},
                    {"rollout": {"analysis": {"metrics": [{**gate, "name": "g" * 63}]}}}):
         settings_from(config)
     for config, key in (({"app": {"namespace": "n" * 64}}, "app.namespace"),
                         ({"istio": {"revision": "r" * 64}}, "istio.revision"),
+                        ({"istio": {"revision": "r" * (REVISION_MAX + 1)}}, "istio.revision"),
                         ({"rollout": {"analysis": {"metrics": [{**gate, "name": "g" * 64}]}}},
                          r"rollout.analysis.metrics\[0\].name")):
         with pytest.raises(ConfigError, match=f"bookinfo-mesh:{key} = "):

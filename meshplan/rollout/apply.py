@@ -29,6 +29,7 @@ from meshplan.render.engine import PROJECT_DIR, Rendered, run_program
 from meshplan.rollout.plan import ConfigEdit, Plan
 from model.traffic_changes import shares_from_output, step_violations, traffic_changes
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
+from model.settings.sources import config_key
 
 
 class StepApplier(Protocol):
@@ -218,9 +219,9 @@ def write_config(stack_file: Path, edit: ConfigEdit) -> None:
     config = document.setdefault("config", {})
     project = {}
     for key in list(config):
-        namespace, _, name = str(key).rpartition(":")
-        if namespace in ("", PROJECT):
-            project[name] = config.pop(key)
+        split = config_key(str(key))  # the CLI's key grammar, legacy `ns:config:name` included
+        if split is not None and split[0] == PROJECT:
+            project[split[1]] = config.pop(key)
     stored = ConfigEdit(sets={path: stored_by_config_set_path(v) for path, v in edit.sets.items()},
                         removals=edit.removals)
     for key, value in stored.apply_to(project).items():

@@ -21,8 +21,10 @@ from model.settings.parse_services import parse_services
 from model.settings.reader import QUANTITY_RE, Cursor, Keys
 from model.settings.types import AppSettings, IstioSettings, SecretValue, Settings, StoreSettings
 from model.settings.validators import RESERVED_NAMESPACES
-from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_RE, IMAGE_TAG_RE, ISTIO_CHART_REPOSITORY,
-                              OUTBOUND_POLICIES, SERVICE_TYPES, VERSION_RE)
+from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, IMAGE_TAG_RE,
+                              ISTIO_CHART_REPOSITORY,
+                              ISTIOD_SERVICE_PREFIX, OUTBOUND_POLICIES, REVISION_MAX, SERVICE_TYPES,
+                              VERSION_RE)
 
 
 # Config keys whose values are Pulumi secrets. The parser only checks that the ones
@@ -110,8 +112,13 @@ def parse_istio(root: Cursor, env: Environment) -> IstioSettings:
 def _revision(at: Cursor) -> str:
     if at.raw in ("", "default"):
         return ""
-    return at.string(pattern=DNS_LABEL_RE,
-                     what="a revision name (lowercase letters, digits and '-'), or '' for the default")
+    revision = at.string(pattern=DNS_LABEL_RE,
+                         what="a revision name (lowercase letters, digits and '-'), or '' for the default")
+    if len(revision) > REVISION_MAX:
+        # The istiod chart names its Service `istiod-<revision>`, a DNS-1035 label.
+        raise at.fail(f"longer than {REVISION_MAX} characters ({len(revision)}); the istiod chart names its "
+                      f"Service {ISTIOD_SERVICE_PREFIX}<revision>, at most {DNS_LABEL_MAX}", revision)
+    return revision
 
 
 APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
@@ -152,7 +159,6 @@ def _app_namespace(at: Cursor, application: Application) -> str:
     return namespace
 
 
-_STORAGE_CLASS_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 STORE_KEYS = Keys("stores.<store>", "size", "storageClass", "protect")
 
 
@@ -170,7 +176,7 @@ def parse_stores(root: Cursor, app: Application, env: Environment) -> dict[str, 
             storage_size=config.get("size", store.storage_size,
                                     lambda c: c.string(pattern=QUANTITY_RE, what="a quantity like 5Gi")),
             storage_class=config.get("storageClass", None,
-                                     lambda c: c.string(pattern=_STORAGE_CLASS_RE, what="a StorageClass name")),
+                                     lambda c: c.string(pattern=DNS_SUBDOMAIN_RE, what="a StorageClass name")),
             # The posture that protects Istio's CRDs protects the data too.
             protect=config.get("protect", env.protect_crds, Cursor.boolean),
         )

@@ -12,7 +12,7 @@ from model.settings.types import (AppSettings, EgressSettings, ExternalPort, Ext
                                   IngressTls, IstioSettings, SecretValue, SecuritySettings, ServiceSettings,
                                   TlsOrigination)
 from model.vocabulary import (AUTHORIZATION_MODES, DNS_LABEL_RE, EXTERNAL_HOST_RE, HOST_RE, MTLS_MODES, PORT_PROTOCOLS,
-                              RESOLUTIONS)
+                              RESOLUTIONS, bounded_label)
 
 OBSERVABILITY_ADDONS = ("kiali", "tracing")
 
@@ -166,7 +166,10 @@ def _external_service(at: Cursor) -> ExternalService:
     if "host" not in at:
         raise at["host"].fail("required (the external host name, e.g. www.googleapis.com)")
     host = at["host"].string(pattern=EXTERNAL_HOST_RE, what=f"a fully qualified {_HOST}")
-    name = at.get("name", host.replace(".", "-")[:63], lambda c: c.string(pattern=DNS_LABEL_RE, what="a DNS label"))
+    # Named after its host unless named: a host's labels joined by '-' can be longer
+    # than a label may be, so the default is shortened with a hash of the host.
+    name = at.get("name", bounded_label(host.replace(".", "-")),
+                  lambda c: c.string(pattern=DNS_LABEL_RE, what="a DNS label"))
     if "ports" not in at:
         raise at["ports"].fail("required (a list of {number, name, protocol})")
     ports = _external_ports(at["ports"])

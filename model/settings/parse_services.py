@@ -10,7 +10,7 @@ from model.settings.reader import Cursor, Keys
 from model.settings.types import (Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch,
                                   Retries, Route, ServiceSettings)
 from model.settings.validators import regex_problem
-from model.vocabulary import HEADER_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
+from model.vocabulary import HEADER_RE, HEADER_VALUE_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
 
 ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
 """What a route carries besides its destinations; on the service, its default route's."""
@@ -206,6 +206,9 @@ def _matches(at: Cursor) -> tuple[RequestMatch, ...]:
         for name in named.keys():
             named[name].holding(name).string(pattern=HEADER_RE, what="a lowercase header name")
             kind, text = _one_condition(named[name])
+            # Exact, prefix and regex alike: a pattern is matched against values too.
+            if not HEADER_VALUE_RE.match(text):
+                raise named[name][kind].fail("expected a header value (no control characters but tab)", text)
             headers.append(HeaderMatch(name=name, kind=kind, value=text))
         uri = _one_condition(match["uri"]) if "uri" in match else None
         matches.append(RequestMatch(headers=tuple(headers), uri=uri))

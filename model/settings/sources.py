@@ -37,14 +37,31 @@ def read_stack_file(path: str) -> dict[str, Any]:
     project: dict[str, Any] = {}
     for key, value in config.items():
         key = str(key)
-        namespace, _, name = key.rpartition(":")
-        if not namespace:
-            namespace, name = PROJECT, key
+        split = config_key(key)
+        if split is None:
+            raise ConfigError(file=path, path=f"config.{key}", message=f"could not parse {key} as a configuration key "
+                              "(configuration keys should be of the form `<namespace>:<name>`)")
+        namespace, name = split
         if namespace != PROJECT:
             _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
+        if name in project:  # `ns:name` and the legacy `ns:config:name` are one key
+            raise ConfigError(file=path, path=f"config.{key}",
+                              message=f"the same key as {PROJECT}:{name}; give it once (the last would silently win)")
         project[name] = _reveal_placeholders(value, path, f"{PROJECT}:{name}")
     return project
+
+
+def config_key(key: str) -> tuple[str, str] | None:
+    """(namespace, name) of a stack file's config key as the Pulumi CLI reads it
+    (`ParseKey`): `<namespace>:<name>`, or the legacy `<namespace>:config:<name>`;
+    None for any other shape, which the CLI refuses with the whole file."""
+    parts = key.split(":")
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 3 and parts[1] == "config" and parts[0]:
+        return parts[0], parts[2]
+    return None
 
 
 def _refuse_near_miss(path: str, key: str, namespace: str) -> None:

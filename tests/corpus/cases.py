@@ -67,6 +67,8 @@ def resource(inputs, **extra) -> dict:
             "type": "kubernetes:networking.istio.io/v1:VirtualService", "custom": True, "inputs": inputs, **extra}
 
 
+EGRESS = "  bookinfo-mesh:egress:\n    externalServices:\n      - {{host: {host}, ports: [{{number: 443, protocol: HTTPS}}]}}\n"
+JASON = "versions: [v1, v2]\nroutes:\n  - {{match: {{headers: {{end-user: {{{kind}: {value}}}}}}}, to: v2}}\nto: v1"
 BMS = "  bookinfo-mesh:app: {name: bms}\n  bookinfo-mesh:istio: {egressGateway: {enabled: true}}\n"
 STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
     # --- encoding and file-level structure
@@ -301,6 +303,38 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
     "mapping as key": (stack("  bookinfo-mesh:app: {? {a: 1} : 2}\n"),
         '{file}: line 3, column 25: invalid YAML (while constructing a mapping: found unhashable key)'),
     "null services accepted": (stack("  bookinfo-mesh:services:\n"), OK),
+    # --- names Kubernetes would refuse: refused at the key, or made valid by construction
+    "egress host label of 62": (stack(EGRESS.format(host="a" * 62 + ".example.com")), OK),
+    "egress host labels of 63": (stack(EGRESS.format(host=".".join(["b" * 63] * 3) + ".com")), OK),
+    "egress name 64 characters": (stack(EGRESS.format(host="api.example.com") .replace("host:", f"name: {'n' * 64}, host:")),
+        '{file}: bookinfo-mesh:egress.externalServices[0].name = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn": expected a DNS label'),
+    "revision 57 characters": (stack(f"  bookinfo-mesh:istio: {{revision: {'r' * 57}}}\n"),
+        '{file}: bookinfo-mesh:istio.revision = "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr": longer than 56 characters (57); the istiod chart names its Service istiod-<revision>, at most 63'),
+    "revision 56 characters accepted": (stack(f"  bookinfo-mesh:istio: {{revision: {'r' * 56}}}\n"), OK),
+    "revision trailing newline": (stack('  bookinfo-mesh:istio: {revision: "canary\\n"}\n'),
+        '{file}: bookinfo-mesh:istio.revision = "canary\\n": expected a revision name (lowercase letters, digits and \'-\'), or \'\' for the default'),
+    "namespace trailing newline": (stack('  bookinfo-mesh:app: {namespace: "shop\\n"}\n'),
+        '{file}: bookinfo-mesh:app.namespace = "shop\\n": expected a namespace name (a DNS-1123 label of at most 63 characters)'),
+    # --- config keys the Pulumi CLI refuses (ParseKey): the whole file, in its words
+    "key with two colons": (stack("  bookinfo-mesh:services:reviews:\n    to: v3\n"),
+        '{file}: config.bookinfo-mesh:services:reviews: could not parse bookinfo-mesh:services:reviews as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
+    "key with three colons": (stack("  bookinfo-mesh:config:app:replicas: 2\n"),
+        '{file}: config.bookinfo-mesh:config:app:replicas: could not parse bookinfo-mesh:config:app:replicas as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
+    "key without namespace": ("config:\n  environment: dev\n",
+        '{file}: config.environment: could not parse environment as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
+    "key with empty middle": (stack("  bookinfo-mesh::app: {replicas: 2}\n"),
+        '{file}: config.bookinfo-mesh::app: could not parse bookinfo-mesh::app as a configuration key (configuration keys should be of the form `<namespace>:<name>`)'),
+    "legacy and current key both given": (stack("  bookinfo-mesh:app: {replicas: 1}\n  bookinfo-mesh:config:app: {replicas: 2}\n"),
+        '{file}: config.bookinfo-mesh:config:app: the same key as bookinfo-mesh:app; give it once (the last would silently win)'),
+    "legacy config key accepted": ("config:\n  bookinfo-mesh:config:environment: dev\n  kubernetes:config:context: kind\n", OK),
+    # --- header values HTTP cannot carry (Envoy refuses them); a tab is allowed
+    "header exact control character": (reviews(JASON.format(kind="exact", value='"jason\\u0001"')),
+        '{file}: bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.exact = "jason\\u0001": expected a header value (no control characters but tab)'),
+    "header prefix delete": (reviews(JASON.format(kind="prefix", value='"jas\\x7f"')),
+        '{file}: bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.prefix = "jas\\u007f": expected a header value (no control characters but tab)'),
+    "header regex newline": (reviews(JASON.format(kind="regex", value='"jason\\n"')),
+        '{file}: bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.regex = "jason\\n": expected a header value (no control characters but tab)'),
+    "header exact tab accepted": (reviews(JASON.format(kind="exact", value='"jason\\tx"')), OK),
 }
 
 
