@@ -16,7 +16,7 @@ from tests.kiali_suite import (CASE_FILES, ISTIO_DIFFERS, NEEDS_CLUSTER, SCORED,
 from tests.upstream import missing
 
 CASES = case_files()
-RECALL_FLOOR = 0.371
+RECALL_FLOOR = 0.474
 """Raised with each rule that mirrors a Kiali check; the aim is 0.95."""
 
 ISTIO_ANSWERS: dict[str, Counter] = {

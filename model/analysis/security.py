@@ -55,7 +55,7 @@ def policy_selects_nothing(index: Index) -> Iterable:
             yield policy, f"selector {labels_text(selector)} matches no workload in {where}"
 
 
-@rule("BM134", ERROR, "AuthorizationPolicy source namespace matches no namespace", istio="IST0101",
+@rule("BM134", ERROR, "AuthorizationPolicy source namespace matches no namespace", istio="IST0101", kiali="KIA0101",
       analyzer=POLICIES)
 def policy_namespace_unknown(index: Index) -> Iterable:
     known = _namespaces(index)
