@@ -72,15 +72,17 @@ def mesh_config(auto_mtls: bool) -> dict:
             "data": {"mesh": yaml.safe_dump({"enableAutoMtls": auto_mtls})}}
 
 
-NEEDS_CLUSTER_AUTO_MTLS = True
-"""The autoMtls setting every needs-cluster case's `expected` is written for (each
-case's `needs_cluster` says "expected shown for autoMtls=True")."""
+def stated_auto_mtls(case: dict) -> bool:
+    """The autoMtls setting a needs-cluster case's `expected` is written for: its
+    `needs_cluster` ends "expected shown for autoMtls=True" (or False)."""
+    stated = case["needs_cluster"].rsplit("expected shown for autoMtls=", 1)[1].split()[0].strip(".")
+    return {"True": True, "False": False}[stated]
 
 
 def case_objects(case: dict) -> list[dict]:
     objects = [*case["objects"], *case["extra_objects"]]
     if case["status"] == NEEDS_CLUSTER:
-        objects.append(mesh_config(NEEDS_CLUSTER_AUTO_MTLS))
+        objects.append(mesh_config(stated_auto_mtls(case)))
     return objects
 
 

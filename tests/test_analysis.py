@@ -222,7 +222,7 @@ def test_every_code_is_documented_with_the_istioctl_or_kiali_code_or_the_check_i
     for code, rule in CATALOGUE.items():
         meaning, equivalent = CODES[code]
         assert re.fullmatch(r"BM\d{3}", code) and meaning == rule.doc and meaning, code
-        assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4})?", rule.kiali), code
+        assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4}(/KIA\d{4})*)?", rule.kiali), code
         named = [c for c in (rule.istio, rule.kiali) if c]
         assert named or rule.other, f"{code} names no istioctl, Kiali or other equivalent"
         assert all(c in equivalent for c in named) if named else equivalent == rule.other, code

@@ -192,3 +192,39 @@ def credential_invalid(index: Index) -> Iterable:
                 problem = _credential_problem(secret) if secret is not None else None
                 if problem:
                     yield gateway, f"credentialName {name}: Secret {namespace}/{name} {problem}"
+
+
+def _host_keys(host: str) -> list[str]:
+    """The wildcard hosts that would cover `host` (`a.b.c` → `*.b.c`, `*.c`, `*`)."""
+    labels = host.split(".")
+    return [".".join(["*", *labels[n:]]) for n in range(1, len(labels))] + ["*"]
+
+
+@rule("BM156", WARNING, "Gateways (or one Gateway) on the same selector and port with overlapping hosts",
+      kiali="KIA0301")
+def gateway_hosts_overlap(index: Index) -> Iterable:
+    # Group servers by (selector, port); within a group, a host meets its equals and
+    # the wildcards covering it by lookup, never every host against every other.
+    groups: dict[tuple, dict[str, list[tuple[Mapping, str]]]] = {}
+    for gateway in index.of("Gateway"):
+        selector = tuple(sorted((str(k), str(v)) for k, v in (spec_of(gateway).get("selector") or {}).items()))
+        for server in as_list(spec_of(gateway).get("servers")):
+            port = ((server or {}).get("port") or {}).get("number")
+            for host in as_list((server or {}).get("hosts")):
+                name = str(host).rpartition("/")[2].lower()
+                groups.setdefault((selector, port), {}).setdefault(name, []).append((gateway, name))
+    for (selector, port), hosts in groups.items():
+        clashes: dict[int, tuple[Mapping, list[str]]] = {}
+        for name, holders in hosts.items():
+            covering = [h for key in _host_keys(name) if key != name for h in hosts.get(key, ())]
+            others = covering + (holders if len(holders) > 1 else [])
+            for gateway, _ in holders:
+                for other, other_name in others:
+                    if other is gateway and other_name == name and len(holders) < 2:
+                        continue
+                    for one, seen in ((gateway, other_name), (other, name)):
+                        clashes.setdefault(id(one), (one, []))[1].append(seen)
+        for gateway, seen in clashes.values():
+            shown = ", ".join(dict.fromkeys(seen))
+            yield gateway, (f"port {port} hosts overlap with another server on the same gateway pods "
+                            f"({labels_text(dict(selector))}): {shown}")
