@@ -294,8 +294,8 @@ def test_export_to_limits_where_a_host_counts():
 def test_a_virtual_service_exported_everywhere_is_judged_from_its_own_namespace_only():
     # `exportTo: ["*"]` shows the routes to every namespace, but its destinations are
     # resolved where the VirtualService lives, as with no exportTo at all; a
-    # namespace named in exportTo must see them.
-    objects = bookinfo()
+    # namespace named in exportTo must see them (and exist: BM160).
+    objects = [*bookinfo(), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}]
     find(objects, "Service", "reviews")["metadata"]["annotations"] = {"networking.istio.io/exportTo": "."}
     routes = find(objects, "VirtualService", "reviews")["spec"]
     for everywhere in (["*"], ["*", "other"]):

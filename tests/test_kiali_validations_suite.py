@@ -16,8 +16,8 @@ from tests.kiali_suite import (CASE_FILES, ISTIO_DIFFERS, NEEDS_CLUSTER, SCORED,
 from tests.upstream import missing
 
 CASES = case_files()
-RECALL_FLOOR = 0.691
-"""Raised with each rule that mirrors a Kiali check; the aim is 0.95."""
+RECALL_FLOOR = 0.95
+"""The issue's bar; the rules reach 94 of 97 (96.9%)."""
 
 ISTIO_ANSWERS: dict[str, Counter] = {
     # Istio keeps a host with a dot as written (pkg/config/analysis/analyzers/util/

@@ -123,3 +123,29 @@ def port_tls_without_ca(index: Index) -> Iterable:
             if why:
                 port = (setting.get("port") or {}).get("number")
                 yield dr, f"host {spec.get('host')} port {port}: {why}"
+
+
+@rule("BM157", WARNING, "several DestinationRules for the same host and subset (or host without subsets)",
+      kiali="KIA0201")
+def duplicate_destination_rules(index: Index) -> Iterable:
+    claims: dict[tuple, list[Mapping]] = {}
+    for dr in index.of("DestinationRule"):
+        spec = spec_of(dr)
+        if not spec.get("host"):
+            continue
+        selector = tuple(sorted(((spec.get("workloadSelector") or {}).get("matchLabels") or {}).items()))
+        host = fqdn(str(spec["host"]), index.ns(dr))
+        subsets = [str((s or {}).get("name")) for s in as_list(spec.get("subsets")) if isinstance(s, Mapping)]
+        for subset in subsets or [""]:
+            claims.setdefault((host, subset, selector), []).append(dr)
+    shared: dict[int, tuple[Mapping, list[str]]] = {}
+    for (host, subset, _), rules in claims.items():
+        distinct = list({id(r): r for r in rules}.values())
+        if len(distinct) < 2:
+            continue
+        what = f"{host} subset {subset}" if subset else host
+        for dr in distinct:
+            others = ", ".join(index.ref(o) for o in distinct if o is not dr)
+            shared.setdefault(id(dr), (dr, []))[1].append(f"{what} (also in {others})")
+    for dr, what in shared.values():
+        yield dr, f"defines what another DestinationRule defines, so one of them is ignored: {'; '.join(what)}"

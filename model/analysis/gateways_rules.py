@@ -88,10 +88,11 @@ def _hosts(gateway: Mapping, port) -> list[str]:
       analyzer="gateway.ConflictingGatewayAnalyzer")
 def conflicting_gateways(index: Index) -> Iterable:
     gateways = index.of("Gateway")
-    for gateway in gateways:
+    candidates = _sharing_port_and_host(gateways)
+    for position, gateway in enumerate(gateways):
         mine = {id(w) for w in _workloads(index, gateway)}
         clashes = []
-        for other in gateways:
+        for other in (gateways[p] for p in sorted(candidates.get(position, ()))):
             if other is gateway:
                 continue
             theirs = {id(w) for w in _workloads(index, other)}
@@ -105,6 +106,25 @@ def conflicting_gateways(index: Index) -> Iterable:
                     clashes.append(f"{index.ref(other)} (port {port}, {', '.join(hosts)})")
         if clashes:
             yield gateway, f"conflicts with Gateway {'; '.join(clashes)} on the same workload"
+
+
+def _sharing_port_and_host(gateways: list[Mapping]) -> dict[int, set[int]]:
+    """Gateway position → positions of the Gateways with a server on one of its ports
+    whose host equals or covers one of its hosts there (both ways), found by lookup
+    rather than by pairing every Gateway with every other."""
+    claims: dict[tuple, list[int]] = {}
+    for position, gateway in enumerate(gateways):
+        for port in _ports(gateway):
+            for host in _hosts(gateway, port):
+                claims.setdefault((port, host.lower()), []).append(position)
+    out: dict[int, set[int]] = {}
+    for (port, host), holders in claims.items():
+        for key in [host, *(k for k in _host_keys(host) if k != host)]:
+            for other in claims.get((port, key), ()):
+                for position in holders:
+                    out.setdefault(position, set()).add(other)
+                    out.setdefault(other, set()).add(position)
+    return out
 
 
 def _credentials(gateway: Mapping) -> list[str]:

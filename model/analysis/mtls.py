@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 import yaml
 
 from model.analysis.findings import ERROR
-from model.analysis.index import ISTIO_NAMESPACE, Index, as_list, fqdn, selects, spec_of
+from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, fqdn, selects, spec_of
 from model.analysis.registry import rule
 
 MESH_HOSTS = ("*.local", "*.cluster.local", "*")
@@ -62,10 +62,12 @@ class _Settings:
     def __init__(self, index: Index):
         self.index = index
         self.namespace_peer: dict[str, Mapping] = {}
-        self.workload_peers: dict[str, list[Mapping]] = {}
+        self.workload_peers: dict[tuple, list[Mapping]] = {}
+        """(namespace, one label of its selector) → workload PeerAuthentications."""
         for pa in index.of("PeerAuthentication"):
             if _selector(pa):
-                self.workload_peers.setdefault(index.ns(pa), []).append(pa)
+                label = sorted((str(k), str(v)) for k, v in _selector(pa).items())[0]
+                self.workload_peers.setdefault((index.ns(pa), *label), []).append(pa)
             else:
                 self.namespace_peer.setdefault(index.ns(pa), pa)
         self.mesh_peer = self.namespace_peer.get(ISTIO_NAMESPACE)
@@ -77,9 +79,7 @@ class _Settings:
                 self.mesh_client = self.mesh_client or dr
             elif host.startswith("*.") and host.endswith(".svc.cluster.local") and host.count(".") == 4:
                 self.namespace_client.setdefault(host.split(".")[1], dr)
-        self.services: dict[str, list[Mapping]] = {}
-        for service in index.of("Service"):
-            self.services.setdefault(index.ns(service), []).append(service)
+        self.namespace_wide = {id(dr) for dr in self.namespace_client.values()}
 
     @staticmethod
     def _decide(peer: Mapping | None, client: Mapping | None) -> str | None:
@@ -94,9 +94,11 @@ class _Settings:
     def workload_level(self, namespace: str, labels: Mapping) -> str | None:
         if not labels:
             return None
-        peers = [pa for pa in self.workload_peers.get(namespace, ()) if selects(_selector(pa), labels)]
-        clients = [dr for service in self.services.get(namespace, ())
-                   if (selector := spec_of(service).get("selector")) and selects(selector, labels)
+        peers = [pa for key, value in labels.items() for pa in self.workload_peers.get((namespace, str(key), str(value)), ())
+                 if selects(_selector(pa), labels)]
+        # The Services that would select the policy's workloads, looked up by label.
+        workload = Workload(obj={}, kind="", namespace=namespace, name="", labels=labels, annotations={}, pod_spec={})
+        clients = [dr for service in self.index.services_selecting(workload)
                    for dr in self.index.destination_rules_for(fqdn(str((service.get("metadata") or {}).get("name")),
                                                                    namespace), namespace)]
         return self._decide(peers[0] if peers else None, clients[0] if clients else None)
@@ -158,7 +160,7 @@ def mtls_sides_disagree(index: Index) -> Iterable:
         host = str(spec_of(dr).get("host") or "")
         if host in MESH_HOSTS:
             peer = settings.mesh_peer
-        elif dr in settings.namespace_client.values():
+        elif id(dr) in settings.namespace_wide:
             namespace = host.split(".")[1]
             peer = settings.namespace_peer.get(namespace) or settings.mesh_peer
         else:
