@@ -148,3 +148,12 @@ def test_every_finding_names_one_kiali_code_of_its_rule_and_json_carries_it(tmp_
     main(["check", "--format", "json", str(manifest)])
     shown = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "BM161"]
     assert [f["kiali"] for f in shown] == ["KIA0208"]
+
+
+def test_destination_rule_host_not_found_claims_kiali_only_where_kiali_agrees():
+    service = obj("Service", "reviews", api="v1", spec={"ports": [{"name": "http", "port": 9080}]})
+    rule = lambda host: obj("DestinationRule", "dr", spec={"host": host})  # noqa: E731
+    assert found([service, rule("*.bookinfo.svc.cluster.local")], "BM113") == []  # covers reviews
+    assert found([service, rule("ratings")], "BM113") == [("DestinationRule", "bookinfo", "dr", "KIA0202")]
+    # Istio keeps `reviews.bookinfo` as written (not found); Kiali reads it as the Service.
+    assert found([service, rule("reviews.bookinfo")], "BM113") == [("DestinationRule", "bookinfo", "dr", "")]
