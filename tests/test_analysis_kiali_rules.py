@@ -157,3 +157,14 @@ def test_destination_rule_host_not_found_claims_kiali_only_where_kiali_agrees():
     assert found([service, rule("ratings")], "BM113") == [("DestinationRule", "bookinfo", "dr", "KIA0202")]
     # Istio keeps `reviews.bookinfo` as written (not found); Kiali reads it as the Service.
     assert found([service, rule("reviews.bookinfo")], "BM113") == [("DestinationRule", "bookinfo", "dr", "")]
+
+
+def test_istiod_labelled_only_on_its_pods_still_scopes_gateways_to_their_namespace():
+    pod = obj("Pod", "proxy", "test", {"containers": [{"name": "p", "image": "x:1"}]}, api="v1",
+              labels={"app": "proxy"})
+    istiod = obj("Deployment", "istiod", "istio-system", api="apps/v1", spec={"template": {
+        "metadata": {"labels": {"app": "istiod"}}, "spec": {"containers": [{"name": "discovery", "image": "x:1", "env": [
+            {"name": "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", "value": "true"}]}]}}})
+    other = gateway("gw", "other", ["*"], {"app": "proxy"})
+    assert [k for *_, k in found([pod, istiod, other], "BM106")] == ["KIA0302"]
+    assert found([pod, istiod, gateway("gw", "test", ["*"], {"app": "proxy"})], "BM106") == []

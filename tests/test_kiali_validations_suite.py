@@ -17,7 +17,7 @@ from tests.upstream import missing
 
 CASES = case_files()
 RECALL_FLOOR = 0.95
-"""The issue's bar; the rules reach 94 of 97 (96.9%)."""
+"""The issue's bar; the rules reach 95 of 97 (97.9%)."""
 
 ISTIO_ANSWERS: dict[str, Counter] = {
     # Istio keeps a host with a dot as written (pkg/config/analysis/analyzers/util/

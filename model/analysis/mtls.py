@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import yaml
-
 from model.analysis.findings import ERROR
 from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, fqdn, selects, spec_of
 from model.analysis.registry import rule
@@ -29,6 +27,8 @@ ENABLED, DISABLED = "enabled", "disabled"
 def mesh_config(index: Index) -> Mapping:
     """istiod's mesh config from the `istio` ConfigMap of istio-system among the
     objects (its `mesh` key), or {} (Istio's defaults)."""
+    import yaml  # only files with that ConfigMap need it; the policy pack's import stays light
+
     for config_map in index.of("ConfigMap"):
         if index.ns(config_map) == ISTIO_NAMESPACE and (config_map.get("metadata") or {}).get("name") == "istio":
             try:
