@@ -71,7 +71,7 @@ def policy_namespace_unknown(index: Index) -> Iterable:
 
 
 @rule("BM112", ERROR, "AuthorizationPolicy principal names a missing service account, matches none, or is not "
-      "<trust domain>/ns/<namespace>/sa/<account>", kiali="KIA0106")
+      "`<trust domain>/ns/<namespace>/sa/<account>`", kiali="KIA0106")
 def principal_account_missing(index: Index) -> Iterable:
     accounts: dict[str, set[str]] = {}
     for account in index.of("ServiceAccount"):
