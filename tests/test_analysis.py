@@ -222,7 +222,7 @@ def test_every_code_is_documented_with_the_istioctl_or_kiali_code_or_the_check_i
     for code, rule in CATALOGUE.items():
         meaning, equivalent = CODES[code]
         assert re.fullmatch(r"BM\d{3}", code) and meaning == rule.doc and meaning, code
-        assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4})?", rule.kiali), code
+        assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4}(/KIA\d{4})*)?", rule.kiali), code
         named = [c for c in (rule.istio, rule.kiali) if c]
         assert named or rule.other, f"{code} names no istioctl, Kiali or other equivalent"
         assert all(c in equivalent for c in named) if named else equivalent == rule.other, code
@@ -296,8 +296,8 @@ def test_export_to_limits_where_a_host_counts():
 def test_a_virtual_service_exported_everywhere_is_judged_from_its_own_namespace_only():
     # `exportTo: ["*"]` shows the routes to every namespace, but its destinations are
     # resolved where the VirtualService lives, as with no exportTo at all; a
-    # namespace named in exportTo must see them.
-    objects = bookinfo()
+    # namespace named in exportTo must see them (and exist: BM160).
+    objects = [*bookinfo(), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}]
     find(objects, "Service", "reviews")["metadata"]["annotations"] = {"networking.istio.io/exportTo": "."}
     routes = find(objects, "VirtualService", "reviews")["spec"]
     for everywhere in (["*"], ["*", "other"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
-from model.analysis.index import Index, Workload, as_list, fqdn, labels_text, selects, spec_of
+from model.analysis.index import Index, Workload, as_list, fqdn, host_matches, labels_text, selects, spec_of
 from model.analysis.registry import rule
 
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone",
@@ -64,13 +64,26 @@ def subset_selects_no_pods(index: Index) -> Iterable:
                 yield dr, f"subset {subset.get('name')} selects no pods ({shown} in namespace {service_ns})", WARNING
 
 
-@rule("BM113", WARNING, "DestinationRule host not found", istio="IST0174",
+@rule("BM113", WARNING, "DestinationRule host not found", istio="IST0174", kiali="KIA0202",
       analyzer="destinationrule.SubsetSelectPodAnalyzer")
 def destination_rule_host_unknown(index: Index) -> Iterable:
     for dr in index.of("DestinationRule"):
         host = fqdn(str(spec_of(dr).get("host") or ""), index.ns(dr))
-        if not index.lookup(host, index.ns(dr)):
-            yield dr, f"host {host} not found: no Service or ServiceEntry defines it"
+        if index.lookup(host, index.ns(dr)):
+            continue
+        if "*" in host and any(host_matches(host, d.host) for d in index.destinations):
+            continue  # a wildcard host applies to every Service it covers
+        kiali = "" if _kiali_reads_as_service(index, host) else None
+        yield dr, f"host {host} not found: no Service or ServiceEntry defines it", None, kiali
+
+
+def _kiali_reads_as_service(index: Index, host: str) -> bool:
+    """Kiali reads `name.namespace` and `name.namespace.svc` as a Service (Istio does
+    not: it keeps a host with a dot as written), so it reports nothing there."""
+    parts = host.split(".")
+    if len(parts) == 2 or (len(parts) == 3 and parts[2] == "svc"):
+        return bool(index.lookup(fqdn(parts[0], parts[1]), parts[1]))
+    return False
 
 
 def _unverified(tls: Mapping, workload_selector: bool) -> str | None:
@@ -110,3 +123,29 @@ def port_tls_without_ca(index: Index) -> Iterable:
             if why:
                 port = (setting.get("port") or {}).get("number")
                 yield dr, f"host {spec.get('host')} port {port}: {why}"
+
+
+@rule("BM157", WARNING, "several DestinationRules for the same host and subset (or host without subsets)",
+      kiali="KIA0201")
+def duplicate_destination_rules(index: Index) -> Iterable:
+    claims: dict[tuple, list[Mapping]] = {}
+    for dr in index.of("DestinationRule"):
+        spec = spec_of(dr)
+        if not spec.get("host"):
+            continue
+        selector = tuple(sorted(((spec.get("workloadSelector") or {}).get("matchLabels") or {}).items()))
+        host = fqdn(str(spec["host"]), index.ns(dr))
+        subsets = [str((s or {}).get("name")) for s in as_list(spec.get("subsets")) if isinstance(s, Mapping)]
+        for subset in subsets or [""]:
+            claims.setdefault((host, subset, selector), []).append(dr)
+    shared: dict[int, tuple[Mapping, list[str]]] = {}
+    for (host, subset, _), rules in claims.items():
+        distinct = list({id(r): r for r in rules}.values())
+        if len(distinct) < 2:
+            continue
+        what = f"{host} subset {subset}" if subset else host
+        for dr in distinct:
+            others = ", ".join(index.ref(o) for o in distinct if o is not dr)
+            shared.setdefault(id(dr), (dr, []))[1].append(f"{what} (also in {others})")
+    for dr, what in shared.values():
+        yield dr, f"defines what another DestinationRule defines, so one of them is ignored: {'; '.join(what)}"

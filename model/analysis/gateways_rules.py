@@ -88,10 +88,11 @@ def _hosts(gateway: Mapping, port) -> list[str]:
       analyzer="gateway.ConflictingGatewayAnalyzer")
 def conflicting_gateways(index: Index) -> Iterable:
     gateways = index.of("Gateway")
-    for gateway in gateways:
+    candidates = _sharing_port_and_host(gateways)
+    for position, gateway in enumerate(gateways):
         mine = {id(w) for w in _workloads(index, gateway)}
         clashes = []
-        for other in gateways:
+        for other in (gateways[p] for p in sorted(candidates.get(position, ()))):
             if other is gateway:
                 continue
             theirs = {id(w) for w in _workloads(index, other)}
@@ -105,6 +106,25 @@ def conflicting_gateways(index: Index) -> Iterable:
                     clashes.append(f"{index.ref(other)} (port {port}, {', '.join(hosts)})")
         if clashes:
             yield gateway, f"conflicts with Gateway {'; '.join(clashes)} on the same workload"
+
+
+def _sharing_port_and_host(gateways: list[Mapping]) -> dict[int, set[int]]:
+    """Gateway position → positions of the Gateways with a server on one of its ports
+    whose host equals or covers one of its hosts there (both ways), found by lookup
+    rather than by pairing every Gateway with every other."""
+    claims: dict[tuple, list[int]] = {}
+    for position, gateway in enumerate(gateways):
+        for port in _ports(gateway):
+            for host in _hosts(gateway, port):
+                claims.setdefault((port, host.lower()), []).append(position)
+    out: dict[int, set[int]] = {}
+    for (port, host), holders in claims.items():
+        for key in [host, *(k for k in _host_keys(host) if k != host)]:
+            for other in claims.get((port, key), ()):
+                for position in holders:
+                    out.setdefault(position, set()).add(other)
+                    out.setdefault(other, set()).add(position)
+    return out
 
 
 def _credentials(gateway: Mapping) -> list[str]:
@@ -192,3 +212,39 @@ def credential_invalid(index: Index) -> Iterable:
                 problem = _credential_problem(secret) if secret is not None else None
                 if problem:
                     yield gateway, f"credentialName {name}: Secret {namespace}/{name} {problem}"
+
+
+def _host_keys(host: str) -> list[str]:
+    """The wildcard hosts that would cover `host` (`a.b.c` → `*.b.c`, `*.c`, `*`)."""
+    labels = host.split(".")
+    return [".".join(["*", *labels[n:]]) for n in range(1, len(labels))] + ["*"]
+
+
+@rule("BM156", WARNING, "Gateways (or one Gateway) on the same selector and port with overlapping hosts",
+      kiali="KIA0301")
+def gateway_hosts_overlap(index: Index) -> Iterable:
+    # Group servers by (selector, port); within a group, a host meets its equals and
+    # the wildcards covering it by lookup, never every host against every other.
+    groups: dict[tuple, dict[str, list[tuple[Mapping, str]]]] = {}
+    for gateway in index.of("Gateway"):
+        selector = tuple(sorted((str(k), str(v)) for k, v in (spec_of(gateway).get("selector") or {}).items()))
+        for server in as_list(spec_of(gateway).get("servers")):
+            port = ((server or {}).get("port") or {}).get("number")
+            for host in as_list((server or {}).get("hosts")):
+                name = str(host).rpartition("/")[2].lower()
+                groups.setdefault((selector, port), {}).setdefault(name, []).append((gateway, name))
+    for (selector, port), hosts in groups.items():
+        clashes: dict[int, tuple[Mapping, list[str]]] = {}
+        for name, holders in hosts.items():
+            covering = [h for key in _host_keys(name) if key != name for h in hosts.get(key, ())]
+            others = covering + (holders if len(holders) > 1 else [])
+            for gateway, _ in holders:
+                for other, other_name in others:
+                    if other is gateway and other_name == name and len(holders) < 2:
+                        continue
+                    for one, seen in ((gateway, other_name), (other, name)):
+                        clashes.setdefault(id(one), (one, []))[1].append(seen)
+        for gateway, seen in clashes.values():
+            shown = ", ".join(dict.fromkeys(seen))
+            yield gateway, (f"port {port} hosts overlap with another server on the same gateway pods "
+                            f"({labels_text(dict(selector))}): {shown}")

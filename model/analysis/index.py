@@ -252,9 +252,13 @@ class Index:
         """Environment of istiod's containers when its Deployment (`app: istiod` in
         istio-system) is among the objects; None when istiod is outside them."""
         for deployment in self.of("Deployment"):
-            if self.ns(deployment) != ISTIO_NAMESPACE or (_meta(deployment).get("labels") or {}).get("app") != "istiod":
+            template = (deployment.get("spec") or {}).get("template") or {}
+            # The Deployment's own labels, or its pods' (istiod's chart sets both; a
+            # hand-written one may label only the pods).
+            labelled = [_meta(deployment).get("labels") or {}, _meta(template).get("labels") or {}]
+            if self.ns(deployment) != ISTIO_NAMESPACE or not any(labels.get("app") == "istiod" for labels in labelled):
                 continue
-            pod_spec = spec_of(((deployment.get("spec") or {}).get("template")) or {})
+            pod_spec = spec_of(template)
             return {str(e.get("name")): str(e.get("value") or "") for c in as_list(pod_spec.get("containers"))
                     if isinstance(c, Mapping) for e in as_list(c.get("env")) if isinstance(e, Mapping)}
         return None

@@ -2,8 +2,10 @@
 istioctl / Kiali code it corresponds to and a one-line doc. `CATALOGUE` is the one
 list of codes; the README's table is tested against it.
 
-A rule is a function `(index) -> iterable of (object, message)` or `(object, message,
-level)`; it reads only the shared, read-only `Index` of the objects, never another
+A rule is a function `(index) -> iterable of (object, message)`, `(object, message,
+level)` or `(object, message, level, kiali)`: a rule mirroring several Kiali codes
+gives each finding the one that applies, '' for none (None: the rule's default level or
+code); it reads only the shared, read-only `Index` of the objects, never another
 rule's results, so rules run in any order and alone."""
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class Rule:
     doc: str
     istio: str = ""
     kiali: str = ""
+    """The Kiali code(s) it mirrors, `/`-separated when each finding names the one that applies."""
     other: str = ""
     """An equivalent that has no code (e.g. the Istio validation webhook)."""
     istio_analyzers: tuple[str, ...] = ()
@@ -39,10 +42,10 @@ class Rule:
     def findings(self, index: Index) -> list[Finding]:
         out = []
         for report in self.run(index):
-            obj, message, *level = report
+            obj, message, level, kiali = (*report, None, None)[:4]
             kind, namespace, name = index.identity(obj)
-            out.append(Finding(level[0] if level else self.level, self.code, kind, namespace, name, message,
-                               istio=self.istio, kiali=self.kiali))
+            out.append(Finding(level or self.level, self.code, kind, namespace, name, message,
+                               istio=self.istio, kiali=self.kiali if kiali is None else kiali))
         return out
 
 

@@ -2,6 +2,7 @@
 subsets and weights (route destinations and `mirror`/`mirrors` alike)."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
@@ -125,14 +126,16 @@ def _route_rules(vs: Mapping) -> Iterable[tuple[str, list]]:
 def duplicate_destination(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
         for label, destinations in _route_rules(vs):
-            seen: set = set()
+            keys = []
             for dest in destinations:
                 target = dest.get("destination") or {}
-                key = (fqdn(str(target.get("host") or ""), index.ns(vs)), str(target.get("subset") or ""))
-                if key in seen:
+                keys.append((fqdn(str(target.get("host") or ""), index.ns(vs)), str(target.get("subset") or "")))
+            counts = Counter(keys)
+            for position, (dest, key) in enumerate(zip(destinations, keys)):
+                if counts[key] > 1:
+                    target = dest.get("destination") or {}
                     shown = f"{target.get('host')} subset {key[1]}" if key[1] else str(target.get("host"))
-                    yield vs, f"{label}: destination {shown} appears twice"
-                seen.add(key)
+                    yield vs, f"{label}: route[{position}] destination {shown} appears {counts[key]} times"
 
 
 @rule("BM109", WARNING, "lone destination with 0 < weight < 100 (it gets 100%)", kiali="KIA1104")

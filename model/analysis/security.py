@@ -3,6 +3,7 @@ namespaces and service accounts they name; JWT claim routes that need a
 RequestAuthentication on their gateway; istiod's guard on JWKS URIs."""
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping
 
@@ -12,6 +13,8 @@ from model.analysis.registry import rule
 
 POLICIES = "auth.AuthorizationPoliciesAnalyzer"
 PRINCIPAL = re.compile(r"^(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$")
+PRINCIPAL_NAMESPACE = re.compile(r"/ns/(?P<ns>[^/*]+)/sa/")
+TRUST_DOMAIN = "cluster.local"
 
 
 def _selector(policy: Mapping) -> Mapping:
@@ -55,7 +58,7 @@ def policy_selects_nothing(index: Index) -> Iterable:
             yield policy, f"selector {labels_text(selector)} matches no workload in {where}"
 
 
-@rule("BM134", ERROR, "AuthorizationPolicy source namespace matches no namespace", istio="IST0101",
+@rule("BM134", ERROR, "AuthorizationPolicy source namespace matches no namespace", istio="IST0101", kiali="KIA0101",
       analyzer=POLICIES)
 def policy_namespace_unknown(index: Index) -> Iterable:
     known = _namespaces(index)
@@ -67,21 +70,82 @@ def policy_namespace_unknown(index: Index) -> Iterable:
                         yield policy, f"source.{key} {pattern} matches no namespace among the objects"
 
 
-@rule("BM112", ERROR, "AuthorizationPolicy principal names a missing service account", kiali="KIA0106")
+@rule("BM112", ERROR, "AuthorizationPolicy principal names a missing service account, matches none, or is not "
+      "`<trust domain>/ns/<namespace>/sa/<account>`", kiali="KIA0106")
 def principal_account_missing(index: Index) -> Iterable:
-    accounts = {(index.ns(a), str((a.get("metadata") or {}).get("name"))) for a in index.of("ServiceAccount")}
+    accounts: dict[str, set[str]] = {}
+    for account in index.of("ServiceAccount"):
+        accounts.setdefault(index.ns(account), {"default"}).add(str((account.get("metadata") or {}).get("name")))
+    ordered = {namespace: sorted(names) for namespace, names in accounts.items()}
     namespaces = _namespaces(index)
     for policy in index.of("AuthorizationPolicy"):
         for source in _sources(policy):
             for principal in [*as_list(source.get("principals")), *as_list(source.get("notPrincipals"))]:
-                match = PRINCIPAL.match(str(principal))
-                if match is None or "*" in str(principal):
+                problem = _principal_problem(str(principal), namespaces, accounts, ordered)
+                if problem:
+                    yield policy, f"principal {principal} {problem}"
+
+
+def _principal_problem(principal: str, namespaces: set[str], accounts: Mapping[str, set[str]],
+                       ordered: Mapping[str, list[str]]) -> str | None:
+    """Why a principal can match no workload identity, or None. Only namespaces the
+    objects describe can be judged; every namespace has the `default` account."""
+    if principal == "*":
+        return None
+    if "*" in principal:
+        namespace = PRINCIPAL_NAMESPACE.search(principal)
+        if namespace is None or namespace["ns"] not in namespaces:
+            return None
+        known = accounts.get(namespace["ns"], {"default"})
+        stem, _, rest = principal.partition("/sa/")
+        if PRINCIPAL.match(principal.rstrip("*") + ("x" if principal.endswith("/sa/*") else "")) and \
+                principal.count("*") == 1 and principal.endswith("*"):
+            # Istio's prefix form `<td>/ns/<ns>/sa/<prefix>*`: look the prefix up in order.
+            prefix = rest[:-1]
+            names = ordered.get(namespace["ns"], ["default"])
+            found = bisect.bisect_left(names, prefix)
+            if found < len(names) and names[found].startswith(prefix):
+                return None
+        else:
+            pattern = re.compile(".*".join(re.escape(part) for part in principal.split("*")))
+            if any(pattern.fullmatch(f"{TRUST_DOMAIN}/ns/{namespace['ns']}/sa/{a}") for a in known):
+                return None
+        return f"matches no service account of namespace {namespace['ns']} ({', '.join(sorted(known))})"
+    match = PRINCIPAL.match(principal)
+    if match is None:
+        return "is not of the form <trust domain>/ns/<namespace>/sa/<service account>"
+    ns, account = match["ns"], match["sa"]
+    if ns not in namespaces or account in accounts.get(ns, {"default"}):
+        return None
+    return f"names service account {ns}/{account}, which does not exist"
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def _method_valid(method: str) -> bool:
+    """An HTTP method, `*`, or one `*` at either end covering some HTTP method."""
+    if method == "*" or method in HTTP_METHODS:
+        return True
+    if method.count("*") != 1 or "*" not in (method[0], method[-1]):
+        return False
+    stem = method.strip("*")
+    return any(m.startswith(stem) if method.endswith("*") else m.endswith(stem) for m in HTTP_METHODS)
+
+
+@rule("BM159", WARNING, "AuthorizationPolicy operation method that matches no HTTP method", kiali="KIA0102")
+def policy_method_invalid(index: Index) -> Iterable:
+    for policy in index.of("AuthorizationPolicy"):
+        for policy_rule in as_list(spec_of(policy).get("rules")):
+            for block in as_list((policy_rule or {}).get("to")):
+                operation = (block or {}).get("operation")
+                if not isinstance(operation, Mapping):
                     continue
-                ns, account = match["ns"], match["sa"]
-                # Only namespaces the objects describe can be judged; every namespace has `default`.
-                if ns not in namespaces or account == "default" or (ns, account) in accounts:
-                    continue
-                yield policy, f"principal {principal} names service account {ns}/{account}, which does not exist"
+                for key in ("methods", "notMethods"):
+                    for method in as_list(operation.get(key)):
+                        if not _method_valid(str(method)):
+                            yield policy, (f"operation.{key} {method} matches no HTTP method "
+                                           f"({', '.join(HTTP_METHODS)}, with `*` at one end at most)")
 
 
 # ----------------------------------------------------------------------------- request authentication

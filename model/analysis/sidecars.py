@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
-from model.analysis.index import Index, Workload, labels_text, spec_of
+from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, labels_text, spec_of
 from model.analysis.membership import ambient_workload, namespace_is_ambient
 from model.analysis.registry import rule
 
@@ -76,3 +76,13 @@ def sidecar_in_ambient(index: Index) -> Iterable:
         ambient = [w.name for w in _selected(index, sidecar) if ambient_workload(index, w)]
         if ambient:
             yield sidecar, f"it selects {', '.join(ambient)}, which run in ambient mode: no sidecar proxy to configure"
+
+
+@rule("BM163", WARNING, "Sidecar in the root namespace with a workloadSelector (the mesh-wide default takes none)",
+      kiali="KIA1006")
+def global_sidecar_with_selector(index: Index) -> Iterable:
+    for sidecar in index.of("Sidecar"):
+        if index.ns(sidecar) == ISTIO_NAMESPACE and _selector(sidecar):
+            yield sidecar, (f"a Sidecar in {ISTIO_NAMESPACE} is the mesh-wide default only without a workloadSelector; "
+                            f"with {labels_text(_selector(sidecar))} it configures those workloads of "
+                            f"{ISTIO_NAMESPACE} alone")

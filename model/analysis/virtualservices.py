@@ -32,10 +32,18 @@ def _external_refs(vs: Mapping) -> list[str]:
       analyzer=GATEWAYS)
 def gateway_not_defined(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
-        for ref in _external_refs(vs):
+        for ref in dict.fromkeys([*_external_refs(vs), *_match_gateway_refs(vs)]):
             gw_ns, name = _gateway_ref(ref, index.ns(vs))
             if (gw_ns, name) not in index.gateways:
                 yield vs, f"gateway {gw_ns}/{name} is not defined (no Gateway {name} in namespace {gw_ns})"
+
+
+def _match_gateway_refs(vs: Mapping) -> list[str]:
+    """Gateways named only in `http[].match[].gateways` (a match limited to them)."""
+    return [str(g) for route in as_list(spec_of(vs).get("http")) if isinstance(route, Mapping)
+            for match in as_list(route.get("match")) if isinstance(match, Mapping)
+            for g in as_list(match.get("gateways"))
+            if str(g) != MESH_GATEWAY and INTERNAL_GATEWAY_MARK not in str(g)]
 
 
 @rule("BM119", WARNING, "VirtualService names a Gateway generated from a Kubernetes Gateway", istio="IST0165",
@@ -111,6 +119,22 @@ def mesh_host_conflict(index: Index) -> Iterable:
                 clashes.append(f"{index.ref(other)} ({', '.join(shared)})")
         if clashes:
             yield vs, f"its hosts are also routed in the mesh by VirtualService {'; '.join(clashes)}"
+
+
+@rule("BM164", WARNING, "several VirtualServices bound to one Gateway for the same host", kiali="KIA1106")
+def gateway_host_conflict(index: Index) -> Iterable:
+    bound: dict[tuple[str, str, str], list[Mapping]] = {}
+    for vs in index.of("VirtualService"):
+        for ref in _external_refs(vs):
+            gw_ns, name = _gateway_ref(ref, index.ns(vs))
+            for host in as_list(spec_of(vs).get("hosts")):
+                bound.setdefault((gw_ns, name, fqdn(str(host), index.ns(vs))), []).append(vs)
+    for (gw_ns, name, host), services in bound.items():
+        distinct = list({id(v): v for v in services}.values())
+        for vs in distinct if len(distinct) > 1 else ():
+            others = ", ".join(index.ref(o) for o in distinct if o is not vs)
+            yield vs, (f"host {host} on Gateway {gw_ns}/{name} is also routed by VirtualService {others}: "
+                       "their routes are merged in no defined order")
 
 
 # ----------------------------------------------------------------------------- matches
