@@ -40,6 +40,8 @@ def _summary_line(diff) -> str:
     moved = diff.changed_traffic
     if moved:
         line += f"; traffic: {describe(moved)}"
+    if diff.aspects:
+        line += "; routes: " + ", ".join(f"{a.virtual_service} {a.change}" for a in diff.aspects)
     if diff.secrets:
         line += "; secrets: " + ", ".join(f"{s['key']} {s['change']}" for s in diff.secrets)
     return line
@@ -95,6 +97,11 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
             out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
+    if diff.aspects:
+        out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
+        for a in diff.aspects:
+            out.append(_paint(f"  {a.namespace}/{a.virtual_service}  {clip(a.route, 40)}  {a.change}",
+                              "add" if a.before is None else "remove" if a.after is None else "change", colour))
     if plans:
         out += ["", f"Rollout plan ({_plan_terms(plans)})"]
         for summary, command in plan_entries(plans, stack_args):
@@ -148,6 +155,13 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         for t in moved:
             out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
+        out.append("")
+    if diff.aspects:
+        out += ["#### Faults, mirrors, timeouts and retries", "", "| VirtualService | Route | Before | After |",
+                "|---|---|---|---|"]
+        for a in diff.aspects:
+            out.append(f"| {code_span(f'{a.namespace}/{a.virtual_service}')} | {_cell(a.route)} | "
+                       f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
         out.append("")
     if diff.traffic:
         out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
