@@ -1,4 +1,4 @@
-"""BM156: weights that do not sum to 100 are a warning naming the shares Istio
+"""BM165: weights that do not sum to 100 are a warning naming the shares Istio
 really sends; it stays quiet where the sum cannot mislead."""
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def reviews(*weights) -> dict:
 
 
 def bm156(*weights) -> list[str]:
-    return [f.message for f in analyze([reviews(*weights)], only=["BM156"])]
+    return [f.message for f in analyze([reviews(*weights)], only=["BM165"])]
 
 
 def test_weights_summing_to_110_warn_with_the_shares_istio_sends():
-    [finding] = analyze([reviews(80, 30)], only=["BM156"])
+    [finding] = analyze([reviews(80, 30)], only=["BM165"])
     assert (finding.level, finding.kind, finding.namespace, finding.name) == (WARNING, "VirtualService", "bookinfo",
                                                                               "reviews")
     assert finding.message == ("http[0]: weights sum to 110, not 100, so Istio sends each its weight / 110: "
@@ -43,7 +43,7 @@ def test_an_omitted_weight_beside_set_ones_counts_zero():
 
 
 def test_the_rule_is_a_warning_of_project_policy_with_no_istio_or_kiali_code():
-    rule = CATALOGUE["BM156"]
+    rule = CATALOGUE["BM165"]
     assert (rule.level, rule.istio, rule.kiali, rule.equivalent) == (WARNING, "", "", "project policy")
 
 
@@ -52,11 +52,11 @@ def test_render_and_check_report_it_for_a_stack_file(tmp_path, capsys):
     path.write_text("config:\n  bookinfo-mesh:environment: dev\n  bookinfo-mesh:services:\n    reviews:\n"
                     "      versions: [v1, v3]\n      weights: {v1: 80, v3: 30}\n")
     assert main(["render", "--config", str(path)]) == 0
-    assert ("warning [BM156] VirtualService bookinfo/reviews: http[0]: weights sum to 110, not 100, so Istio "
+    assert ("warning [BM165] VirtualService bookinfo/reviews: http[0]: weights sum to 110, not 100, so Istio "
             "sends each its weight / 110: reviews v1 80 → 72.7%, reviews v3 30 → 27.3%") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("Pulumi.*.yaml")) + sorted(EXAMPLES.glob("**/*.yaml")),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_stack_or_example_of_the_repository_trips_it(path):
-    assert analyze(render_file(path).objects(), only=["BM156"]) == []
+    assert analyze(render_file(path).objects(), only=["BM165"]) == []

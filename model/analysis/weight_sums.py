@@ -12,7 +12,7 @@ from model.analysis.routes import _route_rules
 from model.traffic import format_percent, shares
 
 
-@rule("BM156", WARNING, "route weights that do not sum to 100 (each gets weight / sum)", other="project policy")
+@rule("BM165", WARNING, "route weights that do not sum to 100 (each gets weight / sum)", other="project policy")
 def weights_not_summing_to_100(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
         for label, destinations in _route_rules(vs):
