@@ -4,7 +4,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: plan test bench render clean policy-venv upstream
+.PHONY: plan test bench render clean policy-venv upstream mermaid
 
 # The virtualenv with what the program and meshplan need, brought up to date
 # whenever requirements.txt or pyproject.toml changes: the pinned requirements, then
@@ -36,8 +36,17 @@ policy-venv: policy/venv/.installed
 plan: $(VENV)/.installed
 	$(VENV)/bin/meshplan render --stack $(STACK)
 
+# mermaid's own parser (npm mermaid under Node with jsdom), which the tests run over
+# every graph meshplan prints; exact versions from tools/mermaid/package-lock.json.
+tools/mermaid/node_modules/.installed: tools/mermaid/package.json tools/mermaid/package-lock.json
+	cd tools/mermaid && npm ci --no-audit --no-fund --silent
+	touch $@
+
+## Install mermaid's parser for the graph tests (needs Node and npm).
+mermaid: tools/mermaid/node_modules/.installed
+
 ## Run the whole test suite; the summary lists every skipped test with its reason.
-test: $(VENV)/.installed-dev policy/venv/.installed
+test: $(VENV)/.installed-dev policy/venv/.installed tools/mermaid/node_modules/.installed
 	$(PY) -m pytest -q -rs
 
 ## Download the pinned upstream artifacts the tests compare against into
@@ -51,4 +60,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) policy/venv upstream/artifacts .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) policy/venv upstream/artifacts tools/mermaid/node_modules .pytest_cache .hypothesis *.egg-info

@@ -2,6 +2,7 @@
 plain manifest files and directories, like `istioctl analyze --use-kube=false`."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -10,7 +11,7 @@ from model.analysis import Finding, GatewayWorkload, analyze
 from model.analysis.gateways import HELM_GATEWAY_PORTS
 from model.analysis.shapes import checked_object
 from model.errors import ConfigError
-from model.safe_files import MANIFEST, load_yaml_file
+from model.safe_files import MANIFEST, KindLines, load_yaml_file
 from model.stack_analysis import analyze_stack
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -37,12 +38,22 @@ def manifest_files(paths: Iterable[str]) -> list[str]:
     return files
 
 
-def load_manifests(paths: Iterable[str]) -> list[dict]:
-    """Every object of every YAML document of the files (`kind: List` unpacked)."""
+@dataclass(frozen=True)
+class Located:
+    """Where an object was read: its file and the 1-based line of its `kind:`."""
+
+    file: str
+    line: int | None
+
+
+def load_manifests(paths: Iterable[str], *, located: list[Located] | None = None) -> list[dict]:
+    """Every object of every YAML document of the files (`kind: List` unpacked); with
+    `located`, where each object was read, in the same order."""
     objects: list[dict] = []
     for path in manifest_files(paths):
-        documents = load_yaml_file(path, MANIFEST)
-        for number, document in enumerate(documents, 1):
+        marks: list[KindLines] = []
+        documents = load_yaml_file(path, MANIFEST, kind_lines=marks)
+        for number, (document, mark) in enumerate(zip(documents, marks), 1):
             if document is None:
                 continue
             if not isinstance(document, dict) or "kind" not in document:
@@ -53,6 +64,10 @@ def load_manifests(paths: Iterable[str]) -> list[dict]:
             for index, item in enumerate(items):
                 where = f"document {number}: items[{index}]" if document["kind"] == "List" else f"document {number}"
                 objects.append(checked_object(item, file=path, where=where))
+                if located is not None:
+                    line = mark.document if document["kind"] != "List" else \
+                        (mark.items[index] if index < len(mark.items) else None)
+                    located.append(Located(path, line))
     return objects
 
 
@@ -85,4 +100,16 @@ def parse_gateway(text: str) -> GatewayWorkload:
 
 def check_manifests(paths: Sequence[str], *, namespace: str = "default",
                     gateways: Sequence[GatewayWorkload] | None = None, schemas=None) -> list[Finding]:
-    return analyze(load_manifests(paths), gateways=gateways, default_namespace=namespace, schemas=schemas)
+    """Findings about the objects of the files, each naming the file and line of the
+    object it is about (the first, if the same object is in several)."""
+    located: list[Located] = []
+    objects = load_manifests(paths, located=located)
+    where: dict[tuple[str, str, str], Located] = {}
+    for obj, place in zip(objects, located):
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        kind, name = str(obj.get("kind", "")), str(metadata.get("name", ""))
+        where.setdefault((kind, str(metadata.get("namespace") or namespace), name), place)
+        where.setdefault((kind, "", name), place)  # a cluster-scoped object's findings name no namespace
+    findings = analyze(objects, gateways=gateways, default_namespace=namespace, schemas=schemas)
+    return [replace(f, file=place.file, line=place.line) if (place := where.get((f.kind, f.namespace, f.name)))
+            else f for f in findings]

@@ -170,15 +170,21 @@ class _LoadRefused(Exception):
         self.where, self.message = where, message
 
 
-def load_yaml_documents(text: str, *, file: str, limits: Limits) -> list[Any]:
-    """Every YAML document of `text`, or one ConfigError line."""
+def load_yaml_documents(text: str, *, file: str, limits: Limits,
+                        kind_lines: list[KindLines] | None = None) -> list[Any]:
+    """Every YAML document of `text`, or one ConfigError line. With `kind_lines`, also
+    where each document's objects start, read from the nodes the documents are built
+    from (no second parse)."""
     loader_class = type("Loader", (_LimitedLoader,), {"limits": limits})
     documents: list[Any] = []
     loader = None
     try:
         loader = loader_class(text)
-        while loader.check_data():
-            documents.append(loader.get_data())
+        while loader.check_node():
+            node = loader.get_node()
+            documents.append(loader.construct_document(node))
+            if kind_lines is not None:
+                kind_lines.append(_kind_lines(node))
     except _LoadRefused as refused:
         number = f"document {len(documents) + 1}, " if documents else ""
         raise ConfigError(file=file, path=f"{number}{refused.where}", message=refused.message) from None
@@ -190,6 +196,29 @@ def load_yaml_documents(text: str, *, file: str, limits: Limits) -> list[Any]:
         if loader is not None:
             loader.dispose()
     return documents
+
+
+@dataclass(frozen=True)
+class KindLines:
+    """1-based lines of the `kind:` key of a document and, for a `kind: List`, of
+    each of its `items` (None where there is none), as istioctl points at objects."""
+
+    document: int | None
+    items: tuple[int | None, ...] = ()
+
+
+def _kind_lines(node: Node | None) -> KindLines:
+    def key_line(mapping: Node | None, key: str) -> tuple[int | None, Node | None]:
+        if isinstance(mapping, MappingNode):
+            for key_node, value_node in mapping.value:
+                if isinstance(key_node, ScalarNode) and key_node.value == key:
+                    return key_node.start_mark.line + 1, value_node
+        return None, None
+
+    line, _ = key_line(node, "kind")
+    _, items = key_line(node, "items")
+    return KindLines(line, tuple(key_line(item, "kind")[0] for item in items.value)
+                     if isinstance(items, SequenceNode) else ())
 
 
 def _yaml_error(error: yaml.YAMLError, file: str) -> ConfigError:
@@ -204,8 +233,10 @@ def _yaml_error(error: yaml.YAMLError, file: str) -> ConfigError:
     return ConfigError(file=file, path=where, message=f"invalid YAML ({problem})")
 
 
-def load_yaml_file(path: str, limits: Limits, *, missing: str = "no such file") -> list[Any]:
-    return load_yaml_documents(read_text(path, limits, missing=missing), file=path, limits=limits)
+def load_yaml_file(path: str, limits: Limits, *, missing: str = "no such file",
+                   kind_lines: list[KindLines] | None = None) -> list[Any]:
+    return load_yaml_documents(read_text(path, limits, missing=missing), file=path, limits=limits,
+                               kind_lines=kind_lines)
 
 
 def load_json_text(text: str, *, file: str, limits: Limits, what: str = "JSON") -> Any:

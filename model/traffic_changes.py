@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.traffic import Backings, Delivery, Share, format_percent, make_before_break, object_key
+from model.traffic import Backings, Delivery, RouteAspect, Share, format_percent, make_before_break, object_key
 
 _INDEX_PREFIX = re.compile(r"^#\d+ ")
 EPSILON = 1e-6
@@ -94,6 +94,50 @@ def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[Tra
             before=old.get(key, 0.0 if route in old_routes else None),
             after=new.get(key, 0.0 if route in new_routes else None),
         ))
+    return changes
+
+
+@dataclass(frozen=True, kw_only=True)
+class AspectChange:
+    """A fault, mirror, timeout or retries of one HTTP route added (`before` None),
+    removed (`after` None) or changed, each side as it reads."""
+
+    virtual_service: str
+    namespace: str
+    route: str
+    aspect: str
+    before: str | None
+    after: str | None
+
+    @property
+    def change(self) -> str:
+        if self.before is None:
+            return f"{self.after} added"
+        if self.after is None:
+            return f"{self.before} removed"
+        return f"{self.before} → {self.after}"
+
+    def as_json(self) -> dict:
+        return {"virtualService": self.virtual_service, "namespace": self.namespace, "route": self.route,
+                "aspect": self.aspect, "before": self.before, "after": self.after}
+
+
+def aspect_changes(before: Iterable[RouteAspect], after: Iterable[RouteAspect]) -> list[AspectChange]:
+    """The route aspects that differ, matched by route identity (as shares are) and
+    aspect, in the order of `after` then what only `before` had."""
+    def keyed(aspects: Iterable[RouteAspect]) -> dict:
+        return {(a.namespace, a.virtual_service, route_identity(a.route), a.aspect): a for a in aspects}
+
+    old, new = keyed(before), keyed(after)
+    changes = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        was, now = old.get(key), new.get(key)
+        if was is not None and now is not None and was.reading == now.reading:
+            continue
+        shown = now or was
+        changes.append(AspectChange(virtual_service=shown.virtual_service, namespace=shown.namespace,
+                                    route=shown.route, aspect=shown.aspect, before=was and was.reading,
+                                    after=now and now.reading))
     return changes
 
 

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 from meshplan.cli import main
 from model.analysis import Finding
 from tests.manifests import as_yaml, bookinfo, destination_rules, find, gateway, platform
 
 
-def check(capsys, *argv):
+def check(capsys, *argv, located: bool = False):
+    """Exit code, stdout, stderr; unless `located`, stdout without the ` (<file>:<line>)`
+    after each object (tested on its own below)."""
     code = main(["check", *argv])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    out = captured.out if located else re.sub(r" \([^()\n]+:\d+\)(?=: )", "", captured.out)
+    return code, out, captured.err
 
 
 def write_sample(tmp_path, objects=None) -> list[str]:
@@ -79,8 +83,59 @@ def test_json_format_and_namespace_option(capsys, tmp_path):
     assert code == 0
     findings = json.loads(out)["findings"]
     assert {f["namespace"] for f in findings} == {"bookinfo"}
-    assert set(findings[0]) == {"level", "code", "istio", "kiali", "kind", "namespace", "name", "message"}
+    assert set(findings[0]) == {"level", "code", "istio", "kiali", "kind", "namespace", "name", "message", "file",
+                                "line"}
     assert {(f["code"], f["istio"]) for f in findings} >= {("BM103", "IST0173"), ("BM114", "IST0162")}
+
+
+MANIFEST = """# reviews, then a List holding ratings
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: bookinfo
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: nowhere}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.istio.io/v1
+  metadata: {name: ratings}
+  kind: VirtualService
+  spec:
+    hosts: [ratings]
+    http:
+    - route:
+      - destination: {host: gone}
+"""
+
+
+def test_findings_on_files_name_the_file_and_the_line_of_the_objects_kind(capsys, tmp_path):
+    path = tmp_path / "routes.yaml"
+    path.write_text(MANIFEST)
+    code, out, _ = check(capsys, str(path), located=True)
+    assert code == 1
+    assert [line.split(": http[0]")[0] for line in out.splitlines()] == [
+        f"error [BM101] VirtualService bookinfo/reviews ({path}:3)",
+        f"error [BM101] VirtualService default/ratings ({path}:18)"]
+    code, out, _ = check(capsys, str(path), "--format", "json")
+    assert [(f["name"], f["file"], f["line"]) for f in json.loads(out)["findings"]] == [
+        ("reviews", str(path), 3), ("ratings", str(path), 18)]
+
+
+def test_a_json_manifest_is_located_too_and_a_rendered_stack_is_not(capsys, tmp_path):
+    path = tmp_path / "vs.json"
+    path.write_text('{\n  "apiVersion": "networking.istio.io/v1",\n  "metadata": {"name": "reviews"},\n'
+                    '  "kind": "VirtualService",\n  "spec": {"hosts": ["reviews"], "http": [{"route": '
+                    '[{"destination": {"host": "nowhere"}}]}]}\n}\n')
+    code, out, _ = check(capsys, str(path), "--format", "json")
+    assert [(f["file"], f["line"]) for f in json.loads(out)["findings"]] == [(str(path), 4)]
+    code, out, _ = check(capsys, "--stack", "dev", "--format", "json")
+    assert json.loads(out)["findings"] and not any({"file", "line"} & set(f) for f in json.loads(out)["findings"])
 
 
 def test_stack_check_passes_and_bad_files_are_one_line_errors(capsys, tmp_path):

@@ -31,7 +31,14 @@ def test_all_v1_to_fifty_fifty_is_one_virtual_service_update_and_a_traffic_shift
     code, out, err = run(capsys, "--config", FIFTY, "--base-config", ALL_V1, "--format", "json")
     assert code == 2
     document = json.loads(out)
-    assert set(document) == {"changes", "traffic"}
+    assert set(document) == {"summary", "changes", "traffic", "findings", "rolloutPlan"}
+    assert document["summary"] == {"counts": {"create": 0, "update": 1, "replace": 0, "delete": 0},
+                                   "line": "1 to update; traffic: reviews v1 100% → 50%, v3 0% → 50%"}
+    assert [f["code"] for f in document["findings"]] == ["BM117"]
+    assert document["rolloutPlan"] == [
+        {"namespace": "bookinfo", "service": "reviews", "canary": "v3", "maxStep": None,
+         "steps": [{"step": 1, "canaryPercent": 50, "weights": {"v1": 50, "v3": 50}}],
+         "command": f"meshplan rollout --config {FIFTY} --service reviews --to v3 --steps 50"}]
     [change] = document["changes"]
     assert {k: change[k] for k in ("op", "type", "name")} == {
         "op": "update", "type": "kubernetes:networking.istio.io/v1:VirtualService",
@@ -49,7 +56,11 @@ def test_all_v1_to_fifty_fifty_is_one_virtual_service_update_and_a_traffic_shift
 def test_same_state_on_both_sides_exits_zero(capsys):
     code, out, _ = run(capsys, "--config", FIFTY, "--base-config", FIFTY, "--format", "json")
     assert code == 0
-    assert json.loads(out) == {"changes": [], "traffic": []}
+    document = json.loads(out)
+    assert {k: document[k] for k in ("changes", "traffic", "rolloutPlan")} == {"changes": [], "traffic": [],
+                                                                               "rolloutPlan": []}
+    assert document["summary"] == {"counts": {"create": 0, "update": 0, "replace": 0, "delete": 0},
+                                   "line": "no resource changes"}
 
 
 def test_text_names_the_shift_and_colours_only_on_a_terminal(capsys, monkeypatch):
@@ -145,7 +156,7 @@ def test_diff_against_an_exported_state_compares_by_urn(capsys, tmp_path):
 
     state.write_text(json.dumps(export_of(render_file(FIFTY, "dev"))))
     code, out, _ = run(capsys, "--config", FIFTY, "--stack", "dev", "--against-state", str(state), "--format", "json")
-    assert (code, json.loads(out)) == (0, {"changes": [], "traffic": []})
+    assert (code, json.loads(out)["changes"], json.loads(out)["traffic"]) == (0, [], [])
 
 
 def test_secrets_in_a_state_never_appear(capsys, tmp_path):
@@ -388,3 +399,12 @@ def test_reordered_subsets_show_as_their_order_and_unnamed_ones_by_index():
     # Other kinds' lists keep their positions.
     assert [c.path for c in property_changes("kubernetes:apps/v1:Deployment", {"spec": {"subsets": [v1]}},
                                              {"spec": {"subsets": [v2]}})][0].startswith("spec.subsets[0]")
+
+
+def test_markdown_omits_the_traffic_graph_when_no_share_moves(capsys):
+    code, out, _ = run(capsys, "--config", str(TASKS / "mirroring.yaml"), "--base-config", ALL_V1,
+                       "--format", "markdown")
+    assert code == 2 and "| ~ update |" in out
+    assert "```mermaid" not in out and "Traffic graph" not in out
+    code, out, _ = run(capsys, "--config", FIFTY, "--base-config", ALL_V1, "--format", "markdown")
+    assert "#### Traffic graph" in out and "```mermaid" in out

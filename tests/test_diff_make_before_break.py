@@ -42,10 +42,13 @@ def test_the_docs_show_the_refusal_as_printed():
 def test_the_refusal_is_a_quoted_line_in_markdown_and_a_list_in_json(capsys, tmp_stack):
     code, out, err = diff(capsys, tmp_stack, V1_ONLY, V3_ONLY, "--format", "markdown")
     assert code == 1 and err == f"error: {REFUSED_V1}\n"
-    assert out.endswith("\n> **Refused** — make before break: reviews v1 still receives 100% of VirtualService "
+    refusal = out.index("\n> **Refused** — make before break")
+    assert refusal < out.index("| Op | Type | Name | Changes |"), "the refusal comes before the resource table"
+    assert out.startswith("### ") and out.index("\n**") > refusal, "and before the summary line"
+    assert out[refusal:].startswith("\n> **Refused** — make before break: reviews v1 still receives 100% of VirtualService "
                         "bookinfo/reviews route '#0 default', and this change undeploys it (subset v1 of "
                         "DestinationRule bookinfo/reviews, Deployment bookinfo/reviews-v1); shift its traffic "
-                        "to 0% first, then remove it\n")
+                        "to 0% first, then remove it\n\n")
     assert "Rollout plan" not in out
     code, out, _ = diff(capsys, tmp_stack, V1_ONLY, V3_ONLY, "--format", "json")
     assert code == 1 and json.loads(out)["refused"] == [REFUSED_V1]

@@ -119,6 +119,9 @@ def make_dry_run(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "policy").mkdir()
     shutil.copy(ROOT / "policy" / "requirements.txt", tmp_path / "policy" / "requirements.txt")
+    (tmp_path / "tools" / "mermaid").mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(ROOT / "tools" / "mermaid" / name, tmp_path / "tools" / "mermaid" / name)
 
     def run(*targets: str) -> str:
         return subprocess.run(["make", "-n", *targets], cwd=tmp_path, capture_output=True, text=True,
@@ -140,6 +143,7 @@ def test_make_test_installs_both_and_the_policy_pack_then_lists_skips(make_dry_r
     commands = make_dry_run("test")
     assert installs(commands) == ["requirements.txt", "requirements-dev.txt", "policy/requirements.txt"]
     assert re.search(r"pytest .*-rs", commands)
+    assert re.search(r"cd tools/mermaid && npm ci\b", commands), "mermaid's parser for the graph tests, pinned"
 
 
 def test_a_changed_requirements_file_reinstalls_what_depends_on_it(make_dry_run):

@@ -81,7 +81,24 @@ def test_dry_run_prints_each_step_as_its_diff_and_changes_nothing(tmp_path):
     assert "1 to update; traffic: reviews v1 80% → 40%, v2 20% → 10%, v3 0% → 50%" in done.stdout
     assert "step 2: v1 0%, v2 0%, v3 100%" in done.stdout
     assert "~ update  kubernetes:networking.istio.io/v1:VirtualService  routing-virtualservice-reviews" in done.stdout
+    assert "starting at step" not in done.stdout
+    assert done.stdout.endswith("\n\ndry run: nothing was applied; 2 steps planned (run without --dry-run, with "
+                                "--prometheus, to take them)\n")
     assert open(path).read() == before
+
+
+def test_dry_run_says_why_it_starts_past_step_1(tmp_path):
+    config = {**STACK_YAML, "bookinfo-mesh:services": {"reviews": {"versions": ["v1", "v3"],
+                                                                   "weights": {"v1": 75, "v3": 25}}}}
+    done = meshplan("rollout", "--config", write_stack(tmp_path, config), "--service", "reviews", "--to", "v3",
+                    "--steps", "25,50,100", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "starting at step 2: step 1 is done already (v3 has 25% now)" in lines
+    assert lines.index("starting at step 2: step 1 is done already (v3 has 25% now)") < lines.index(
+        "step 2: v1 50%, v3 50%")
+    assert lines[-1] == "dry run: nothing was applied; 2 steps planned (run without --dry-run, with --prometheus, " \
+                        "to take them)"
 
 
 def test_dry_run_json_is_one_plan_line(tmp_path):
@@ -262,7 +279,8 @@ def test_rehearse_runs_the_loop_against_prometheus_and_applies_nothing(tmp_path,
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("analysis: PASS") == 2
     assert "step 2: v1 0%, v2 0%, v3 100% — rehearsal: rendered through the program" in done.stdout
-    assert done.stdout.rstrip().endswith("promoted reviews to v1 0%, v2 0%, v3 100%")
+    assert done.stdout.rstrip().endswith("would promote reviews to v1 0%, v2 0%, v3 100%; nothing was applied "
+                                         "(rehearsal)")
     assert open(path).read() == before
 
 
@@ -276,5 +294,6 @@ def test_rehearse_json_lines_end_in_the_outcome_and_exit_1_on_rollback(tmp_path,
     assert [e["event"] for e in events] == ["plan", "applied", "analysis", "rolledBack"]
     assert events[2]["decision"] == "hold"
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: rolled back reviews to v1 80%, v2 20% at step 1 (v3 50%) after 1 failed analyses: "
-                           "request-count: ")
+    assert line.startswith("error: would roll back reviews to v1 80%, v2 20% at step 1 (v3 50%) after 1 failed "
+                           "analyses: request-count: ")
+    assert line.endswith("; nothing was applied (rehearsal)") and "rolled back" not in done.stdout + done.stderr

@@ -30,7 +30,8 @@ def add_parser(commands) -> None:
     diff.add_argument("--against-state", metavar="FILE", help="base: a `pulumi stack export` JSON file")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                       help="text for a terminal; markdown for a pull request comment, with a mermaid traffic "
-                           "graph; json for machines (default text)")
+                           "graph when shares move; json for machines: summary, changes, traffic, findings, "
+                           "rolloutPlan (default text)")
     diff.add_argument("--max-step", type=_percentage_points, metavar="N",
                       help="largest allowed shift of any destination's share, in percentage points "
                            "(default: the stack's rollout.maxStep)")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     stack_args = diff_formats.stack_arguments(stack=args.stack, config=args.config, default=stack)
 
     if args.format == "json":
-        sys.stdout.write(diff_formats.diff_json(result))
+        sys.stdout.write(diff_formats.diff_json(result, findings=findings, plans=plans, stack_args=stack_args))
         sys.stderr.write(formats.findings_text(findings))
     elif args.format == "markdown":
         sys.stdout.write(diff_formats.diff_markdown(result, findings=findings,

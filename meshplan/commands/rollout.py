@@ -95,6 +95,11 @@ def plan_text(plan) -> str:
     out += [f"  {g.name:<22} {g.bounds():<12} {g.query}" for g in plan.gates]
     if not plan.steps and not plan.rolling_back:
         out.append("nothing to do: the canary already has its final share")
+    elif plan.steps and plan.steps[0].planned.number > 1 and not plan.steps[0].planned.resumed:
+        first = plan.steps[0].planned.number
+        done = "step 1 is" if first == 2 else f"steps 1-{first - 1} are"
+        out.append(f"starting at step {first}: {done} done already ({plan.canary.version} has "
+                   f"{plan.current.get(plan.canary.version, 0)}% now)")
     for step in plan.steps:
         head = f"step {step.planned.number}: {_weights(step.planned.weights)}"
         out += ["", head + ("  (recorded step, applied again and judged)" if step.planned.resumed else "")]
@@ -139,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(plan_text(plan))
     if args.dry_run:
+        if args.format == "text":
+            count = len(plan.steps)
+            sys.stdout.write(f"\ndry run: nothing was applied; {count} step{'s' if count != 1 else ''} planned "
+                             "(run without --dry-run, with --prometheus, to take them)\n")
         return EXIT_PROMOTED
     target = args.stack or stack
     if args.format == "text":

@@ -11,8 +11,8 @@ from typing import Any, Iterable, Mapping
 
 from meshplan.diff.states import State
 from model.names import HELM_RELEASE_TYPE
-from model.traffic_changes import TrafficChange, traffic_changes, undeployed_while_routed
-from model.traffic import traffic_table
+from model.traffic_changes import AspectChange, TrafficChange, aspect_changes, traffic_changes, undeployed_while_routed
+from model.traffic import route_aspects, traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 OPS = (CREATE, UPDATE, REPLACE, DELETE)
@@ -205,6 +205,8 @@ class Diff:
     changes: list[ResourceChange]
     traffic: list[TrafficChange]
     """Every destination on either side; `changed_traffic` holds the moved ones."""
+    aspects: list[AspectChange] = field(default_factory=list)
+    """Faults, mirrors, timeouts and retries of HTTP routes added, removed or changed."""
     secrets: list[dict] = field(default_factory=list)
     """Secret config values added, removed or changed (`{"key", "change"}`), where
     both stack files' secrets could be opened (meshplan/diff/passphrase.py); never values."""
@@ -218,7 +220,7 @@ class Diff:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes or self.changed_traffic or self.secrets)
+        return bool(self.changes or self.changed_traffic or self.aspects or self.secrets)
 
     def counts(self) -> dict[str, int]:
         return {op: sum(1 for c in self.changes if c.op == op) for op in OPS}
@@ -226,6 +228,8 @@ class Diff:
     def as_json(self) -> dict:
         shown = {"changes": [c.as_json() for c in self.changes],
                  "traffic": [t.as_json() for t in self.changed_traffic]}
+        if self.aspects:
+            shown["routeAspects"] = [a.as_json() for a in self.aspects]
         if self.secrets:
             shown["secrets"] = self.secrets
         if self.refused:
@@ -236,6 +240,7 @@ class Diff:
 def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
     return Diff(base=base, proposed=proposed, changes=resource_changes(base, proposed, lenient=lenient),
                 traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)),
+                aspects=aspect_changes(route_aspects(base.objects), route_aspects(proposed.objects)),
                 refused=undeployed_while_routed(base.objects, proposed.objects))
 
 

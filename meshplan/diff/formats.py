@@ -40,6 +40,8 @@ def _summary_line(diff) -> str:
     moved = diff.changed_traffic
     if moved:
         line += f"; traffic: {describe(moved)}"
+    if diff.aspects:
+        line += "; routes: " + ", ".join(f"{a.virtual_service} {a.change}" for a in diff.aspects)
     if diff.secrets:
         line += "; secrets: " + ", ".join(f"{s['key']} {s['change']}" for s in diff.secrets)
     return line
@@ -95,6 +97,11 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
             out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
+    if diff.aspects:
+        out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
+        for a in diff.aspects:
+            out.append(_paint(f"  {a.namespace}/{a.virtual_service}  {clip(a.route, 40)}  {a.change}",
+                              "add" if a.before is None else "remove" if a.after is None else "change", colour))
     if plans:
         out += ["", f"Rollout plan ({_plan_terms(plans)})"]
         for summary, command in plan_entries(plans, stack_args):
@@ -104,8 +111,26 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
     return "\n".join(out) + "\n"
 
 
-def diff_json(diff) -> str:
-    return json.dumps(diff.as_json(), indent=2, default=str) + "\n"
+def diff_json(diff, *, findings=(), plans=(), stack_args: str = "") -> str:
+    """The diff's own record (`changes`, `traffic`, and `routeAspects`, `secrets`,
+    `refused` when there are any), with a `summary` (counts by op and the summary
+    line the text prints), the `findings` about the proposed side and the
+    `rolloutPlan` that would take each weight change in steps."""
+    commands = [command for _, command in plan_entries(plans, stack_args)]
+    document = {"summary": {"counts": diff.counts(), "line": _summary_line(diff)}, **diff.as_json(),
+                "findings": [f.as_json() for f in findings],
+                "rolloutPlan": [_plan_json(plan, command) for plan, command in zip(plans, commands)]}
+    return json.dumps(document, indent=2, default=str) + "\n"
+
+
+def _plan_json(plan, command: str) -> dict:
+    shown = {"namespace": plan.namespace, "service": plan.service, "canary": plan.canary,
+             "maxStep": plan.step_limit}
+    if plan.unavailable:
+        return {**shown, "unavailable": plan.unavailable}
+    return {**shown, "steps": [{"step": n, "canaryPercent": percent, "weights": dict(state)}
+                               for n, (percent, state) in enumerate(zip(plan.steps, plan.states), start=1)],
+            "command": command}
 
 
 def _cell(text: str) -> str:
@@ -128,8 +153,11 @@ def refused_markdown(lines) -> str:
 
 
 def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), stack_args: str = "") -> str:
-    out = [f"### {title}", "", f"**{_cell(_summary_line(diff))}**", "",
-           f"Base {code_span(diff.base.label)} → proposed {code_span(diff.proposed.label)}", ""]
+    out = [f"### {title}", ""]
+    if diff.refused:  # what must stop a merge comes before what the change is
+        out += [refused_markdown(diff.refused).rstrip("\n"), ""]
+    out += [f"**{_cell(_summary_line(diff))}**", "",
+            f"Base {code_span(diff.base.label)} → proposed {code_span(diff.proposed.label)}", ""]
     if diff.changes:
         out += ["| Op | Type | Name | Changes |", "|---|---|---|---|"]
         for change in diff.changes:
@@ -149,7 +177,14 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
             out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
-    if diff.traffic:
+    if diff.aspects:
+        out += ["#### Faults, mirrors, timeouts and retries", "", "| VirtualService | Route | Before | After |",
+                "|---|---|---|---|"]
+        for a in diff.aspects:
+            out.append(f"| {code_span(f'{a.namespace}/{a.virtual_service}')} | {_cell(a.route)} | "
+                       f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
+        out.append("")
+    if moved:  # an unchanged graph tells a reviewer nothing
         out += ["#### Traffic graph", "", "```mermaid", *mermaid(diff), "```", ""]
     if plans:
         terms = _plan_terms(plans)
@@ -159,10 +194,7 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         out.append("")
     if findings:
         out += ["#### Findings", ""] + [f"- {code_span(str(f))}" for f in findings] + [""]
-    text = "\n".join(out)
-    if diff.refused:
-        text += "\n" + refused_markdown(diff.refused)
-    return text
+    return "\n".join(out)
 
 
 def mermaid(diff) -> list[str]:

@@ -10,7 +10,7 @@ import yaml
 from meshplan.render.recording import Rendered, holds
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
-from model.traffic import format_percent, traffic_table
+from model.traffic import format_percent, route_aspects, traffic_table
 
 
 def as_json(rendered: Rendered) -> str:
@@ -83,6 +83,14 @@ def summary(rendered: Rendered) -> str:
             target = share.host + (f" {share.subset}" if share.subset else "")
             out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
                        f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
+    aspects = route_aspects(rendered.objects())
+    if aspects:
+        out += ["", "Route faults, mirrors, timeouts and retries"]
+        width = max(len(f"{a.namespace}/{a.virtual_service}") for a in aspects)
+        route_width = min(max(len(a.route) for a in aspects), 40)
+        for a in aspects:
+            out.append(f"  {a.namespace + '/' + a.virtual_service:<{width}}  "
+                       f"{clip(a.route, route_width):<{route_width}}  {a.reading}")
     return "\n".join(out) + "\n"
 
 

@@ -33,6 +33,8 @@ from model.settings.sources import config_key
 
 
 class StepApplier(Protocol):
+    # An applier that deploys nothing sets `rehearsal = True`; the outcome then says
+    # "would roll back" / "would promote" (read with getattr: absent means it deploys).
     def prepare(self, plan: Plan) -> bool:
         """Ready the stack for the plan's first step; True when the objects an
         interrupted run left (`plan.resumed_targets`) still have changes pending."""
@@ -174,6 +176,9 @@ def _text(value: Any) -> str:
 
 class RehearsalApplier:
     """Each step rendered through the program (mock monitor), never deployed."""
+
+    rehearsal = True
+    """What the loop reports is what would have been done (`StepApplier`)."""
 
     def __init__(self, config_file: Path, *, stack: str, write_to: Path | None = None,
                  max_step: float | None = None):

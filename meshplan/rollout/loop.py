@@ -125,7 +125,8 @@ def run_rollout(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, int
     if outcome is not None:
         return outcome
     final = plan.steps[-1].planned.weights if plan.steps else plan.current
-    why = f"promoted {plan.service} to {_weights(final)}"
+    why = f"would promote {plan.service} to {_weights(final)}; nothing was applied (rehearsal)" \
+        if _rehearsal(applier) else f"promoted {plan.service} to {_weights(final)}"
     emit({"event": "done", "weights": final, "reason": why})
     return Outcome(promoted=True, reason=why)
 
@@ -157,8 +158,10 @@ def _steps(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, interval
                 emit({"event": "promoted", "step": number, "canaryPercent": percent})
                 break
             if failures >= max_failures:
-                why = (f"rolled back {plan.service} to {_weights(plan.start)} at step {number} "
-                       f"({version} {percent}%) after {failures} failed analyses: {reason}")
+                verb = "would roll back" if _rehearsal(applier) else "rolled back"
+                why = (f"{verb} {plan.service} to {_weights(plan.start)} at step {number} "
+                       f"({version} {percent}%) after {failures} failed analyses: {reason}"
+                       + ("; nothing was applied (rehearsal)" if _rehearsal(applier) else ""))
                 return _roll_back(plan, applier, emit, held, why=why, number=number)
     return None
 
@@ -179,6 +182,12 @@ def _roll_back(plan: Plan, applier: StepApplier, emit: Callable[[dict], None], h
     held.config = _start(plan)
     emit({"event": "rolledBack", "step": number, "weights": plan.start, "reason": why, "detail": done})
     return Outcome(promoted=False, reason=why)
+
+
+def _rehearsal(applier: StepApplier) -> bool:
+    """Whether the applier only renders (`--rehearse`): the outcome then says what
+    would have been done, never that it was."""
+    return bool(getattr(applier, "rehearsal", False))
 
 
 def _start(plan: Plan, *, rolling_back: bool = False) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
                             exports, istio_annotations, membership, mtls, proxy_image, routes, schema, security, services,
-                            serviceentries, sidecars, virtualservices)  # registers every rule
+                            serviceentries, sidecars, virtualservices, weight_sums)  # registers every rule
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches

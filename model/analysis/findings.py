@@ -23,14 +23,25 @@ class Finding:
     """The istioctl analyze code (ISTnnnn) this finding corresponds to, if any."""
     kiali: str = ""
     """The Kiali validation code (KIAnnnn) it corresponds to, if any."""
+    file: str = ""
+    """The manifest file the object was read from ('' for a rendered stack)."""
+    line: int | None = None
+    """The 1-based line of the object's `kind:` in `file`."""
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        if self.file:  # after the object, as istioctl analyze prints it
+            where += f" ({self.file}:{self.line})" if self.line else f" ({self.file})"
         return f"{self.level} [{self.code}] {self.kind} {where}: {self.message}"
 
     def as_json(self) -> dict:
-        return {"level": self.level, "code": self.code, "istio": self.istio, "kiali": self.kiali,
-                "kind": self.kind, "namespace": self.namespace, "name": self.name, "message": self.message}
+        shown = {"level": self.level, "code": self.code, "istio": self.istio, "kiali": self.kiali,
+                 "kind": self.kind, "namespace": self.namespace, "name": self.name, "message": self.message}
+        if self.file:
+            shown["file"] = self.file
+            if self.line:
+                shown["line"] = self.line
+        return shown
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
