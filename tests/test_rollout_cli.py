@@ -282,6 +282,13 @@ def test_rehearse_runs_the_loop_against_prometheus_and_applies_nothing(tmp_path,
     assert done.stdout.rstrip().endswith("would promote reviews to v1 0%, v2 0%, v3 100%; nothing was applied "
                                          "(rehearsal)")
     assert open(path).read() == before
+    # The docs show this very run's output, as a real run printed it.
+    from tests.conftest import docs_text
+
+    sample = docs_text("rollout.md").split("$ meshplan rollout --config Pulumi.canary.yaml", 1)[1]
+    sample = sample.split("```", 1)[0].split("\n", 2)[2]
+    port = re.compile(r"http://127\.0\.0\.1:\d+")
+    assert port.sub("PROMETHEUS", done.stdout) == port.sub("PROMETHEUS", sample)
 
 
 def test_rehearse_json_lines_end_in_the_outcome_and_exit_1_on_rollback(tmp_path, live_prometheus):
