@@ -303,6 +303,26 @@ def test_ctrl_c_prints_one_line_and_no_traceback():
     assert (process.returncode, err) == (130, "error: interrupted; nothing was applied\n")
 
 
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.1, 0.2, 0.4])
+def test_ctrl_c_while_still_importing_prints_one_line_and_no_traceback(delay):
+    """SIGINT once the interpreter has started on meshplan (its package imported:
+    `-X importtime` reports each import as it completes), while the command's own
+    imports (the Pulumi SDK, the program) are still running."""
+    process = subprocess.Popen([PYTHON, "-X", "importtime", "-m", "meshplan", "render", "--stack", "dev"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.rstrip().endswith("| meshplan"):
+            break
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    process.wait(timeout=30)
+    said = [line for line in (*lines, *rest.splitlines(keepends=True)) if not line.startswith("import time:")]
+    assert (process.returncode, "".join(said)) == (130, "error: interrupted; nothing was applied\n")
+
+
 def _git(repo, *args) -> str:
     return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
                           capture_output=True, text=True, check=True).stdout
