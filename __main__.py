@@ -17,7 +17,7 @@ from components.verdicts import waiting_for
 from model.stack_analysis import objects_implied
 from components.mesh import IstioMesh
 from components.routing import Routing, RoutingArgs
-from components.security import Security
+from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
 
 settings = settings_from_engine()
@@ -36,7 +36,8 @@ mesh = IstioMesh("mesh", StackArgs(settings=settings)) if holds("mesh") else Non
 control_plane = mesh.control_plane if mesh else []
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
 # and validate objects), never for the gateways' external addresses.
-workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=load_secrets(settings)),
+secrets = load_secrets(settings) if holds("app") else {}
+workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secrets),
                       pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
     if holds("app") else None
 # Istio objects need the app namespaces, not every pod: depending on the whole
@@ -45,7 +46,7 @@ after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads
 routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
                   pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
     if holds("traffic") else None
-security = Security("security", StackArgs(settings=settings),
+security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
                     pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
 egress = Egress("egress", StackArgs(settings=settings),
                 pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None

@@ -1,11 +1,9 @@
 """The edge where the Pulumi program reads its stack config: everything the engine
 handed over is parsed once into `Settings`, or the run stops with the one-line
-error before any resource is registered. The application's secret config keys are
-read here too, as Pulumi secret Outputs, and never enter `Settings` (it holds only
-the mark that each is set). The ingress TLS certificate and key are parts of the
-structured `ingress` key: the engine decrypts them into the config it hands over,
-so they enter `Settings`, the key marked a `SecretValue`, and the Security
-component wraps both in a secret Output before it registers them.
+error before any resource is registered. Every secret leaf (the application's
+secret config keys, the ingress TLS certificate and private key) is read here, as
+a Pulumi secret Output, and its plaintext never enters `Settings`: the settings
+hold only the mark that it is set as a secret (`SecretValue`).
 
 A secret the stack file does not hold yet stops the run too, except inside
 `unset_secrets_as_placeholders()`, which only meshplan's offline renders enter:
@@ -58,9 +56,14 @@ def settings_from_engine() -> Settings:
         raise pulumi.RunError(str(error)) from None
 
 
+INGRESS_TLS_LEAVES = ("certificate", "privateKey")
+"""The secret leaves of the structured `ingress` key, under `ingress.tls`."""
+
+
 def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
-    """The secret config values the application needs, by key, as secret Outputs
-    (the settings parser has checked which are set)."""
+    """Every secret leaf the program registers, by its config key path
+    (`databasePassword`, `ingress.tls.privateKey`), as a secret Output: the one way
+    a secret value reaches a resource (the settings parser has checked which are set)."""
     config = pulumi.Config(PROJECT)
     values = {}
     for ref in settings.app.application.secrets:
@@ -73,4 +76,11 @@ def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
         else:
             # Settings parsed for an offline render, handed to a run that deploys.
             raise pulumi.RunError(str(secret_not_set(key, stack=settings.stack, source=settings.source)))
+    tls = settings.ingress.tls
+    if tls is not None and tls.certificate is not None:
+        # The engine hands `ingress` over decrypted as one JSON value; read as a
+        # secret object, every value taken from it stays secret.
+        ingress = config.require_secret_object("ingress")
+        for leaf in INGRESS_TLS_LEAVES:
+            values[f"ingress.tls.{leaf}"] = ingress.apply(lambda value, leaf=leaf: value["tls"][leaf])
     return values

@@ -6,12 +6,18 @@ import sys
 
 
 def main() -> None:
-    from meshplan.project import run_in_working_project
+    # First, before the imports that take most of a second (the Pulumi SDK, the
+    # program): Ctrl-C from here on ends with the one line and exit 130, never with
+    # a KeyboardInterrupt traceback out of some module being imported.
+    from meshplan import interrupts
 
-    run_in_working_project()
-    from meshplan.cli import main as command_line
+    with interrupts.handled():
+        from meshplan.project import run_in_working_project
 
-    code = command_line()
+        run_in_working_project()
+        from meshplan.cli import main as command_line
+
+        code = command_line()
     # The Pulumi SDK leaves executor threads and event loops behind after a mock run;
     # tearing them down takes about 0.2 s and finalizes nothing meshplan needs (its
     # temporary worktrees are already removed), so leave at once once output is out.

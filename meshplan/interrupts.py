@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 EXIT_INTERRUPTED = 130
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -11,7 +11,8 @@ The limits (per file):
     state         256 MiB  64        (JSON has none)
 
 and everywhere: a scalar at most 1 MiB, an integer at most 100 digits, no mapping
-key given twice (YAML and JSON: the last one would silently win).
+key given twice (YAML and JSON: the last one would silently win). Large YAML files
+(Istio's CRD file, `meshplan check --crds`) are parsed by libyaml under the same limits.
 
 Why no library: PyYAML (already the project's YAML library) builds an alias once
 and shares it, so the danger of a "billion laughs" is not the load but every walk
@@ -91,7 +92,27 @@ def decode(data: bytes, *, file: str, limits: Limits) -> str:
     return text.removeprefix("\ufeff")
 
 
-class _LimitedLoader(yaml.SafeLoader):
+class _ValueChecks:
+    """What a loader refuses while it constructs: keys given twice, long integers."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise _refuse_at(key_node, f"key {key!r} given twice in one mapping (the last would silently win)")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        if sum(ch.isdigit() for ch in node.value) > MAX_INTEGER_DIGITS:
+            raise _refuse_at(node, f"a number of more than {MAX_INTEGER_DIGITS} digits")
+        return super().construct_yaml_int(node)
+
+
+class _LimitedLoader(_ValueChecks, yaml.SafeLoader):
     """SafeLoader that counts nesting and the nodes aliases bring in while it
     composes, refuses keys given twice, and refuses oversized scalars and integers."""
 
@@ -103,10 +124,8 @@ class _LimitedLoader(yaml.SafeLoader):
         self._alias_nodes = 0
         self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, height)
 
-    def _refuse(self, node_or_mark: Any, message: str) -> ConfigError:
-        mark = getattr(node_or_mark, "start_mark", node_or_mark)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        return _LoadRefused(where, message)
+    def _refuse(self, node_or_mark: Any, message: str) -> _LoadRefused:
+        return _refuse_at(node_or_mark, message)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         if self.check_event(AliasEvent):
@@ -144,22 +163,6 @@ class _LimitedLoader(yaml.SafeLoader):
         measured = [self._sizes.get(id(child), (1, 1)) for child in children]
         return 1 + sum(m[0] for m in measured), 1 + max((m[1] for m in measured), default=0)
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            if key in seen:
-                raise self._refuse(key_node, f"key {key!r} given twice in one mapping (the last would silently win)")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_yaml_int(self, node: ScalarNode) -> int:
-        if sum(ch.isdigit() for ch in node.value) > MAX_INTEGER_DIGITS:
-            raise self._refuse(node, f"a number of more than {MAX_INTEGER_DIGITS} digits")
-        return super().construct_yaml_int(node)
-
 
 _LimitedLoader.add_constructor("tag:yaml.org,2002:int", _LimitedLoader.construct_yaml_int)
 
@@ -168,6 +171,11 @@ class _LoadRefused(Exception):
     def __init__(self, where: str, message: str):
         super().__init__(message)
         self.where, self.message = where, message
+
+
+def _refuse_at(node_or_mark: Any, message: str) -> _LoadRefused:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return _LoadRefused(f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "", message)
 
 
 def load_yaml_documents(text: str, *, file: str, limits: Limits,
@@ -237,6 +245,82 @@ def load_yaml_file(path: str, limits: Limits, *, missing: str = "no such file",
                    kind_lines: list[KindLines] | None = None) -> list[Any]:
     return load_yaml_documents(read_text(path, limits, missing=missing), file=path, limits=limits,
                                kind_lines=kind_lines)
+
+
+# ---------------------------------------------------------------- large files, through libyaml
+# Istio's CRD file is close to 1 MiB: the pure-Python parser above takes seconds over
+# it, libyaml a fraction. libyaml composes a document in C, where no counting can
+# hook in; the same limits are checked on each composed node graph before anything
+# is constructed (the graph shares aliased nodes, so checking it costs no expansion).
+
+
+class _LibyamlLimitedLoader(_ValueChecks, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    limits: Limits = MANIFEST
+
+
+_LibyamlLimitedLoader.add_constructor("tag:yaml.org,2002:int", _LibyamlLimitedLoader.construct_yaml_int)
+
+
+def _check_node_graph(root: Node, limits: Limits) -> None:
+    """The limits `_LimitedLoader` counts while composing, on a composed graph: a node
+    met again is an alias, and brings in its whole expansion."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, height), once measured
+    open_nodes: set[int] = set()
+    alias_nodes = 0
+
+    def measure(node: Node, depth: int) -> tuple[int, int]:
+        nonlocal alias_nodes
+        if id(node) in open_nodes:
+            raise _refuse_at(node, "an alias inside the node it refers to (a recursive structure)")
+        if id(node) in sizes:
+            nodes, height = sizes[id(node)]
+            alias_nodes += nodes
+            if alias_nodes > limits.max_alias_nodes:
+                raise _refuse_at(node, f"aliases expand to more than {limits.max_alias_nodes:,} nodes, "
+                                   f"the limit for a {limits.kind}")
+            if depth - 1 + height > limits.max_depth:
+                raise _refuse_at(node, f"nested deeper than {limits.max_depth} levels, the limit for a {limits.kind}")
+            return nodes, height
+        if depth > limits.max_depth:
+            raise _refuse_at(node, f"nested deeper than {limits.max_depth} levels, the limit for a {limits.kind}")
+        if isinstance(node, ScalarNode):
+            if len(node.value) > MAX_SCALAR_CHARS:
+                raise _refuse_at(node, f"a value longer than {_size(MAX_SCALAR_CHARS)}")
+            sizes[id(node)] = (1, 1)
+            return 1, 1
+        children = node.value if isinstance(node, SequenceNode) else \
+            [part for pair in node.value for part in pair] if isinstance(node, MappingNode) else []
+        open_nodes.add(id(node))
+        measured = [measure(child, depth + 1) for child in children]
+        open_nodes.discard(id(node))
+        sizes[id(node)] = (1 + sum(m[0] for m in measured), 1 + max((m[1] for m in measured), default=0))
+        return sizes[id(node)]
+
+    measure(root, 1)
+
+
+def load_large_yaml_file(path: str, limits: Limits, *, missing: str = "no such file") -> list[Any]:
+    """`load_yaml_file`'s documents and refusals, parsed by libyaml when PyYAML has it."""
+    text = read_text(path, limits, missing=missing)
+    if not hasattr(yaml, "CSafeLoader"):
+        return load_yaml_documents(text, file=path, limits=limits)
+    loader = type("Loader", (_LibyamlLimitedLoader,), {"limits": limits})(text)
+    documents: list[Any] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            _check_node_graph(node, limits)
+            documents.append(loader.construct_document(node))
+    except _LoadRefused as refused:
+        number = f"document {len(documents) + 1}, " if documents else ""
+        raise ConfigError(file=path, path=f"{number}{refused.where}", message=refused.message) from None
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, path) from None
+    except RecursionError:
+        raise ConfigError(file=path, path="", message=f"nested too deeply for a {limits.kind}") from None
+    finally:
+        loader.dispose()
+    return documents
 
 
 def load_json_text(text: str, *, file: str, limits: Limits, what: str = "JSON") -> Any:

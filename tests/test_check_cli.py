@@ -203,3 +203,27 @@ def test_crds_option_reports_schema_and_cel_errors(capsys, tmp_path):
     assert any("'htp' was unexpected" in m for m in schema)
     code, _, err = check(capsys, str(path), "--crds", str(tmp_path / "none.yaml"))
     assert code == 1 and "no such file (--crds)" in err
+
+
+CRD_FILE_REFUSALS = {
+    "aliases": ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                "e: [*d, *d]\n",
+                "line 3, column 4: aliases expand to more than 10,000 nodes, the limit for a manifest"),
+    "duplicate key": ("kind: CustomResourceDefinition\nkind: Other\n",
+                      "line 2, column 1: key 'kind' given twice in one mapping (the last would silently win)"),
+    "recursive": ("a: &a [*a]\n", "line 1, column 4: an alias inside the node it refers to (a recursive structure)"),
+    "deep": ("[" * 70 + "]" * 70 + "\n", "nested deeper than 64 levels, the limit for a manifest"),
+}
+
+
+def test_the_crd_file_is_read_with_the_limits_of_every_other_reader(capsys, tmp_path):
+    """`--crds` goes through model/safe_files.py like every file meshplan reads."""
+    manifest = tmp_path / "vs.yaml"
+    manifest.write_text(as_yaml([gateway()]))
+    for case, (text, refusal) in CRD_FILE_REFUSALS.items():
+        crds = tmp_path / f"{case.replace(' ', '-')}.yaml"
+        crds.write_text(text)
+        code, out, err = check(capsys, str(manifest), "--crds", str(crds))
+        assert (code, out) == (1, ""), case
+        assert err.startswith(f"error: {crds}: ") and err.rstrip("\n").endswith(refusal) and err.count("\n") == 1, err

@@ -6,13 +6,17 @@ where a hang, a traceback or an exit code would show."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +27,7 @@ from meshplan.diff.states import state_from_export
 from model.errors import ConfigError
 from model.settings import parse_settings, read_stack_file
 from tests.conftest import ROOT
+from tests.upstream import missing_tool
 from tests.corpus.cases import MANIFESTS, OK, STACK_FILES, STATES
 
 TIME_BOX_SECONDS = 3
@@ -241,17 +246,49 @@ def cli_files(tmp_path_factory):
     (tmp / "evil.yaml").write_text(EVIL)
     (tmp / "Pulumi.plain.yaml").write_text(STACK_FILES["plaintext database password"][0])
     (tmp / "Pulumi.unset.yaml").write_text(STACK_FILES["database password not set"][0])
-    secret = tmp / "secret.yaml"
-    secret.write_text("kind: Service\n")
-    secret.chmod(0)
     return tmp
 
 
-@pytest.mark.parametrize("name", list(CLI_CASES))
+def _unprivileged() -> list[str]:
+    """The command prefix that runs meshplan as `nobody` when the tests run as root
+    (root reads every file); none otherwise."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        user = pwd.getpwnam("nobody")
+    except KeyError:
+        missing_tool("an unprivileged user", "no user nobody to run meshplan as")
+    group = grp.getgrgid(user.pw_gid).gr_name
+    if shutil.which("setpriv"):
+        return ["setpriv", f"--reuid={user.pw_name}", f"--regid={group}", "--clear-groups"]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", user.pw_name, "-g", group, "--"]
+    missing_tool("setpriv or runuser", "util-linux, to run meshplan as an unprivileged user")
+
+
+@pytest.fixture
+def unreadable_file_dir():
+    """A directory anyone may enter (pytest's own is root's alone) holding a file
+    no one but root may read."""
+    where = Path(tempfile.mkdtemp(prefix="meshplan-unreadable-"))
+    where.chmod(0o755)
+    (where / "secret.yaml").write_text("kind: Service\n")
+    (where / "secret.yaml").chmod(0)
+    yield where
+    shutil.rmtree(where)
+
+
+def test_an_unreadable_file_is_one_line_and_exit_1(unreadable_file_dir):
+    argv, code, stderr = CLI_CASES["unreadable manifest"]
+    argv = [a.replace("{tmp}", str(unreadable_file_dir)) for a in argv]
+    done = subprocess.run([*_unprivileged(), PYTHON, "-m", "meshplan", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (code, stderr.replace("{tmp}", str(unreadable_file_dir)) + "\n")
+
+
+@pytest.mark.parametrize("name", [name for name in CLI_CASES if name != "unreadable manifest"])
 def test_cli_misuse_ends_in_one_line_and_exit_1(name, cli_files):
     argv, code, stderr = CLI_CASES[name]
-    if name == "unreadable manifest" and os.geteuid() == 0:
-        pytest.skip("root reads every file")
     if "ref" in name and (shutil.which("git") is None or not (ROOT / ".git").exists()):
         pytest.skip("needs a git checkout")
     done = meshplan(*(a.replace("{tmp}", str(cli_files)) for a in argv))
@@ -301,6 +338,26 @@ def test_ctrl_c_prints_one_line_and_no_traceback():
     process, err = _interrupt(["render", "--stack", "prod"], signal.SIGINT,
                               lambda: time.monotonic() - started > 0.3)
     assert (process.returncode, err) == (130, "error: interrupted; nothing was applied\n")
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.1, 0.2, 0.4])
+def test_ctrl_c_while_still_importing_prints_one_line_and_no_traceback(delay):
+    """SIGINT once the interpreter has started on meshplan (its package imported:
+    `-X importtime` reports each import as it completes), while the command's own
+    imports (the Pulumi SDK, the program) are still running."""
+    process = subprocess.Popen([PYTHON, "-X", "importtime", "-m", "meshplan", "render", "--stack", "dev"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.rstrip().endswith("| meshplan"):
+            break
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    process.wait(timeout=30)
+    said = [line for line in (*lines, *rest.splitlines(keepends=True)) if not line.startswith("import time:")]
+    assert (process.returncode, "".join(said)) == (130, "error: interrupted; nothing was applied\n")
 
 
 def _git(repo, *args) -> str:

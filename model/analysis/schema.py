@@ -15,14 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 
 from model.analysis.findings import ERROR
 from model.analysis.index import Index
 from model.analysis.registry import rule
 from model.bodies import is_list, plain_data
 from model.errors import ConfigError
-from model.safe_files import MANIFEST, read_text
+from model.safe_files import MANIFEST, load_large_yaml_file
 
 
 @dataclass
@@ -36,12 +35,9 @@ class CrdSchemas:
 
 def load_crds(path: str) -> CrdSchemas:
     """Every served version's spec schema of the CRDs in a file."""
-    text = read_text(path, MANIFEST, missing="no such file (--crds)")
-    try:
-        # libyaml's loader when present: the CRD file is large (seconds with pure Python).
-        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    except yaml.YAMLError as error:
-        raise ConfigError(file=path, path="", message=f"cannot read CRDs ({str(error).splitlines()[0]})") from None
+    # With the limits every reader has (aliases, keys given twice), through libyaml:
+    # the CRD file is large (seconds with pure Python).
+    documents = load_large_yaml_file(path, MANIFEST, missing="no such file (--crds)")
     schemas = CrdSchemas()
     for doc in documents:
         if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":

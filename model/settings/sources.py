@@ -115,10 +115,13 @@ def from_engine_config(config: Mapping[str, str], secret_keys: Collection[str] =
     return project
 
 
-# Values inside structured keys that must be Pulumi secrets. The engine decrypts a
-# key set with `--secret --path` and marks the whole key secret; the parser then
-# sees the value as a SecretValue, as it does for a `secure:` entry in a stack file.
-SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {"ingress": (("tls", "privateKey"),)}
+# Values inside structured keys that are Pulumi secrets. The engine decrypts a key
+# set with `--secret --path` and marks the whole key secret; the parser then sees
+# only the mark (SecretValue holding SECRET_SHOWN), as it does for a `secure:` entry
+# in a stack file, and the program reads the value itself as a secret Output
+# (components/config.py).
+SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "ingress": (("tls", "certificate"), ("tls", "privateKey"))}
 
 
 def _mark_secret_paths(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
@@ -126,8 +129,9 @@ def _mark_secret_paths(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
         parent = value
         for key in path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and isinstance(parent.get(path[-1]), str):
-            parent[path[-1]] = SecretValue(parent[path[-1]])
+        # An empty value stays as it is: the parser refuses it as no PEM text.
+        if isinstance(parent, dict) and isinstance(parent.get(path[-1]), str) and parent[path[-1]]:
+            parent[path[-1]] = SecretValue(SECRET_SHOWN)
     return value
 
 
