@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -105,9 +107,10 @@ def _circle_through(group: list[str], graph: dict[str, set[str]]) -> list[str]:
     raise AssertionError(f"no circle through {group}")  # a strongly connected group always has one
 
 
-def test_meshplan_has_no_import_circle():
-    circles = import_cycles(import_graph(ROOT, "meshplan"))
-    assert circles == [], "import circles in meshplan: " + "; ".join(" → ".join(c) for c in circles)
+@pytest.mark.parametrize("package", ["meshplan", "components", "ci"])
+def test_the_package_has_no_import_circle(package):
+    circles = import_cycles(import_graph(ROOT, package))
+    assert circles == [], f"import circles in {package}: " + "; ".join(" → ".join(c) for c in circles)
 
 
 def test_the_graph_sees_meshplan_s_imports_at_every_level():
