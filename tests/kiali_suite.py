@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from tests import istio_suite
 from tests.upstream import folder_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,24 +36,10 @@ SCORED, NEEDS_CLUSTER, ISTIO_DIFFERS = "scored", "needs-cluster", "istio-differs
 
 
 @dataclass(frozen=True)
-class CaseResult:
-    name: str
-    status: str
-    codes: tuple[str, ...]
-    expected: Counter
-    found: Counter
+class CaseResult(istio_suite.CaseResult):
+    """A case's result as Istio's suite scores it, with the case's Kiali status."""
 
-    @property
-    def missing(self) -> Counter:
-        return self.expected - self.found
-
-    @property
-    def unexpected(self) -> Counter:
-        return self.found - self.expected
-
-    @property
-    def passed(self) -> bool:
-        return not self.missing and not self.unexpected
+    status: str = SCORED
 
 
 def case_files() -> list[Path]:
