@@ -91,18 +91,22 @@ def score(results: list[CaseResult]) -> dict[str, tuple[int, int, int]]:
     return {code: tuple(row) for code, row in sorted(table.items())}
 
 
-def main() -> int:
-    results = [run_case(case) for case in case_dirs()]
-    if not results:
-        print(f"no {SUITE}/{EXPECTED} among the upstream artifacts (tests/upstream.py)")
-        return 1
-    table = score(results)
-    print("| Istio code | expected found | expected total | unexpected |")
+def print_score_table(table: dict[str, tuple[int, int, int]], code_heading: str) -> None:
+    """Per code: expected messages found, expected in all, unexpected; then the sums."""
+    print(f"| {code_heading} | expected found | expected total | unexpected |")
     print("|---|---:|---:|---:|")
     for code, (hit, total, extra) in table.items():
         print(f"| {code} | {hit} | {total} | {extra} |")
     hit, total, extra = (sum(col) for col in zip(*table.values()))
     print(f"| all | {hit} | {total} | {extra} |")
+
+
+def main() -> int:
+    results = [run_case(case) for case in case_dirs()]
+    if not results:
+        print(f"no {SUITE}/{EXPECTED} among the upstream artifacts (tests/upstream.py)")
+        return 1
+    print_score_table(score(results), "Istio code")
     print(f"cases passing: {sum(r.passed for r in results)}/{len(results)}")
     if "-v" in sys.argv:
         for r in results:

@@ -130,13 +130,8 @@ def main() -> int:
         print(f"no {SUITE}/{CASE_FILES} among the upstream artifacts (tests/upstream.py)")
         return 1
     table = score(results)
-    print("| Kiali code | expected found | expected total | unexpected |")
-    print("|---|---:|---:|---:|")
-    for code, (hit, total, extra) in table.items():
-        print(f"| {code} | {hit} | {total} | {extra} |")
-    hit, total, extra = (sum(col) for col in zip(*table.values()))
+    istio_suite.print_score_table(table, "Kiali code")
     recall, precision = totals(table)
-    print(f"| all | {hit} | {total} | {extra} |")
     print(f"recall {recall:.1%}, precision {precision:.1%} over {sum(r.status == SCORED for r in results)} scored cases")
     for status in (SCORED, NEEDS_CLUSTER, ISTIO_DIFFERS):
         group = [r for r in results if r.status == status]
