@@ -24,6 +24,7 @@ each still need this code."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,16 +184,28 @@ def load_yaml_documents(text: str, *, file: str, limits: Limits,
     """Every YAML document of `text`, or one ConfigError line. With `kind_lines`, also
     where each document's objects start, read from the nodes the documents are built
     from (no second parse)."""
-    loader_class = type("Loader", (_LimitedLoader,), {"limits": limits})
+    def after_each(node: Node) -> None:
+        if kind_lines is not None:
+            kind_lines.append(_kind_lines(node))
+
+    return _documents(_LimitedLoader, text, file=file, limits=limits, after_each=after_each)
+
+
+def _documents(loader_base: type, text: str, *, file: str, limits: Limits,
+               before_each: Callable[[Node], None] = lambda node: None,
+               after_each: Callable[[Node], None] = lambda node: None) -> list[Any]:
+    """Every document a loader of `loader_base` builds from `text`, each node graph
+    passed to `before_each` before it is built and to `after_each` after; any refusal
+    or YAML error as one ConfigError line naming the document."""
     documents: list[Any] = []
     loader = None
     try:
-        loader = loader_class(text)
+        loader = type("Loader", (loader_base,), {"limits": limits})(text)
         while loader.check_node():
             node = loader.get_node()
+            before_each(node)
             documents.append(loader.construct_document(node))
-            if kind_lines is not None:
-                kind_lines.append(_kind_lines(node))
+            after_each(node)
     except _LoadRefused as refused:
         number = f"document {len(documents) + 1}, " if documents else ""
         raise ConfigError(file=file, path=f"{number}{refused.where}", message=refused.message) from None
@@ -304,23 +317,8 @@ def load_large_yaml_file(path: str, limits: Limits, *, missing: str = "no such f
     text = read_text(path, limits, missing=missing)
     if not hasattr(yaml, "CSafeLoader"):
         return load_yaml_documents(text, file=path, limits=limits)
-    loader = type("Loader", (_LibyamlLimitedLoader,), {"limits": limits})(text)
-    documents: list[Any] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            _check_node_graph(node, limits)
-            documents.append(loader.construct_document(node))
-    except _LoadRefused as refused:
-        number = f"document {len(documents) + 1}, " if documents else ""
-        raise ConfigError(file=path, path=f"{number}{refused.where}", message=refused.message) from None
-    except yaml.YAMLError as error:
-        raise _yaml_error(error, path) from None
-    except RecursionError:
-        raise ConfigError(file=path, path="", message=f"nested too deeply for a {limits.kind}") from None
-    finally:
-        loader.dispose()
-    return documents
+    return _documents(_LibyamlLimitedLoader, text, file=path, limits=limits,
+                      before_each=lambda node: _check_node_graph(node, limits))
 
 
 def load_json_text(text: str, *, file: str, limits: Limits, what: str = "JSON") -> Any:
