@@ -74,7 +74,8 @@ def summary(rendered: Rendered) -> str:
     walk(None, "")
     if rendered.reads:
         out += ["", "Stacks read (StackReferences)"] + [f"  {read['name']}" for read in rendered.reads]
-    table = traffic_table(rendered.objects())
+    objects = rendered.objects()
+    table = traffic_table(objects)
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]
         width = max(len(f"{s.namespace}/{s.virtual_service}") for s in table)
@@ -83,7 +84,7 @@ def summary(rendered: Rendered) -> str:
             target = share.host + (f" {share.subset}" if share.subset else "")
             out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
                        f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
-    aspects = route_aspects(rendered.objects())
+    aspects = route_aspects(objects)
     if aspects:
         out += ["", "Route faults, mirrors, timeouts and retries"]
         width = max(len(f"{a.namespace}/{a.virtual_service}") for a in aspects)
