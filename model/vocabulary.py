@@ -135,6 +135,15 @@ RETRY_CONDITIONS = (
     "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 )
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+DATA_PLANES = ("sidecar", "ambient")
+ISTIO_PLATFORMS = ("gke", "k3d", "k3s", "microk8s", "minikube", "openshift")
+"""`global.platform` values Istio 1.30.3's charts have a `files/profile-platform-<name>.yaml` for."""
+TRAFFIC_APIS = ("istio", "gateway-api")
+"""How traffic is routed: Istio's VirtualService and DestinationRule subsets, or the
+Kubernetes Gateway API's HTTPRoutes over per-version Services."""
+GATEWAY_API_VERSION = "v1.5.1"
+"""The Gateway API release Istio 1.30.3 is built and tested against."""
+GATEWAY_API_CHANNELS = ("standard", "experimental")
 MATCH_KINDS = ("exact", "prefix", "regex")
 MAX_WEIGHT = 1_000_000
 

@@ -25,6 +25,11 @@ from model.vocabulary import (  # noqa: F401
     SERVICE_TYPES,
     MATCH_KINDS,
     MAX_WEIGHT,
+    DATA_PLANES,
+    ISTIO_PLATFORMS,
+    TRAFFIC_APIS,
+    GATEWAY_API_VERSION,
+    GATEWAY_API_CHANNELS,
 )
 from model.settings.types import (  # noqa: F401
     ResourceRequirements,
@@ -50,6 +55,7 @@ from model.settings.types import (  # noqa: F401
     ExternalService,
     EgressSettings,
     RolloutSettings,
+    GatewayApiSettings,
     Settings,
     SECRET_NOT_SET_SHOWN,
 )

@@ -14,6 +14,7 @@ from model.apps import APPLICATIONS, Application
 from model.errors import ConfigError
 from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
+from model.settings.parse_data_plane import check_data_plane, parse_gateway_api, parse_traffic_api, platform
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
@@ -21,7 +22,7 @@ from model.settings.parse_services import parse_services
 from model.settings.reader import QUANTITY_RE, Cursor, Keys
 from model.settings.types import AppSettings, IstioSettings, SecretValue, Settings, StoreSettings
 from model.settings.validators import RESERVED_NAMESPACES
-from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, IMAGE_TAG_RE,
+from model.vocabulary import (DATA_PLANES, DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, IMAGE_TAG_RE,
                               ISTIO_CHART_REPOSITORY,
                               ISTIOD_SERVICE_PREFIX, OUTBOUND_POLICIES, REVISION_MAX, SERVICE_TYPES,
                               VERSION_RE)
@@ -33,7 +34,7 @@ from model.vocabulary import (DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX, DNS_LABEL_RE
 SECRET_KEYS = ("databasePassword",)
 
 TOP_LEVEL_KEYS = Keys("", "environment", "istio", "app", "services", "ingress", "security", "egress",
-                      "stores", "rollout", "layers", "stackRefs", *SECRET_KEYS)
+                      "stores", "rollout", "layers", "stackRefs", "traffic", "gatewayApi", *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
@@ -46,6 +47,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     env = ENVIRONMENTS[env_name]
     istio = parse_istio(root, env)
     app = parse_app(root, env)
+    traffic_api = parse_traffic_api(root)
+    check_data_plane(root, istio, traffic_api, app.application)
     services = parse_services(root, app)
     ingress = parse_ingress(root, istio)
     security = parse_security(root, env)
@@ -69,12 +72,14 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         egress=egress,
         rollout=parse_rollout(root),
         layers=layers,
+        traffic_api=traffic_api,
+        gateway_api=parse_gateway_api(root),
         secrets_not_set=not_set,
     )
 
 
 ISTIO_KEYS = Keys("istio", "install", "version", "chartRepository", "revision", "accessLog", "outboundTrafficPolicy",
-                  "istiod", "ingressGateway", "egressGateway", "protectCrds", "addons")
+                  "istiod", "ingressGateway", "egressGateway", "protectCrds", "addons", "dataPlane", "platform")
 ISTIOD_KEYS = Keys("istio.istiod", "replicas", "resources")
 INGRESS_GATEWAY_KEYS = Keys("istio.ingressGateway", "serviceType")
 EGRESS_GATEWAY_KEYS = Keys("istio.egressGateway", "enabled")
@@ -106,6 +111,8 @@ def parse_istio(root: Cursor, env: Environment) -> IstioSettings:
         protect_crds=istio.get("protectCrds", env.protect_crds, Cursor.boolean),
         kiali=addons.get("kiali", env.addons, Cursor.boolean),
         prometheus=addons.get("prometheus", env.addons, Cursor.boolean),
+        data_plane=istio.get("dataPlane", "sidecar", lambda c: c.string(choices=DATA_PLANES)),
+        platform=istio.get("platform", None, platform),
     )
 
 

@@ -9,6 +9,7 @@ from model.apps import Application
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN  # noqa: F401  (re-exported)
 from model.gates import Analysis
 from model.rollout_plan import StartedFrom
+from model.vocabulary import GATEWAY_API_VERSION
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +46,10 @@ class IstioSettings:
     protect_crds: bool
     kiali: bool
     prometheus: bool
+    data_plane: str = "sidecar"
+    """sidecar (an Envoy in every pod) or ambient (ztunnel per node, waypoints for L7)."""
+    platform: str | None = None
+    """`global.platform` of the charts (k3d, gke, ...); None: a plain cluster."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,6 +295,17 @@ class RolloutSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GatewayApiSettings:
+    """The Kubernetes Gateway API CRDs a gateway-api stack routes with."""
+
+    version: str = GATEWAY_API_VERSION
+    channel: str = "standard"
+    """standard, or experimental (HTTPRoute retries are only there)."""
+    install_crds: bool = True
+    """False: a cluster admin owns the CRDs; the program only checks they are there."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything one stack asks for, validated."""
 
@@ -309,12 +325,24 @@ class Settings:
     rollout: RolloutSettings
     layers: LayerSettings = field(default_factory=lambda: LayerSettings())
     """Which layers this stack holds and the stacks it builds on; all three by default."""
+    traffic_api: str = "istio"
+    """istio (VirtualService, DestinationRule subsets) or gateway-api (HTTPRoutes)."""
+    gateway_api: GatewayApiSettings = field(default_factory=lambda: GatewayApiSettings())
     secrets_not_set: tuple[str, ...] = ()
     """Secret config keys this stack needs and its file does not hold. Only an
     offline parse (`unset_secrets_allowed`) lets them through; the engine's refuses."""
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]
+
+    @property
+    def gateway_api_routes(self) -> bool:
+        """Whether traffic is routed with HTTPRoutes (and the Gateway API CRDs are needed)."""
+        return self.traffic_api == "gateway-api"
+
+    @property
+    def ambient(self) -> bool:
+        return self.istio.data_plane == "ambient"
 
     @property
     def routed_services(self) -> tuple[ServiceSettings, ...]:

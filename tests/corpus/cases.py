@@ -142,7 +142,7 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
 
         '{file}: bookinfo-mesh:services.reviews.routes[0].tiemout: unknown key; did you mean timeout? allowed: match, to, weights, fault, timeout, retries, mirror'),
     "misspelt top key": (stack("  bookinfo-mesh:servics: {}\n"),
-        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, layers, stackRefs, databasePassword'),
+        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, layers, stackRefs, traffic, gatewayApi, databasePassword'),
     # --- unsafe values
     "namespace istio-system": (stack("  bookinfo-mesh:app: {namespace: istio-system}\n"),
         '{file}: bookinfo-mesh:app.namespace = "istio-system": a system namespace; choose a namespace of the application\'s own'),
@@ -335,6 +335,28 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
     "header regex newline": (reviews(JASON.format(kind="regex", value='"jason\\n"')),
         '{file}: bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.regex = "jason\\n": expected a header value (no control characters but tab)'),
     "header exact tab accepted": (reviews(JASON.format(kind="exact", value='"jason\\tx"')), OK),
+    # --- data plane and traffic API: what Istio 1.30.3 cannot run, in one line each
+    "ambient with istio routing": (stack("  bookinfo-mesh:istio: {dataPlane: ambient}\n"),
+        '{file}: bookinfo-mesh:istio.dataPlane = "ambient": istio.dataPlane=ambient needs traffic.api=gateway-api: VirtualService with waypoints is Alpha in Istio 1.30 and mixing it with HTTPRoute is undefined'),
+    "ambient with bms": (stack("  bookinfo-mesh:app: {name: bms}\n  bookinfo-mesh:istio: {dataPlane: ambient}\n"
+                               "  bookinfo-mesh:traffic: {api: gateway-api}\n"),
+        '{file}: bookinfo-mesh:istio.dataPlane = "ambient": istio.dataPlane=ambient cannot run app.name=bms: its two-hop egress gateway (sidecar to egress gateway to the external payment API) has no ambient twin; use istio.dataPlane=sidecar'),
+    "data plane misspelt": (stack("  bookinfo-mesh:istio: {dataPlane: ambiant}\n"),
+        '{file}: bookinfo-mesh:istio.dataPlane = "ambiant": allowed: sidecar, ambient'),
+    "platform kind": (stack("  bookinfo-mesh:istio: {platform: kind}\n"),
+        '{file}: bookinfo-mesh:istio.platform = "kind": global.platform=kind does not exist in Istio 1.30.3 (gke, k3d, k3s, microk8s, minikube, openshift); leave platform empty on kind/EKS'),
+    "platform eks": (stack("  bookinfo-mesh:istio: {platform: eks}\n"),
+        '{file}: bookinfo-mesh:istio.platform = "eks": global.platform=eks does not exist in Istio 1.30.3 (gke, k3d, k3s, microk8s, minikube, openshift); leave platform empty on kind/EKS'),
+    "platform a number": (stack("  bookinfo-mesh:istio: {platform: 3}\n"),
+        '{file}: bookinfo-mesh:istio.platform = 3: global.platform=3 does not exist in Istio 1.30.3 (gke, k3d, k3s, microk8s, minikube, openshift); leave platform empty on kind/EKS'),
+    "traffic api unknown": (stack("  bookinfo-mesh:traffic: {api: gamma}\n"),
+        '{file}: bookinfo-mesh:traffic.api = "gamma": allowed: istio, gateway-api'),
+    "gateway api older version": (stack("  bookinfo-mesh:gatewayApi: {version: v1.4.0}\n"),
+        '{file}: bookinfo-mesh:gatewayApi.version = "v1.4.0": Istio 1.30.3 is built and tested against Gateway API v1.5.1 (older TLSRoute/BackendTLSPolicy CRDs are silently ignored by istiod)'),
+    "gateway api channel unknown": (stack("  bookinfo-mesh:gatewayApi: {channel: beta}\n"),
+        '{file}: bookinfo-mesh:gatewayApi.channel = "beta": allowed: standard, experimental'),
+    "gateway api install not a boolean": (stack("  bookinfo-mesh:gatewayApi: {installCrds: 'no'}\n"),
+        '{file}: bookinfo-mesh:gatewayApi.installCrds = "no": expected true or false'),
 }
 
 
