@@ -178,6 +178,13 @@ def test_kubernetes_library_functions_behave_as_the_api_servers(value, text):
     assert checked.evaluated == 1
 
 
+def test_an_integer_in_a_number_field_is_a_double_to_cel():
+    checked = CrdSchemas(specs={("example.com/v1", "Thing"): {"type": "object", "properties": {"ratio": {
+        "type": "number", "x-kubernetes-validations": [{"rule": "self > 0.5", "message": "too small"}]}}}})
+    assert spec_problems(checked, "example.com/v1", "Thing", {"ratio": 1}) == []
+    assert checked.evaluated == 1
+
+
 def test_substring_out_of_range_fails_the_rule_as_the_api_server_refuses_it():
     checked = CrdSchemas(specs={("example.com/v1", "Thing"): {"type": "object", "properties": {"value": {
         "type": "string", "x-kubernetes-validations": [{"rule": "self.substring(7, 8) == '/'", "message": "bad"}]}}}})
