@@ -185,6 +185,17 @@ def test_an_integer_in_a_number_field_is_a_double_to_cel():
     assert checked.evaluated == 1
 
 
+def test_a_rule_cel_python_cannot_compile_or_evaluate_is_reported_not_passed():
+    checked = CrdSchemas(specs={("example.com/v1", "Thing"): {"type": "object", "properties": {"items": {
+        "type": "array", "items": {"type": "object", "x-kubernetes-validations": [
+            {"rule": "self.missing.size() > 0", "message": "m"}, {"rule": "self.(", "message": "m"}]}}}}})
+    problems = spec_problems(checked, "example.com/v1", "Thing", {"items": [{}, {}]})
+    assert [(level, text.split(" (")[0]) for level, text in problems] == [
+        ("warning", "spec.items[0]: rule not evaluated offline"), ("warning", "spec.items[0]: rule not evaluated offline")]
+    assert "(no such member in mapping: 'missing'): self.missing.size() > 0" in problems[0][1]
+    assert "(cannot compile: " in problems[1][1] and checked.evaluated == 0
+
+
 def test_substring_out_of_range_fails_the_rule_as_the_api_server_refuses_it():
     checked = CrdSchemas(specs={("example.com/v1", "Thing"): {"type": "object", "properties": {"value": {
         "type": "string", "x-kubernetes-validations": [{"rule": "self.substring(7, 8) == '/'", "message": "bad"}]}}}})

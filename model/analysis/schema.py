@@ -32,20 +32,14 @@ from model.safe_files import MANIFEST, load_large_yaml_file
 
 
 @dataclass
-class CompiledRule:
-    program: Any
-    missing: list[str]
-    """Functions the rule calls that cannot be evaluated offline (then it is not run)."""
-
-
-@dataclass
 class CrdSchemas:
     """Spec schemas by (apiVersion, kind), and what is built from them once."""
 
     specs: dict[tuple[str, str], dict] = field(default_factory=dict)
     sources: dict[tuple[str, str], str] = field(default_factory=dict)
     """The file defining each (group, kind)."""
-    programs: dict[str, CompiledRule] = field(default_factory=dict)
+    programs: dict[str, tuple[Any, list[str]]] = field(default_factory=dict)
+    """Rule text → (cel-python program, functions it calls that cannot be evaluated offline)."""
     validators: dict[tuple[str, str], Any] = field(default_factory=dict)
     evaluated: int = 0
     """Rule evaluations run (passed or failed), for tests and measurements."""
@@ -178,7 +172,7 @@ def _reason(error: Any) -> str:
     return re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text)
 
 
-def _compiled(schemas: CrdSchemas, text: str) -> CompiledRule:
+def _compiled(schemas: CrdSchemas, text: str) -> tuple[Any, list[str]]:
     compiled = schemas.programs.get(text)
     if compiled is None:
         import celpy
@@ -187,8 +181,8 @@ def _compiled(schemas: CrdSchemas, text: str) -> CompiledRule:
 
         environment = celpy.Environment()
         tree = environment.compile(text)
-        compiled = schemas.programs[text] = CompiledRule(environment.program(tree, functions=KUBERNETES_FUNCTIONS),
-                                                         missing_functions(tree))
+        compiled = schemas.programs[text] = (environment.program(tree, functions=KUBERNETES_FUNCTIONS),
+                                             missing_functions(tree))
     return compiled
 
 
@@ -207,20 +201,22 @@ def _rule_problems(schemas: CrdSchemas, schema: Mapping, value: Any, parts: tupl
             continue
         message = str(validation.get("message") or f"fails rule {text}")
         try:
-            compiled = _compiled(schemas, text)
+            program, missing = _compiled(schemas, text)
         except Exception as error:  # cel-python cannot parse it: say so rather than guess
-            problems.append((WARNING, f"{_path(parts)}: rule not evaluated offline (cannot compile: "
-                                      f"{str(error).splitlines()[0]}): {_shortened(text)}"))
-            continue
-        if compiled.missing:
             if text not in reported:
                 reported.add(text)
-                names = ", ".join(f"{name}()" for name in compiled.missing)
+                problems.append((WARNING, f"{_path(parts)}: rule not evaluated offline (cannot compile: "
+                                          f"{str(error).splitlines()[0]}): {_shortened(text)}"))
+            continue
+        if missing:
+            if text not in reported:
+                reported.add(text)
+                names = ", ".join(f"{name}()" for name in missing)
                 problems.append((WARNING, f"{_path(parts)}: rule not evaluated offline (CEL function {names} "
                                           f"not available): {_shortened(text)}"))
             continue
         try:
-            result = compiled.program.evaluate({"self": to_cel(schema, value)})
+            result = program.evaluate({"self": to_cel(schema, value)})
         except Exception as error:  # cel-python raises some evaluation errors instead of returning them
             result = error if isinstance(error, celpy.CELEvalError) else celpy.CELEvalError(repr(error))
         if isinstance(result, KubernetesRuleError):
