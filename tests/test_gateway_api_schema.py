@@ -312,3 +312,14 @@ def test_every_function_gateway_api_rules_call_is_evaluated_and_istios_url_libra
     assert missing == {"url", "isURL", "getScheme"}
     assert called - missing <= {"has", "all", "exists", "exists_one", "size", "contains", "startsWith", "endsWith",
                                 "matches", "duration", "int", "substring"}
+
+
+def test_a_crd_file_of_malformed_crds_is_refused_in_one_line(capsys, tmp_path):
+    crds = tmp_path / "crds.yaml"
+    crds.write_text("kind: CustomResourceDefinition\nspec:\n  group: g\n  names: {kind: Thing}\n  versions: [1, {schema: 3}, "
+                    "{served: true, schema: {openAPIV3Schema: {properties: {spec: 4}}}}]\n---\n"
+                    "kind: CustomResourceDefinition\nspec: [1]\n")
+    objects = tmp_path / "thing.yaml"
+    objects.write_text("apiVersion: g/v1\nkind: Thing\nmetadata: {name: a}\n")
+    code, out, err = check(capsys, str(objects), "--crds", str(crds))
+    assert (code, out, err) == (1, "", f"error: {crds}: no CustomResourceDefinition with a spec schema (--crds)\n")

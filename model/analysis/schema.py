@@ -58,22 +58,28 @@ def load_crds(paths: str | Sequence[str]) -> CrdSchemas:
         for number, doc in enumerate(documents, 1):
             if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
                 continue
-            spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
-            group, kind = str(spec.get("group")), str((spec.get("names") or {}).get("kind"))
+            spec = _mapping(doc.get("spec"))
+            group, kind = spec.get("group"), _mapping(spec.get("names")).get("kind")
+            if not isinstance(group, str) or not isinstance(kind, str):
+                continue  # names no kind: defines nothing to check against
             if (group, kind) in schemas.sources:
                 raise ConfigError(file=path, path=f"document {number}: spec.names.kind", value=kind,
                                   message=f"{kind}.{group} is already defined by {schemas.sources[group, kind]}: "
                                           "give each CRD once (one Gateway API channel)")
             schemas.sources[group, kind] = path
-            for version in spec.get("versions") or []:
-                root = ((version.get("schema") or {}).get("openAPIV3Schema") or {})
-                spec_schema = (root.get("properties") or {}).get("spec")
-                if version.get("served") and spec_schema:
+            for version in map(_mapping, spec.get("versions") if is_list(spec.get("versions")) else []):
+                root = _mapping(_mapping(version.get("schema")).get("openAPIV3Schema"))
+                spec_schema = _mapping(root.get("properties")).get("spec")
+                if version.get("served") and isinstance(spec_schema, Mapping):
                     schemas.specs[(f"{group}/{version.get('name')}", kind)] = spec_schema
                     found += 1
         if not found:
             raise ConfigError(file=path, path="", message="no CustomResourceDefinition with a spec schema (--crds)")
     return schemas
+
+
+def _mapping(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _strict(schema: Any) -> Any:
