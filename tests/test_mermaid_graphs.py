@@ -72,7 +72,7 @@ def test_every_diff_graph_between_task_examples_parses(capsys):
 
 
 def test_labels_with_mermaid_specials_still_parse():
-    from meshplan.diff.formats import _mermaid_text
+    from meshplan.diff.formats import mermaid_text
 
-    label = _mermaid_text('#0 uri~="a|b" & <x> `y` v1: 50%')
+    label = mermaid_text('#0 uri~="a|b" & <x> `y` v1: 50%')
     assert parse([f'flowchart LR\n  n0("s") -->|"{label}"| n1["{label}"]']) == [{"ok": True}]

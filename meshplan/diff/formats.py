@@ -208,7 +208,7 @@ def mermaid(diff) -> list[str]:
     def node(key: str, label: str, shape: str) -> str:
         if key not in ids:
             ids[key] = f"n{len(ids)}"
-            text = _mermaid_text(label)
+            text = mermaid_text(label)
             body = {"box": f'["{text}"]', "round": f'("{text}")', "gateway": f'{{{{"{text}"}}}}'}[shape]
             lines.append(f"  {ids[key]}{body}")
         return ids[key]
@@ -232,13 +232,13 @@ def mermaid(diff) -> list[str]:
                 origin = node(f"svc:{t.namespace}/{own_service}", own_service, "round")
             else:
                 origin = node(f"gw:{source}", source.split("/")[-1], "gateway")
-            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{_mermaid_text(share)}"| {target}')
+            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{mermaid_text(share)}"| {target}')
         if t.subset:
             # A gateway's own split applies to requests through that gateway only.
             via = [g.split("/")[-1] for g in sources if g != "mesh"]
             label = f"via {', '.join(via)}: {share}" if via else share
             version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
-            edges.append(f'  {target} {arrow}|"{_mermaid_text(label)}"| {version}')
+            edges.append(f'  {target} {arrow}|"{mermaid_text(label)}"| {version}')
     return lines + list(dict.fromkeys(edges))
 
 
@@ -266,7 +266,7 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     return found
 
 
-def _mermaid_text(text: str) -> str:
+def mermaid_text(text: str) -> str:
     """Label text safe inside mermaid's `"..."` and `|...|`, and inside the
     markdown fence around the graph (no backtick, no HTML)."""
     text = printable(text)
