@@ -75,7 +75,8 @@ def service_calls(settings: Settings) -> tuple[tuple[ServiceEnd, ServiceEnd], ..
     def end(name: str) -> ServiceEnd:
         return service_namespace(app.service(name), settings.app.namespace), name
 
-    return tuple((end(caller), end(callee)) for caller, callee in app.calls() if caller in deployed and callee in deployed)
+    return tuple((end(caller), end(callee)) for caller, callee in app.calls()
+                 if caller in deployed and callee in deployed)
 
 
 def state_from_render_json(document: Mapping, label: str) -> State:
