@@ -28,6 +28,14 @@ def service_fqdn(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
+def fqdn(host: str, namespace: str) -> str:
+    """Istio's short-name rule: a host without a dot lives in the namespace of the
+    object naming it."""
+    if "." in host or "*" in host:
+        return host
+    return service_fqdn(host, namespace)
+
+
 def gateway_label(release_name: str) -> dict[str, str]:
     """The `istio=` pod label the gateway chart derives from its release name."""
     return {"istio": release_name.removeprefix("istio-")}

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Iterator
 
-from model.bodies import is_list
-from model.names import SECRET_SHOWN
+from model.bodies import TEMPLATE_PATHS, is_list
+from model.names import SECRET_SHOWN, fqdn
 
 EPSILON = 1e-6
 """Shares at or below this many percent count as no traffic."""
@@ -315,8 +315,6 @@ class Backings:
     subset's labels. Indexed once, so each lookup costs the size of its answer."""
 
     def __init__(self, objects: Iterable[Mapping]):
-        from model.analysis.index import TEMPLATE_PATHS, fqdn  # lazily: model.analysis imports this module
-
         self._fqdn = fqdn
         self._rules: dict[str, list[tuple[ObjectKey, dict[str, Mapping]]]] = {}
         self._selectors: dict[str, list[tuple[str, Mapping]]] = {}

@@ -16,6 +16,7 @@ import shlex
 from meshplan.diff.compare import describe, shown
 from meshplan.render.formats import clip
 from model.errors import printable
+from model.names import CLUSTER_DOMAIN
 from model.traffic import format_percent
 
 _COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "add": "32", "remove": "31",
@@ -198,17 +199,23 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
 
 
 def mermaid(diff) -> list[str]:
-    """A flowchart gateway → services → versions. Edges carry the share after the
-    change, or `before → after` where it moves; a destination left with 0% is dashed.
-    A rule starts at the gateways it is bound to (its match's `gateways`, else its
-    VirtualService's); a mesh rule starts at the service its VirtualService is for.
-    A version split made at a gateway is labelled `via <gateway>`."""
+    """The request path as a flowchart: gateway → service → the services it calls,
+    and each service → its versions. Edges into a destination carry its share after
+    the change, or `before → after` where it moves; a destination left with 0% is
+    dashed. A rule starts at the gateways it is bound to (its match's `gateways`,
+    else its VirtualService's); a mesh rule starts at the service its VirtualService
+    is for. A version split made at a gateway is labelled `via <gateway>`.
+
+    Who calls whom is the application's (`Application.calls`) and comes from the
+    proposed side only: that side is always a stack rendered here, which holds the
+    application, while a base from `--base-ref` (render JSON) or `--against-state`
+    (a Pulumi state export) holds objects alone. Shares come from both sides."""
     lines, edges, ids = ["flowchart LR"], [], {}
 
     def node(key: str, label: str, shape: str) -> str:
         if key not in ids:
             ids[key] = f"n{len(ids)}"
-            text = _mermaid_text(label)
+            text = mermaid_text(label)
             body = {"box": f'["{text}"]', "round": f'("{text}")', "gateway": f'{{{{"{text}"}}}}'}[shape]
             lines.append(f"  {ids[key]}{body}")
         return ids[key]
@@ -222,29 +229,33 @@ def mermaid(diff) -> list[str]:
         if len(routes_per_vs[(t.namespace, t.virtual_service)]) > 1:
             share = f"{clip(t.route, 30)}: {share}"
         arrow = "-.->" if not t.after else "-->"
-        service = t.host.split(".")[0]
-        target = node(f"svc:{t.namespace}/{service}", service, "round")
-        sources, own_service = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
+        service_ns, service = _service_of(t.host, t.namespace)
+        target = node(f"svc:{service_ns}/{service}", service, "round")
+        sources, own_host = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
+        own_ns, own_service = _service_of(own_host, t.namespace)
         for source in sources:
             if source == "mesh":
-                if own_service == service:
+                if (own_ns, own_service) == (service_ns, service):
                     continue  # the service's own rule: its versions hang off its node
-                origin = node(f"svc:{t.namespace}/{own_service}", own_service, "round")
+                origin = node(f"svc:{own_ns}/{own_service}", own_service, "round")
             else:
                 origin = node(f"gw:{source}", source.split("/")[-1], "gateway")
-            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{_mermaid_text(share)}"| {target}')
+            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{mermaid_text(share)}"| {target}')
         if t.subset:
             # A gateway's own split applies to requests through that gateway only.
             via = [g.split("/")[-1] for g in sources if g != "mesh"]
             label = f"via {', '.join(via)}: {share}" if via else share
-            version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
-            edges.append(f'  {target} {arrow}|"{_mermaid_text(label)}"| {version}')
+            version = node(f"ver:{service_ns}/{service}/{t.subset}", f"{service} {t.subset}", "box")
+            edges.append(f'  {target} {arrow}|"{mermaid_text(label)}"| {version}')
+    for (caller_ns, caller), (callee_ns, callee) in diff.proposed.calls:
+        edges.append(f"  {node(f'svc:{caller_ns}/{caller}', caller, 'round')} --> "
+                     f"{node(f'svc:{callee_ns}/{callee}', callee, 'round')}")
     return lines + list(dict.fromkeys(edges))
 
 
 def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     """(namespace, VirtualService, route label) → (the gateways the rule is bound
-    to, `mesh` included, as `ns/name`; the short name of the VirtualService's host)."""
+    to, `mesh` included, as `ns/name`; the VirtualService's first host)."""
     from model.traffic import hidden_by_secret, route_label
 
     found = {}
@@ -257,7 +268,7 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
         ns = metadata.get("namespace", "")
         qualify = (lambda g: g if g == "mesh" or "/" in g else f"{ns}/{g}")
         bound = [qualify(g) for g in spec.get("gateways") or ["mesh"]]
-        own = str((spec.get("hosts") or [metadata.get("name", "")])[0]).split(".")[0]
+        own = str((spec.get("hosts") or [metadata.get("name", "")])[0])
         for index, rule in enumerate(spec.get("http") or []):
             matched = [g for m in rule.get("match") or [] for g in m.get("gateways") or []]
             every_match_bound = rule.get("match") and all(m.get("gateways") for m in rule["match"])
@@ -266,7 +277,17 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     return found
 
 
-def _mermaid_text(text: str) -> str:
+def _service_of(host: str, namespace: str) -> tuple[str, str]:
+    """(namespace, short name) of the service a host names: a cluster-local FQDN
+    names its namespace, any other host is taken in `namespace`, the one of the
+    VirtualService naming it, as Istio takes a short name."""
+    parts = host.split(".")
+    if host.endswith(f".svc.{CLUSTER_DOMAIN}") and len(parts) > 2:
+        return parts[1], parts[0]
+    return namespace, parts[0]
+
+
+def mermaid_text(text: str) -> str:
     """Label text safe inside mermaid's `"..."` and `|...|`, and inside the
     markdown fence around the graph (no backtick, no HTML)."""
     text = printable(text)

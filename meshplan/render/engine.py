@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from meshplan.project import REPOSITORY
-from meshplan.render.recording import SECRET_SHOWN, Rendered, _registrations, plain
+from meshplan.render.recording import SECRET_SHOWN, Rendered, plain, registrations_of
 from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
@@ -29,7 +29,7 @@ def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def _shown_path(path: Path) -> Path:
+def shown_path(path: Path) -> Path:
     """The path as a user would type it: relative to the working directory if inside it."""
     try:
         return path.resolve().relative_to(Path.cwd())
@@ -52,7 +52,7 @@ def render(config_file: str | os.PathLike, *, stack: str | None = None,
     `ref_files`: `pulumi stack output --json` files of referenced stacks, by name."""
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
-    config_path = _shown_path(config_path)
+    config_path = shown_path(config_path)
     settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs,
@@ -69,10 +69,10 @@ def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = P
     chain = (*visiting, settings.stack)
 
     def render_outputs(path: Path, stack: str) -> dict:
-        referenced, raw = read_stack_settings(_shown_path(path), stack)
+        referenced, raw = read_stack_settings(shown_path(path), stack)
         below = referenced_outputs(referenced, str(path), project_dir=project_dir, ref_files=ref_files,
                                    visiting=chain)
-        return run_program(raw, settings=referenced, stack=stack, source=str(_shown_path(path)),
+        return run_program(raw, settings=referenced, stack=stack, source=str(shown_path(path)),
                            project_dir=project_dir, reference_outputs=below).outputs
 
     return reference_outputs(settings, search=search_path(source, project_dir), ref_files=ref_files or {},
@@ -142,7 +142,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(captured.records), outputs=plain(outputs),
+                    resources=registrations_of(captured.records), outputs=plain(outputs),
                     reads=sorted(captured.reads, key=lambda read: read["urn"]))
 
 

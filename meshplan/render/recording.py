@@ -112,7 +112,7 @@ def _construction_order(records: list[dict]) -> list[dict]:
     return ordered
 
 
-def _registrations(records: list[dict]) -> list[Registration]:
+def registrations_of(records: list[dict]) -> list[Registration]:
     """The recording monitor's records (under the engine's URNs) as registrations, in
     construction order, with wire values made JSON-ready."""
     return [Registration(urn=record["urn"], type=record["type"], name=record["name"], parent=record["parent"],

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from meshplan.diff import compare as diffing
 from meshplan.diff.states import state_from_rendered
 from meshplan.check import check_rendered
-from meshplan.render.engine import Rendered, _shown_path, run_program
+from meshplan.render.engine import Rendered, run_program, shown_path
 from model.errors import ConfigError
 from model.gates import Canary, GateQuery, gate_queries
 from model.traffic_changes import step_violations
@@ -134,7 +134,7 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
                steps: tuple[int, ...] | None) -> Plan:
     """The plan for a fresh, resumed or rolling-back rollout. Over a screen because
     every part of it (steps, targets, rollback) comes from the same renders, made once."""
-    source = str(_shown_path(Path(config_file)))
+    source = str(shown_path(Path(config_file)))
     raw = read_stack_file(source)
     repair = _unfinished_first_edit(raw, service)
     raw = repair.apply_to(raw)
@@ -183,7 +183,7 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
         label = "the stack config now" if i == 0 else f"step {planned[i - 1].number}"
         diff = diffing.diff_states(state_from_rendered(before, label),
                                    state_from_rendered(rendered, f"step {step.number} ({step.percent}%)"))
-        _refuse_unless_one_weight_change(diff, step, settings.rollout.max_step, rendered, source)
+        refuse_unless_one_weight_change(diff, step, settings.rollout.max_step, rendered, source)
         result.append(Step(planned=step, edit=edit, config=config, diff=diff, rendered=rendered, targets=targets))
         before, before_config = rendered, config
 
@@ -229,7 +229,7 @@ def _render(config: dict, settings: Settings, stack: str, source: str) -> Render
     return run_program(config, settings=settings, stack=stack, source=source)
 
 
-def _refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_step: float | None,
+def refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_step: float | None,
                                      rendered: Rendered, source: str) -> None:
     where = f"step {step.number} ({step.percent}%)"
     if step.resumed:

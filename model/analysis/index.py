@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from model import names
-from model.bodies import as_list  # noqa: F401 (the rules take it from here)
+from model.bodies import TEMPLATE_PATHS, as_list  # noqa: F401 (the rules take them from here)
+from model.names import fqdn  # noqa: F401 (the rules take it from here)
 
 MESH_GATEWAY = "mesh"
 ISTIO_NAMESPACE = "istio-system"
@@ -27,20 +28,7 @@ CLUSTER_SCOPED = frozenset({"Namespace", "Node", "CustomResourceDefinition", "Cl
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
 SCOPE_GATEWAY_TO_NAMESPACE = "PILOT_SCOPE_GATEWAY_TO_NAMESPACE"
 """istiod setting: a Gateway selects gateway pods of its own namespace only (default: any)."""
-TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"), "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
 WORKLOAD_KINDS = ("Pod", *TEMPLATE_PATHS)
-
-
-def fqdn(host: str, namespace: str) -> str:
-    """Istio's short-name rule: a host without a dot lives in the namespace of the
-    object naming it."""
-    if "." in host or "*" in host:
-        return host
-    return names.service_fqdn(host, namespace)
 
 
 def host_matches(pattern: str, host: str) -> bool:
