@@ -171,17 +171,17 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         out.append("")
     moved = diff.changed_traffic
     if moved:
-        out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
+        out += ["#### Traffic", "", f"| {_route_column(moved)} | Route | Destination | Before | After | Change |",
                 "|---|---|---|---:|---:|---:|"]
         for t in moved:
-            out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
+            out.append(f"| {code_span(_route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
     if diff.aspects:
-        out += ["#### Faults, mirrors, timeouts and retries", "", "| VirtualService | Route | Before | After |",
-                "|---|---|---|---|"]
+        out += ["#### Faults, mirrors, timeouts and retries", "",
+                f"| {_route_column(diff.aspects)} | Route | Before | After |", "|---|---|---|---|"]
         for a in diff.aspects:
-            out.append(f"| {code_span(f'{a.namespace}/{a.virtual_service}')} | {_cell(a.route)} | "
+            out.append(f"| {code_span(_route_object(a))} | {_cell(a.route)} | "
                        f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
         out.append("")
     if moved:  # an unchanged graph tells a reviewer nothing
@@ -197,12 +197,24 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
     return "\n".join(out)
 
 
+def _route_column(rows) -> str:
+    """The route objects' column: `VirtualService` while every row is one's."""
+    return "VirtualService" if all(r.kind == "VirtualService" for r in rows) else "Route"
+
+
+def _route_object(row) -> str:
+    """`namespace/name`, the kind first when it is not a VirtualService."""
+    name = f"{row.namespace}/{row.virtual_service}"
+    return name if row.kind == "VirtualService" else f"{row.kind} {name}"
+
+
 def mermaid(diff) -> list[str]:
     """A flowchart gateway → services → versions. Edges carry the share after the
     change, or `before → after` where it moves; a destination left with 0% is dashed.
     A rule starts at the gateways it is bound to (its match's `gateways`, else its
-    VirtualService's); a mesh rule starts at the service its VirtualService is for.
-    A version split made at a gateway is labelled `via <gateway>`."""
+    VirtualService's; an HTTPRoute's Gateway parents); a mesh rule starts at the
+    service its VirtualService is for (an HTTPRoute's parent Service). A version split
+    made at a gateway is labelled `via <gateway>`."""
     lines, edges, ids = ["flowchart LR"], [], {}
 
     def node(key: str, label: str, shape: str) -> str:
@@ -249,6 +261,8 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
 
     found = {}
     for obj in objects:
+        if obj.get("kind") == "HTTPRoute":
+            found.update(_http_route_sources(obj))
         if obj.get("kind") != "VirtualService":
             continue
         metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
@@ -264,6 +278,21 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
             gateways = list(dict.fromkeys(qualify(g) for g in matched)) if every_match_bound else bound
             found[(ns, metadata.get("name", ""), route_label(index, rule))] = (gateways, own)
     return found
+
+
+def _http_route_sources(route) -> dict[tuple[str, str, str], tuple[list[str], str]]:
+    """`_rule_sources` for one HTTPRoute: every rule starts at its Gateway parents and,
+    attached to a Service (GAMMA), at that service."""
+    from model.httproute_traffic import ordered_rules, parents, rule_label
+    from model.traffic import hidden_by_secret, object_key
+
+    if hidden_by_secret(route.get("metadata")) or hidden_by_secret(route.get("spec")):
+        return {}
+    _, namespace, name = object_key(route)
+    services, gateways = parents(route)
+    sources = [*gateways, *(["mesh"] if services or not gateways else [])]
+    own = services[0][1].split(".")[0] if services else name
+    return {(namespace, name, rule_label(index, rule)): (sources, own) for index, rule, _ in ordered_rules(route)}
 
 
 def _mermaid_text(text: str) -> str:

@@ -10,7 +10,8 @@ import yaml
 from meshplan.render.recording import Rendered, holds
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
-from model.traffic import format_percent, route_aspects, traffic_table
+from model.route_aspects import route_aspects
+from model.traffic import format_percent, traffic_table
 
 
 def as_json(rendered: Rendered) -> str:
