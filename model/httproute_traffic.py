@@ -28,8 +28,7 @@ parent Service itself is no version, any other backendRef reads as its own name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from model.bodies import as_list
 from model.route_aspects import RouteAspect
@@ -162,8 +161,7 @@ def parents(route: Mapping) -> tuple[list[tuple[str, str]], list[str]]:
     return list(services), list(gateways)
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     host: str
     subset: str
     service: tuple[str, str] | None

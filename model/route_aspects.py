@@ -29,11 +29,11 @@ def route_aspects(objects: Iterable[Mapping]) -> list[RouteAspect]:
     """The faults, mirrors, timeouts and retries of every HTTP route of every
     VirtualService, and of every rule of every HTTPRoute, among `objects`, in route
     order; none for one whose rules a secret hides (as for its shares)."""
-    from model.httproute_traffic import http_route_aspects  # it builds on this module
-
     found = []
     for obj in objects:
         if obj.get("kind") == "HTTPRoute":
+            from model.httproute_traffic import http_route_aspects  # it builds on this module
+
             found.extend(http_route_aspects(obj))
             continue
         spec = obj.get("spec") or {}

@@ -160,13 +160,13 @@ def ordered_rules(vs: Mapping, kind: str) -> Iterator[tuple[int, Mapping, bool]]
 
 
 def traffic_table(objects: Iterable[Mapping]) -> list[Share]:
-    from model.httproute_traffic import http_route_shares  # it builds on this module
-
     found = []
     for obj in objects:
         if obj.get("kind") == "VirtualService":
             found.extend(virtual_service_shares(obj))
         elif obj.get("kind") == "HTTPRoute":
+            from model.httproute_traffic import http_route_shares  # it builds on this module
+
             found.extend(http_route_shares(obj))
     return found
 
@@ -339,15 +339,17 @@ def make_before_break(objects: Iterable[Mapping]) -> list[Need]:
     workloads running its pods (istio.io's traffic-management best practices). A
     destination at 0% (weight 0, or shadowed by an earlier catch-all) needs nothing, so
     traffic can leave a version before the version goes."""
-    from model.httproute_traffic import http_route_deliveries  # it builds on this module
-
     objects = list(objects)
     backings = Backings(objects)
     found = []
     for obj in objects:
         kind = obj.get("kind")
-        routed = deliveries(obj) if kind == "VirtualService" else \
-            http_route_deliveries(obj) if kind == "HTTPRoute" else []
+        if kind == "HTTPRoute":
+            from model.httproute_traffic import http_route_deliveries  # it builds on this module
+
+            routed = http_route_deliveries(obj)
+        else:
+            routed = deliveries(obj) if kind == "VirtualService" else []
         found.extend(Need(delivery=delivery, backing=backings.of_delivery(delivery))
                      for delivery in routed if delivery.percent > EPSILON)
     return found

@@ -71,6 +71,13 @@ def route_identity(label: str) -> str:
     return _INDEX_PREFIX.sub("", label)
 
 
+def output_row(share: Share) -> dict:
+    """One row of the program's `traffic` stack output, as `shares_from_output` reads it
+    back (`kind` only for an HTTPRoute's row: a VirtualService's row is as it always was)."""
+    return {"virtualService": share.virtual_service, "namespace": share.namespace, "route": share.route,
+            "host": share.host, "subset": share.subset, "percent": share.percent, **_kind_field(share.kind)}
+
+
 def shares_from_output(rows: Iterable[Mapping]) -> list[Share]:
     """Shares from the program's `traffic` stack output (a row without `kind` is a
     VirtualService's)."""

@@ -26,7 +26,7 @@ from model.errors import ConfigError
 from model.rollout_plan import PlannedStep, change_plans, default_route_weights
 from model.route_aspects import route_aspects
 from model.traffic import make_before_break, needed_before, traffic_table
-from model.traffic_changes import (shares_from_output, step_violations, traffic_changes,
+from model.traffic_changes import (output_row, shares_from_output, step_violations, traffic_changes,
                                    undeployed_while_routed)
 from model.vocabulary import REGISTERED_KINDS, is_custom_resource
 from tests.conftest import render_file, render_stack
@@ -106,6 +106,17 @@ def test_a_malformed_httproute_is_refused_in_one_line_naming_the_field():
     route = reviews(to(("v1", "ninety")))
     with pytest.raises(ConfigError, match=r"spec\.rules\[0\]\.backendRefs\[0\]\.weight.*a whole number"):
         checked_object(route, file="route.yaml", where="document 1")
+
+
+def test_meshplan_check_reads_istios_gateway_api_files_and_refuses_a_mistyped_weight(capsys, tmp_path):
+    files = [str(upstream(f"{SAMPLES}/{name}")) for name in ("route-reviews-90-10.yaml", "bookinfo-gateway.yaml")]
+    assert main(["check", *files]) == 0
+    assert capsys.readouterr().out.lower() == "no findings\n"
+    bad = tmp_path / "route.yaml"
+    bad.write_text(upstream(f"{SAMPLES}/route-reviews-90-10.yaml").read_text().replace("weight: 90", "weight: ninety"))
+    assert main(["check", str(bad)]) == 1
+    assert capsys.readouterr().err == (f"error: {bad}: document 1: spec.rules[0].backendRefs[0].weight = "
+                                       '"ninety": expected a whole number\n')
 
 
 # ------------------------------------------------------------ Gateway API semantics
@@ -195,11 +206,15 @@ def test_the_step_guard_judges_istios_v1_to_90_10_routes():
     assert step_violations(moved, 10) == []
 
 
-def test_the_guard_reads_the_kind_back_from_the_exported_traffic_rows():
-    rows = [{"virtualService": "reviews", "namespace": "bookinfo", "route": "#0 default", "host": "reviews",
-             "subset": "v1", "percent": 100.0, "kind": "HTTPRoute"}]
-    [share] = shares_from_output(rows)
-    assert share.kind == "HTTPRoute"
+def test_the_exported_traffic_rows_carry_an_httproutes_kind_and_read_back_the_same_shares():
+    shares = traffic_table(sample("route-reviews-90-10.yaml"))
+    rows = [output_row(s) for s in shares]
+    assert rows[0] == {"virtualService": "reviews", "namespace": "", "route": "#0 default", "host": "reviews",
+                       "subset": "v1", "percent": 90.0, "kind": "HTTPRoute"}
+    assert shares_from_output(rows) == shares
+    vs = yaml.safe_load(upstream("istio-1.30.3/samples/bookinfo/networking/virtual-service-reviews-90-10.yaml")
+                        .read_text())
+    assert "kind" not in output_row(traffic_table([vs])[0])  # a VirtualService's row as it always was
     assert shares_from_output([{k: v for k, v in rows[0].items() if k != "kind"}])[0].kind == "VirtualService"
 
 
