@@ -38,11 +38,13 @@ class Share:
     """The name of the route object: a VirtualService's, or an HTTPRoute's (`kind`)."""
     namespace: str
     route: str
-    """Which HTTP route of the VirtualService: its name, or `#<index>` and its match."""
+    """Which HTTP route of the VirtualService (rule of the HTTPRoute): its name, or
+    `#<index>` and its match."""
     host: str
     subset: str
     percent: float
     kind: str = "VirtualService"
+    """VirtualService or HTTPRoute: shown, not part of a route's identity."""
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
