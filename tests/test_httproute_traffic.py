@@ -265,6 +265,7 @@ def test_the_diff_shows_httproute_traffic_in_text_and_markdown():
     diff = httproute_diff(ingress + sample("route-reviews-v1.yaml"), ingress + sample("route-reviews-90-10.yaml"))
     text = diff_text(diff)
     assert "traffic: reviews v1 100% → 90%, v2 0% → 10%" in text
+    assert "  HTTPRoute /reviews  #0 default  reviews v2              0% →   10%  (+10)\n" in text
     markdown = diff_markdown(diff)
     assert "| Route | Route | Destination | Before | After | Change |" in markdown
     assert "| `HTTPRoute /reviews` | #0 default | reviews v2 | 0% | 10% | +10 |" in markdown

@@ -14,7 +14,7 @@ import re
 import shlex
 
 from meshplan.diff.compare import describe, shown
-from meshplan.render.formats import clip
+from meshplan.render.formats import clip, route_object
 from model.errors import printable
 from model.traffic import format_percent
 
@@ -94,13 +94,13 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
     if moved:
         out += ["", "Traffic (effective share per route, before → after)"]
         for t in moved:
-            out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
+            out.append(_paint(f"  {route_object(t)}  {clip(t.route, 40)}  {t.destination:<20} "
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
     if diff.aspects:
         out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
         for a in diff.aspects:
-            out.append(_paint(f"  {a.namespace}/{a.virtual_service}  {clip(a.route, 40)}  {a.change}",
+            out.append(_paint(f"  {route_object(a)}  {clip(a.route, 40)}  {a.change}",
                               "add" if a.before is None else "remove" if a.after is None else "change", colour))
     if plans:
         out += ["", f"Rollout plan ({_plan_terms(plans)})"]
@@ -174,14 +174,14 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         out += ["#### Traffic", "", f"| {_route_column(moved)} | Route | Destination | Before | After | Change |",
                 "|---|---|---|---:|---:|---:|"]
         for t in moved:
-            out.append(f"| {code_span(_route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
+            out.append(f"| {code_span(route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
     if diff.aspects:
         out += ["#### Faults, mirrors, timeouts and retries", "",
                 f"| {_route_column(diff.aspects)} | Route | Before | After |", "|---|---|---|---|"]
         for a in diff.aspects:
-            out.append(f"| {code_span(_route_object(a))} | {_cell(a.route)} | "
+            out.append(f"| {code_span(route_object(a))} | {_cell(a.route)} | "
                        f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
         out.append("")
     if moved:  # an unchanged graph tells a reviewer nothing
@@ -200,12 +200,6 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
 def _route_column(rows) -> str:
     """The route objects' column: `VirtualService` while every row is one's."""
     return "VirtualService" if all(r.kind == "VirtualService" for r in rows) else "Route"
-
-
-def _route_object(row) -> str:
-    """`namespace/name`, the kind first when it is not a VirtualService."""
-    name = f"{row.namespace}/{row.virtual_service}"
-    return name if row.kind == "VirtualService" else f"{row.kind} {name}"
 
 
 def mermaid(diff) -> list[str]:
