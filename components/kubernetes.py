@@ -15,12 +15,12 @@ import pulumi_kubernetes.apps.v1 as apps_v1
 import pulumi_kubernetes.core.v1 as core_v1
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from model.vocabulary import REGISTERED_KINDS, is_istio
+from model.vocabulary import REGISTERED_KINDS, is_custom_resource
 
 _GROUPS = {"": core_v1, "apps": apps_v1}
 """API group → the pulumi_kubernetes module of its typed classes."""
 TYPED_CLASSES = {(api_version, name): getattr(_GROUPS[kind.group], name)
-          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_istio(kind)}
+          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_custom_resource(kind)}
 
 
 def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:

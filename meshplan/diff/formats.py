@@ -14,7 +14,7 @@ import re
 import shlex
 
 from meshplan.diff.compare import describe, shown
-from meshplan.render.formats import clip
+from meshplan.render.formats import clip, route_object
 from model.errors import printable
 from model.names import CLUSTER_DOMAIN
 from model.traffic import format_percent
@@ -95,13 +95,13 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
     if moved:
         out += ["", "Traffic (effective share per route, before → after)"]
         for t in moved:
-            out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
+            out.append(_paint(f"  {route_object(t)}  {clip(t.route, 40)}  {t.destination:<20} "
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
     if diff.aspects:
         out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
         for a in diff.aspects:
-            out.append(_paint(f"  {a.namespace}/{a.virtual_service}  {clip(a.route, 40)}  {a.change}",
+            out.append(_paint(f"  {route_object(a)}  {clip(a.route, 40)}  {a.change}",
                               "add" if a.before is None else "remove" if a.after is None else "change", colour))
     if plans:
         out += ["", f"Rollout plan ({_plan_terms(plans)})"]
@@ -172,17 +172,17 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         out.append("")
     moved = diff.changed_traffic
     if moved:
-        out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
+        out += ["#### Traffic", "", f"| {_route_column(moved)} | Route | Destination | Before | After | Change |",
                 "|---|---|---|---:|---:|---:|"]
         for t in moved:
-            out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
+            out.append(f"| {code_span(route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
     if diff.aspects:
-        out += ["#### Faults, mirrors, timeouts and retries", "", "| VirtualService | Route | Before | After |",
-                "|---|---|---|---|"]
+        out += ["#### Faults, mirrors, timeouts and retries", "",
+                f"| {_route_column(diff.aspects)} | Route | Before | After |", "|---|---|---|---|"]
         for a in diff.aspects:
-            out.append(f"| {code_span(f'{a.namespace}/{a.virtual_service}')} | {_cell(a.route)} | "
+            out.append(f"| {code_span(route_object(a))} | {_cell(a.route)} | "
                        f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
         out.append("")
     if moved:  # an unchanged graph tells a reviewer nothing
@@ -198,13 +198,19 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
     return "\n".join(out)
 
 
+def _route_column(rows) -> str:
+    """The route objects' column: `VirtualService` while every row is one's."""
+    return "VirtualService" if all(r.kind == "VirtualService" for r in rows) else "Route"
+
+
 def mermaid(diff) -> list[str]:
     """The request path as a flowchart: gateway → service → the services it calls,
     and each service → its versions. Edges into a destination carry its share after
     the change, or `before → after` where it moves; a destination left with 0% is
     dashed. A rule starts at the gateways it is bound to (its match's `gateways`,
-    else its VirtualService's); a mesh rule starts at the service its VirtualService
-    is for. A version split made at a gateway is labelled `via <gateway>`.
+    else its VirtualService's; an HTTPRoute's Gateway parents); a mesh rule starts at
+    the service its VirtualService is for (an HTTPRoute's parent Service). A version
+    split made at a gateway is labelled `via <gateway>`.
 
     Who calls whom is the application's (`Application.calls`) and comes from the
     proposed side only: that side is always a stack rendered here, which holds the
@@ -260,6 +266,8 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
 
     found = {}
     for obj in objects:
+        if obj.get("kind") == "HTTPRoute":
+            found.update(_http_route_sources(obj))
         if obj.get("kind") != "VirtualService":
             continue
         metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
@@ -285,6 +293,21 @@ def _service_of(host: str, namespace: str) -> tuple[str, str]:
     if host.endswith(f".svc.{CLUSTER_DOMAIN}") and len(parts) > 2:
         return parts[1], parts[0]
     return namespace, parts[0]
+
+
+def _http_route_sources(route) -> dict[tuple[str, str, str], tuple[list[str], str]]:
+    """`_rule_sources` for one HTTPRoute: every rule starts at its Gateway parents and,
+    attached to a Service (GAMMA), at that service."""
+    from model.httproute_traffic import ordered_rules, parents, rule_label
+    from model.traffic import hidden_by_secret, object_key
+
+    if hidden_by_secret(route.get("metadata")) or hidden_by_secret(route.get("spec")):
+        return {}
+    _, namespace, name = object_key(route)
+    services, gateways = parents(route)
+    sources = [*gateways, *(["mesh"] if services or not gateways else [])]
+    own = services[0][1].split(".")[0] if services else name
+    return {(namespace, name, rule_label(index, rule)): (sources, own) for index, rule, _ in ordered_rules(route)}
 
 
 def mermaid_text(text: str) -> str:

@@ -10,7 +10,8 @@ import yaml
 from meshplan.render.recording import Rendered, holds
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
-from model.traffic import format_percent, route_aspects, traffic_table
+from model.route_aspects import route_aspects
+from model.traffic import format_percent, traffic_table
 
 
 def as_json(rendered: Rendered) -> str:
@@ -78,19 +79,19 @@ def summary(rendered: Rendered) -> str:
     table = traffic_table(objects)
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]
-        width = max(len(f"{s.namespace}/{s.virtual_service}") for s in table)
+        width = max(len(route_object(s)) for s in table)
         route_width = min(max(len(s.route) for s in table), 40)
         for share in table:
             target = share.host + (f" {share.subset}" if share.subset else "")
-            out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
+            out.append(f"  {route_object(share):<{width}}  "
                        f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
     aspects = route_aspects(objects)
     if aspects:
         out += ["", "Route faults, mirrors, timeouts and retries"]
-        width = max(len(f"{a.namespace}/{a.virtual_service}") for a in aspects)
+        width = max(len(route_object(a)) for a in aspects)
         route_width = min(max(len(a.route) for a in aspects), 40)
         for a in aspects:
-            out.append(f"  {a.namespace + '/' + a.virtual_service:<{width}}  "
+            out.append(f"  {route_object(a):<{width}}  "
                        f"{clip(a.route, route_width):<{route_width}}  {a.reading}")
     return "\n".join(out) + "\n"
 
@@ -101,6 +102,13 @@ def secrets_not_set_warnings(rendered: Rendered) -> list[str]:
     settings = rendered.settings
     return [f"warning: {secret_not_set(key, stack=settings.stack, source=settings.source)}\n"
             for key in settings.secrets_not_set]
+
+
+def route_object(row) -> str:
+    """The route object a traffic or aspect row belongs to: `namespace/name`, its kind
+    first when it is not a VirtualService (`HTTPRoute bookinfo/reviews`)."""
+    name = f"{row.namespace}/{row.virtual_service}"
+    return name if row.kind == "VirtualService" else f"{row.kind} {name}"
 
 
 def clip(text: str, width: int) -> str:

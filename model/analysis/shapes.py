@@ -119,6 +119,15 @@ CONTAINER = obj(name=STR, image=STR, ports=list_of(obj(containerPort=INT, name=S
 POD_SPEC = obj(containers=list_of(CONTAINER), initContainers=list_of(CONTAINER), serviceAccountName=STR)
 POD_TEMPLATE = obj(metadata=METADATA, spec=POD_SPEC)
 WORKLOAD_SPEC = obj(replicas=INT, selector=MATCH_LABELS, template=POD_TEMPLATE)
+# Gateway API (gateway.networking.k8s.io/v1): what the traffic table reads of an HTTPRoute.
+BACKEND_REF = obj(name=STR, namespace=STR, group=STR, kind=STR, port=INT, weight=INT)
+NAMED_MATCH = list_of(obj(name=STR, value=STR, type=STR))
+ROUTE_MATCH = obj(path=obj(type=STR, value=STR), headers=NAMED_MATCH, queryParams=NAMED_MATCH, method=STR)
+ROUTE_FILTER = obj(type=STR, requestMirror=obj(backendRef=BACKEND_REF, percent=INT,
+                                               fraction=obj(numerator=INT, denominator=INT)))
+ROUTE_RULE = obj(name=STR, matches=list_of(ROUTE_MATCH), backendRefs=list_of(BACKEND_REF),
+                 filters=list_of(ROUTE_FILTER), timeouts=obj(request=STR, backendRequest=STR),
+                 retry=obj(attempts=INT, codes=list_of(INT), backoff=STR))
 
 SPECS: Mapping[str, Shape] = {
     "VirtualService": obj(hosts=STRINGS, gateways=STRINGS, exportTo=STRINGS, http=list_of(HTTP_ROUTE),
@@ -143,6 +152,9 @@ SPECS: Mapping[str, Shape] = {
     "EnvoyFilter": obj(workloadSelector=WORKLOAD_SELECTOR, configPatches=list_of(obj())),
     "Service": obj(selector=LABELS, type=STR, clusterIP=STR, externalName=STR, ports=list_of(obj(
         port=INT, name=STR, targetPort=INT_OR_STR, protocol=STR, appProtocol=STR, nodePort=INT))),
+    "HTTPRoute": obj(parentRefs=list_of(obj(name=STR, namespace=STR, group=STR, kind=STR, port=INT,
+                                            sectionName=STR)),
+                     hostnames=STRINGS, rules=list_of(ROUTE_RULE)),
     "Pod": POD_SPEC,
     **{kind: WORKLOAD_SPEC for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")},
     "CronJob": obj(jobTemplate=obj(spec=WORKLOAD_SPEC)),
