@@ -31,8 +31,7 @@ from collections.abc import Mapping
 from typing import Iterator, NamedTuple
 
 from model.bodies import as_list
-from model.route_aspects import RouteAspect
-from model.traffic import Delivery, Share, format_percent, hidden_by_secret, object_key
+from model.traffic_rows import Delivery, RouteAspect, Share, format_percent, hidden_by_secret, object_key
 
 KIND = "HTTPRoute"
 PARENT_GROUP_DEFAULT = "gateway.networking.k8s.io"

@@ -5,24 +5,9 @@ and for `meshplan diff`, which shows the ones a change adds, removes or alters."
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from model.traffic import format_percent, hidden_by_secret, object_key, ordered_rules, route_label, route_mirrors
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouteAspect:
-    """One thing an HTTP route does to its requests besides splitting them: a fault
-    (`delay`, `abort`), a mirror (`mirror to <destination>`), a `timeout` or `retries`,
-    with how it reads, e.g. `delay 7s on 100%`."""
-
-    virtual_service: str
-    """The name of the route object: a VirtualService's, or an HTTPRoute's (`kind`)."""
-    namespace: str
-    route: str
-    aspect: str
-    reading: str
-    kind: str = "VirtualService"
+from model.traffic import ordered_rules, route_label, route_mirrors
+from model.traffic_rows import RouteAspect, format_percent, hidden_by_secret, object_key
 
 
 def route_aspects(objects: Iterable[Mapping]) -> list[RouteAspect]:

@@ -18,38 +18,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from model.bodies import TEMPLATE_PATHS, is_list
-from model.names import SECRET_SHOWN, fqdn
-
-EPSILON = 1e-6
-"""Shares at or below this many percent count as no traffic."""
-
-ObjectKey = tuple[str, str, str]
-"""(kind, namespace, name) of a Kubernetes object."""
-
-
-def object_key(obj: Mapping) -> ObjectKey:
-    metadata = obj.get("metadata") or {}
-    return str(obj.get("kind", "")), str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Share:
-    virtual_service: str
-    """The name of the route object: a VirtualService's, or an HTTPRoute's (`kind`)."""
-    namespace: str
-    route: str
-    """Which HTTP route of the VirtualService (rule of the HTTPRoute): its name, or
-    `#<index>` and its match."""
-    host: str
-    subset: str
-    percent: float
-    kind: str = "VirtualService"
-    """VirtualService or HTTPRoute: shown, not part of a route's identity."""
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.namespace, self.virtual_service, self.route, self.host, self.subset)
-
+from model.names import fqdn
+from model.traffic_rows import (EPSILON, Delivery, ObjectKey, Share, format_percent,  # noqa: F401  (the readers' rows)
+                                hidden_by_secret, object_key)
 
 def shares(weights: list[float | None]) -> list[float]:
     """Percent of requests per destination of one route."""
@@ -119,16 +90,6 @@ def route_label(index: int, route: Mapping) -> str:
     return f"#{index} {describe_match(route.get('match'))}"
 
 
-def hidden_by_secret(value: object) -> bool:
-    """Whether a secret hides part of `value`: an exported state shows each secret,
-    whatever its shape, as the one string SECRET_SHOWN."""
-    if isinstance(value, Mapping):
-        return any(hidden_by_secret(v) for v in value.values())
-    if is_list(value):
-        return any(hidden_by_secret(v) for v in value)
-    return value == SECRET_SHOWN
-
-
 def virtual_service_shares(vs: Mapping) -> list[Share]:
     """Every destination of every HTTP route of one VirtualService, with its share;
     none when a secret hides its name or any of its HTTP routes (no share of a route
@@ -173,38 +134,7 @@ def traffic_table(objects: Iterable[Mapping]) -> list[Share]:
     return found
 
 
-def format_percent(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if abs(value - round(value)) < 0.05:
-        return f"{round(value)}%"
-    return f"{value:.1f}%"
-
-
 # ------------------------------------------------------------ make before break
-
-
-@dataclass(frozen=True, kw_only=True)
-class Delivery:
-    """Requests one rule of a VirtualService or HTTPRoute sends, or mirrors, to one
-    destination."""
-
-    virtual_service: ObjectKey
-    """The route object's key (a VirtualService's or an HTTPRoute's)."""
-    route: str
-    host: str
-    """As the VirtualService writes it (a short name resolves in its namespace)."""
-    subset: str
-    percent: float
-    """Of the rule's requests: the destination's share, or the mirror's percentage."""
-    mirrored: bool = False
-    service: tuple[str, str] | None = None
-    """(namespace, name) of the Service an HTTPRoute backendRef names: what must exist
-    before the route sends there (None for a VirtualService destination)."""
-
-    @property
-    def destination(self) -> str:
-        return f"{self.host} {self.subset}" if self.subset else self.host
 
 
 def deliveries(vs: Mapping) -> list[Delivery]:

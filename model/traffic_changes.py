@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.route_aspects import RouteAspect
+from model.traffic_rows import RouteAspect
 from model.traffic import Backings, Delivery, Share, format_percent, make_before_break, object_key
 
 _INDEX_PREFIX = re.compile(r"^#\d+ ")
