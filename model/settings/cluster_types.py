@@ -41,6 +41,7 @@ class ClusterSettings:
     """The key: `global.multiCluster.clusterName`, the remote-secret data key."""
     role: str
     network: str
+    """'' only in a mesh of one cluster (no network label, no `global.network`)."""
     kubeconfig: KubeconfigSource
     api_server: str
     """The API server URL as the other clusters' istiod reach it."""

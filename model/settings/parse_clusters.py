@@ -122,7 +122,7 @@ def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_se
     east_west = at["eastWest"].mapping(EAST_WEST_KEYS)
     return ClusterSettings(
         name=name, role=role, control_plane=control_plane,
-        network=at.get("network", None, lambda c: c.string(
+        network=at.get("network", "", lambda c: c.string(
             pattern=_NETWORK_RE, what="a network name (a label value: letters, digits, '-', '_', '.')")),
         kubeconfig=_kubeconfig(at["kubeconfig"], name, root, environment, not_set),
         api_server=at.get("apiServer", "", _api_server),
@@ -245,7 +245,7 @@ def _check_roles(at: Cursor, clusters: tuple[ClusterSettings, ...]) -> None:
                 what = "a remote" if cluster.control_plane in at.keys() else "no such cluster"
                 raise here["controlPlane"].fail(f"{what}, not a primary; primaries: {', '.join(primaries)}",
                                                 cluster.control_plane)
-        if several and cluster.network is None:
+        if several and not cluster.network:
             raise here["network"].fail("required with several clusters: global.network and the istio-system "
                                        "network label (the same name for clusters that reach each other's pods)")
         if several and not cluster.api_server:
