@@ -13,10 +13,10 @@ REMOTE_PROFILE = "remote"
 """The chart profile that replaces the removed istiod-remote chart (Istio ≥ 1.24)."""
 
 
-def injection_path(cluster: ClusterSettings) -> str:
+def injection_path(cluster_name: str, network: str) -> str:
     """The remote's webhook path: the injector on the primary reads cluster and
     network from it, not from its own values."""
-    return f"/inject/cluster/{cluster.name}/net/{cluster.network}"
+    return f"/inject/cluster/{cluster_name}/net/{network}"
 
 
 def _one_cluster_values(settings: Settings, key: str) -> dict:
@@ -58,7 +58,7 @@ def istiod_values(settings: Settings, mc: MultiClusterSettings, cluster: Cluster
         # meshID is read only where injection runs (the primary); set for the equality checks.
         "global": {**_mesh_globals(mc, cluster), "configCluster": True,
                    "remotePilotAddress": primary.east_west.address},
-        "istiodRemote": {"injectionPath": injection_path(cluster)},
+        "istiodRemote": {"injectionPath": injection_path(cluster.name, cluster.network)},
     }
     if settings.istio.revision:
         values["revision"] = settings.istio.revision
