@@ -220,3 +220,32 @@ def test_every_multi_cluster_values_key_is_read_by_its_chart_and_passes_its_sche
             _, defaults, schema, _ = chart(release.chart)
             if schema is not None:
                 assert [e.message for e in Draft7Validator(schema).iter_errors(coalesced(defaults, release.values))] == []
+
+
+PEM = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
+CACERTS_CASES = {
+    "four PEM files accepted": ('{"ca-cert.pem": "%s", "ca-key.pem": "%s", "root-cert.pem": "%s", "cert-chain.pem": "%s"}'
+                                % (PEM, PEM, PEM, PEM), "OK"),
+    "not JSON": ("ca-cert.pem: x", "Pulumi.s.yaml: bookinfo-mesh:cacerts-east: expected a JSON object with "
+                 "ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem"),
+    "a key missing": ('{"ca-cert.pem": "%s", "root-cert.pem": "%s", "cert-chain.pem": "%s"}' % (PEM, PEM, PEM),
+                      "Pulumi.s.yaml: bookinfo-mesh:cacerts-east: missing ca-key.pem; allowed: exactly ca-cert.pem, "
+                      "ca-key.pem, root-cert.pem, cert-chain.pem"),
+    "a key too many": ('{"ca-cert.pem": "%s", "ca-key.pem": "%s", "root-cert.pem": "%s", "cert-chain.pem": "%s", "tls.crt": "x"}'
+                       % (PEM, PEM, PEM, PEM), "Pulumi.s.yaml: bookinfo-mesh:cacerts-east: unknown tls.crt; allowed: "
+                       "exactly ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem"),
+    "not PEM": ('{"ca-cert.pem": "%s", "ca-key.pem": "secret-key-bytes", "root-cert.pem": "%s", "cert-chain.pem": "%s"}'
+                % (PEM, PEM, PEM), "Pulumi.s.yaml: bookinfo-mesh:cacerts-east.ca-key.pem: expected PEM text (-----BEGIN ...)"),
+}
+
+
+@pytest.mark.parametrize("name", list(CACERTS_CASES))
+def test_a_cacerts_bundle_is_four_pem_files_or_one_line(name):
+    from model.multicluster.secrets import cacerts_bundle
+    text, expected = CACERTS_CASES[name]
+    try:
+        bundle = cacerts_bundle(text, file="Pulumi.s.yaml", path="bookinfo-mesh:cacerts-east")
+    except ConfigError as error:
+        assert str(error) == expected and "secret-key-bytes" not in str(error)
+        return
+    assert expected == "OK" and sorted(bundle) == sorted(["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"])

@@ -14,7 +14,8 @@ from model.multicluster.graph import node
 from model.multicluster.objects import (CONTROL_PLANE_ANNOTATION, CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY,
                                         NETWORK_GATEWAY_PORT, NETWORK_LABEL)
 from model.multicluster.plan import ClusterPlan
-from model.multicluster.secrets import CLUSTER_ANNOTATION, MULTICLUSTER_LABEL, untrusted_kubeconfig_problem
+from model.multicluster.secrets import (CLUSTER_ANNOTATION, MULTICLUSTER_LABEL, untrusted_kubeconfig_problem)
+from model.settings.parse_clusters import CACERTS_KEYS as CACERTS_FILES
 from model.multicluster.values import injection_path
 from model.mesh import ISTIO_NAMESPACE
 from model.names import CLUSTER_DOMAIN, gateway_label
@@ -24,7 +25,6 @@ DEFAULT_CLUSTER_ID = "Kubernetes"
 """istiod's cluster ID when `global.multiCluster.clusterName` is empty."""
 GATEWAY_PORT_LABEL = "networking.istio.io/gatewayPort"
 REMOTE_SECRET_PREFIX = "istio-remote-secret-"
-CACERTS_FILES = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
 CACERTS_TLS_FILES = ("tls.crt", "tls.key", "ca.crt")
 """The cert-manager spelling istiod also accepts."""
 

@@ -3,13 +3,14 @@ token of the reader ServiceAccount in every cluster, and in each primary a remot
 Secret per other cluster shaped as `istioctl create-remote-secret` prints it."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
 
 from model.errors import ConfigError
 from model.mesh import ISTIO_NAMESPACE
-from model.settings.parse_clusters import is_local_host
+from model.settings.parse_clusters import CACERTS_KEYS, is_local_host
 
 READER_SERVICE_ACCOUNT = "istio-reader-service-account"
 """Created by the base chart (`global.enableReaderRBAC`, default true)."""
@@ -89,3 +90,25 @@ def refuse_untrusted_kubeconfig(text: str, *, file: str, path: str) -> dict:
     if problem:
         raise ConfigError(file=file, path=path, message=problem)
     return kubeconfig
+
+
+def cacerts_bundle(text: str, *, file: str, path: str) -> dict[str, str]:
+    """A `cacerts-<cluster>` plaintext (read at the program's config edge): a JSON
+    object of exactly the four PEM files, or one line saying what is wrong. istiod
+    fails on a partial bundle and ignores a key it does not know. No PEM is echoed."""
+    try:
+        bundle = json.loads(text)
+    except ValueError:
+        bundle = None
+    if not isinstance(bundle, dict):
+        raise ConfigError(file=file, path=path, message=f"expected a JSON object with {', '.join(CACERTS_KEYS)}")
+    missing = [key for key in CACERTS_KEYS if key not in bundle]
+    extra = sorted(key for key in bundle if key not in CACERTS_KEYS)
+    if missing or extra:
+        wrong = f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}"
+        raise ConfigError(file=file, path=path, message=f"{wrong}; allowed: exactly {', '.join(CACERTS_KEYS)}")
+    for key in CACERTS_KEYS:
+        value = bundle[key]
+        if not isinstance(value, str) or "-----BEGIN " not in value:
+            raise ConfigError(file=file, path=f"{path}.{key}", message="expected PEM text (-----BEGIN ...)")
+    return bundle

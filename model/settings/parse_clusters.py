@@ -47,6 +47,7 @@ MESH_WIDE = {"id", "meshID", "meshId", "trustDomain", "trust"}
 IDs or trust between primaries break cross-cluster mTLS."""
 TRUST_GENERATE = "generate"
 CACERTS_KEYS = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
+"""The plug-in CA files istiod reads from the `cacerts` Secret."""
 _SECRET_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*\Z")
 _STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
 _NETWORK_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
