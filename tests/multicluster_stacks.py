@@ -100,5 +100,6 @@ def settings_of(text: str, *, source: str = "Pulumi.example.yaml", with_secrets:
                 raw[f"cacerts-{cluster}"] = SecretValue(SECRET_SHOWN)
     settings = parse_settings(one_cluster_part(copy.deepcopy(raw)), stack="example", source=source)
     mc = parse_clusters(Cursor.root(raw, source=source, path="bookinfo-mesh:"), application=settings.app.application,
-                        environment=settings.environment, data_plane=settings.istio.data_plane, stack="example")
+                        environment=settings.environment, data_plane=settings.istio.data_plane, stack="example",
+                        install=settings.istio.install)
     return settings, mc

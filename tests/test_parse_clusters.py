@@ -23,6 +23,7 @@ def parsed(path, *, unset_secrets_allowed: bool = False):
 def parsed_from(root, config, data_plane, unset_secrets_allowed):
     return parse_clusters(root, application=APPLICATIONS[(config.get("app") or {}).get("name", "bookinfo")],
                           environment=config.get("environment", "dev"), data_plane=data_plane, stack="test",
+                          install=(config.get("istio") or {}).get("install", True),
                           unset_secrets_allowed=unset_secrets_allowed)
 
 

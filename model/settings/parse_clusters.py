@@ -64,10 +64,11 @@ def cacerts_key(cluster: str) -> str:
 
 
 def parse_clusters(root: Cursor, *, application: Application, environment: str, data_plane: str, stack: str,
-                   unset_secrets_allowed: bool = False) -> MultiClusterSettings | None:
+                   install: bool = True, unset_secrets_allowed: bool = False) -> MultiClusterSettings | None:
     """The multi-cluster settings, or None for a one-cluster stack (no `clusters`).
-    `root` is the cursor at the project prefix; `unset_secrets_allowed` as in
-    `parse_settings` (an offline render lists missing secrets instead of stopping)."""
+    `root` is the cursor at the project prefix; `install` is `istio.install`;
+    `unset_secrets_allowed` as in `parse_settings` (an offline render lists missing
+    secrets instead of stopping)."""
     at = root["clusters"].mapping()
     placement_at = root["app"].mapping()[PLACEMENT_KEY]
     if not at.keys():
@@ -84,6 +85,10 @@ def parse_clusters(root: Cursor, *, application: Application, environment: str, 
         raise root["istio"]["dataPlane"].fail(
             f"ambient with {len(clusters)} clusters is not supported (ambient multicluster needs the HBONE "
             f"east-west gateway and one root, open gaps in Istio 1.30.3); use istio.dataPlane=sidecar", data_plane)
+    if not install:
+        raise root["istio"]["install"].fail("a mesh over several clusters installs Istio in each (cluster ID, "
+                                            "network, mesh ID and trust are chart values); remove istio.install",
+                                            False)
     if mesh.trust_mode == TRUST_PROVIDED:
         for cluster in clusters:
             if cluster.is_primary:

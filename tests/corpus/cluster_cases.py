@@ -92,6 +92,9 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
     "ambient with two clusters": (stack(MULTI_PRIMARY, extra="  bookinfo-mesh:istio: {dataPlane: ambient}\n"),
         f'{AT}istio.dataPlane = "ambient": ambient with 2 clusters is not supported (ambient multicluster needs the '
         "HBONE east-west gateway and one root, open gaps in Istio 1.30.3); use istio.dataPlane=sidecar"),
+    "Istio not installed by the stack": (stack(MULTI_PRIMARY, extra="  bookinfo-mesh:istio: {install: false}\n"),
+        f"{AT}istio.install = false: a mesh over several clusters installs Istio in each (cluster ID, network, mesh "
+        "ID and trust are chart values); remove istio.install"),
     # --- kubeconfig and API server
     "kubeconfig in plaintext": (stack(MULTI_PRIMARY, secrets=("kubeconfig-west", "cacerts-east", "cacerts-west"),
                                       extra="  bookinfo-mesh:kubeconfig-east: 'apiVersion: v1'\n"),
