@@ -80,7 +80,7 @@ def _istiod_values(settings: Settings) -> dict:
     return values
 
 
-def _gateway_values(settings: Settings, service_type: str) -> dict:
+def gateway_values(settings: Settings, service_type: str) -> dict:
     values: dict = {"service": {"type": service_type}}
     if settings.istio.revision:
         values["revision"] = settings.istio.revision
@@ -107,13 +107,13 @@ def istio_install(settings: Settings) -> IstioInstall:
         istio_release("istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, _istiod_values(settings),
                       ("base",)),
         istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
-                      _gateway_values(settings, istio.ingress_service_type), ("istiod",),
+                      gateway_values(settings, istio.ingress_service_type), ("istiod",),
                       skip_await=istio.ingress_service_type == "LoadBalancer"),
     ]
     namespaces = [ISTIO_NAMESPACE, INGRESS_NAMESPACE]
     if istio.egress_gateway:
         releases.append(istio_release("egress", EGRESS_RELEASE, "gateway", ISTIO_NAMESPACE,
-                                      _gateway_values(settings, "ClusterIP"), ("istiod",)))
+                                      gateway_values(settings, "ClusterIP"), ("istiod",)))
     releases += _addon_releases(settings)
     return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))
 

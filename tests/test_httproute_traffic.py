@@ -336,7 +336,7 @@ def test_a_rollout_step_may_be_one_httproute_update_and_nothing_else():
     def judged(*types: str):
         changes = [diffing.ResourceChange(diffing.UPDATE, t, "reviews", f"urn::{i}") for i, t in enumerate(types)]
         diff = diffing.Diff(base=State("a", {}, []), proposed=State("b", {}, []), changes=changes, traffic=moved)
-        rollout_plan._refuse_unless_one_weight_change(diff, step, 10, rendered, "Pulumi.dev.yaml")
+        rollout_plan.refuse_unless_one_weight_change(diff, step, 10, rendered, "Pulumi.dev.yaml")
 
     judged("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
     with pytest.raises(ConfigError, match="exactly one HTTPRoute update; it would update HTTPRoute reviews, "

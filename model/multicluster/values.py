@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from model.mesh import _gateway_values, istio_install
+from model.mesh import gateway_values, istio_install
 from model.multicluster.objects import EASTWEST_RELEASE
 from model.settings import Settings
 from model.settings.cluster_types import ClusterSettings, MultiClusterSettings
@@ -69,5 +69,5 @@ def eastwest_values(settings: Settings, cluster: ClusterSettings) -> dict:
     """The gateway chart as a network gateway: with `networkGateway` it labels the
     Service and pods with the network and exposes 15021/15443/15012/15017 itself
     (`service.ports` is then ignored, so it is not set)."""
-    return merged(_gateway_values(settings, cluster.east_west.service_type),
+    return merged(gateway_values(settings, cluster.east_west.service_type),
                   {"name": EASTWEST_RELEASE, "networkGateway": cluster.network})
