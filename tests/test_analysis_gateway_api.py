@@ -62,9 +62,11 @@ def test_a_policy_selecting_the_pods_istiod_deploys_for_a_gateway_api_gateway(ki
     assert found([gateway(), selecting], "BM180") == [(kind, "bookinfo", "p")]
     [message] = messages([gateway(), selecting], "BM180")
     assert "selector.matchLabels" in message and "targetRefs" in message and "Gateway gw" in message
-    targeted = policy(kind, "p", {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                                  "name": "gw"}]}, api)
-    assert found([gateway(), targeted], "BM180") == []
+    for field in ("targetRef", "targetRefs"):  # with a target the selector is not reported (Istio's testdata too)
+        target = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}
+        targeted = policy(kind, "p", {"selector": GATEWAY_POD_SELECTOR,
+                                      field: target if field == "targetRef" else [target]}, api)
+        assert found([gateway(), targeted], "BM180") == []
 
 
 def test_gateway_pods_are_those_of_istio_classes_in_the_policys_namespace():
