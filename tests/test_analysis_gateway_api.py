@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from model.analysis import analyze
+from model.analysis.index import build_index, gateway_api
 from model.analysis.shapes import first_shape_error
 from tests.upstream import upstream
 
@@ -61,7 +62,7 @@ def test_a_policy_selecting_the_pods_istiod_deploys_for_a_gateway_api_gateway(ki
     selecting = policy(kind, "p", {"selector": GATEWAY_POD_SELECTOR}, api)
     assert found([gateway(), selecting], "BM180") == [(kind, "bookinfo", "p")]
     [message] = messages([gateway(), selecting], "BM180")
-    assert "selector.matchLabels" in message and "targetRefs" in message and "Gateway gw" in message
+    assert "spec.selector.matchLabels" in message and "targetRefs" in message and "Gateway gw" in message
     for field in ("targetRef", "targetRefs"):  # with a target the selector is not reported (Istio's testdata too)
         target = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}
         targeted = policy(kind, "p", {"selector": GATEWAY_POD_SELECTOR,
@@ -208,6 +209,9 @@ def test_istio_gateway_rules_do_not_read_gateway_api_gateways():
     names no Istio Gateway (BM104)."""
     vs = k8s("VirtualService", "v", spec={"hosts": ["*"], "gateways": ["gw"], "http": [
         {"route": [{"destination": {"host": "productpage"}}]}]}, api="networking.istio.io/v1")
+    index = build_index([gateway(), elsewhere := k8s("Gateway", "gw", "other", {"selector": {"istio": "x"}},
+                                                        api="networking.istio.io/v1")], default_namespace="default")
+    assert index.of("Gateway") == [elsewhere] and index.of(gateway_api("Gateway")) == [gateway()]
     findings = analyze([gateway(), service("productpage"), vs])
     assert [f.code for f in findings if f.kind == "Gateway"] == []
     assert [(f.code, f.name) for f in findings if f.code == "BM104"] == [("BM104", "v")]

@@ -108,7 +108,7 @@ def selector_on_gateway_api_pods(index: Index) -> Iterable:
             pods = _gateway_pods(index) if pods is None else pods
             gateways = sorted({name for name, labels in pods.get(index.ns(policy), ()) if selects(match_labels, labels)})
             for name in gateways:
-                yield policy, (f"selector.matchLabels {labels_text(match_labels)} picks the pods of Kubernetes "
+                yield policy, (f"spec.selector.matchLabels {labels_text(match_labels)} picks the pods of Kubernetes "
                                f"Gateway {name}, where a selector has no effect: use targetRefs "
                                f"(group {GATEWAY_API_GROUP}, kind Gateway, name {name})")
 
