@@ -102,7 +102,8 @@ def test_gateway_api_crds_below_istios_minimum():
     assert found([crd("grpcroutes.gateway.networking.k8s.io", "v1.0.0")], "BM181") != []
     assert found([crd("backendtlspolicies.gateway.networking.k8s.io", "v1.3")], "BM181") != []
     [message] = messages([crd("tlsroutes.gateway.networking.k8s.io", "v1.4.1")], "BM181")
-    assert "metadata.annotations gateway.networking.k8s.io/bundle-version v1.4.1" in message and "v1.5.0" in message
+    assert message.startswith("metadata.annotations gateway.networking.k8s.io/bundle-version v1.4.1: ")
+    assert 'is at version 1.4.1 but Istio 1.30.3 requires at least 1.5.0' in message
 
 
 @pytest.mark.parametrize("name,version", [

@@ -123,6 +123,7 @@ def _version(text: str) -> tuple[int, int, int] | None:
 @rule("BM181", WARNING, "Gateway API CRD whose bundle-version is below the minimum Istio 1.30.3 watches",
       istio="IST0176", analyzer="k8sgateway.CRDVersionAnalyzer")
 def gateway_api_crd_too_old(index: Index) -> Iterable:
+    # Worded as istio.io's IST0176 page shows the message (reference/config/analysis/ist0176).
     for crd in index.of("CustomResourceDefinition"):
         minimum = MINIMUM_CRD_VERSIONS.get(_name(crd))
         annotations = (crd.get("metadata") or {}).get("annotations") or {}
@@ -131,9 +132,10 @@ def gateway_api_crd_too_old(index: Index) -> Iterable:
         written = str(annotations[BUNDLE_VERSION])
         installed = _version(written)
         if installed is not None and installed < minimum:
-            yield crd, (f"metadata.annotations {BUNDLE_VERSION} {written} is below "
-                        f"v{'.'.join(map(str, minimum))}, the minimum Istio 1.30.3 accepts: istiod does not "
-                        "watch this CRD, so its resources are silently ignored; install newer Gateway API CRDs")
+            yield crd, (f"metadata.annotations {BUNDLE_VERSION} {written}: Gateway API CRD {_name(crd)} is at "
+                        f"version {'.'.join(map(str, installed))} but Istio 1.30.3 requires at least "
+                        f"{'.'.join(map(str, minimum))}; resources of this kind will not be processed. Upgrade "
+                        "the Gateway API CRDs")
 
 
 # ----------------------------------------------------------------------------- Kiali checks

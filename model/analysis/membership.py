@@ -87,7 +87,9 @@ def conflicting_injection_labels(index: Index) -> Iterable:
     # istio@1.30.3 pkg/config/analysis/analyzers/injection/injection.go: istio-injection (any
     # value) counts, and istio.io/rev and istio.io/dataplane-mode (any value, `none` too) count
     # unless istio-injection is set to something other than `enabled`, which switches them off;
-    # more than one label is IST0123. istio-system is not judged.
+    # more than one label is IST0123 (release note 46348: "more than one Istio labels in the same
+    # namespace. Including istio-injection, istio.io/rev, istio.io/dataplane-mode"). istio-system
+    # is not judged.
     for namespace in index.of("Namespace"):
         if _name(namespace) == ISTIO_NAMESPACE:
             continue
