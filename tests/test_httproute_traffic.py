@@ -109,7 +109,11 @@ def test_a_malformed_httproute_is_refused_in_one_line_naming_the_field():
 
 
 def test_meshplan_check_reads_istios_gateway_api_files_and_refuses_a_mistyped_weight(capsys, tmp_path):
+    # With the application and its per-version Services, as Istio's docs apply them:
+    # a route to a Service that is not there is a finding of its own (BM183).
     files = [str(upstream(f"{SAMPLES}/{name}")) for name in ("route-reviews-90-10.yaml", "bookinfo-gateway.yaml")]
+    files += [str(upstream("istio-1.30.3/samples/bookinfo/platform/kube/bookinfo.yaml")),
+              str(upstream("istio-ambient/samples/bookinfo/platform/kube/bookinfo-versions.yaml"))]
     assert main(["check", *files]) == 0
     assert capsys.readouterr().out.lower() == "no findings\n"
     bad = tmp_path / "route.yaml"
