@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model.ambient import (AMBIENT_PROFILE, CNI_RELEASE, ZTUNNEL_RELEASE, cni_values, node_agent_namespace,
+                           platform_values, ztunnel_values)
 from model.settings import Settings
 from model.names import gateway_label, service_fqdn
 
@@ -52,8 +54,9 @@ class HelmRelease:
     gateway, whose address may never come)."""
 
 
-CONTROL_PLANE = ("base", "istiod")
-"""Keys of the releases everything else in the mesh waits for."""
+CONTROL_PLANE = ("base", "istiod", "cni", "ztunnel")
+"""Keys of the releases everything else in the mesh waits for (cni and ztunnel only
+in ambient mode: a pod enrolled before its node's agents are up is not captured)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +80,9 @@ def _istiod_values(settings: Settings) -> dict:
         values["revision"] = istio.revision
     if istio.istiod_resources is not None:
         values["resources"] = istio.istiod_resources.as_kubernetes()
+    if settings.ambient:
+        values["profile"] = AMBIENT_PROFILE
+    values.update(platform_values(settings))
     return values
 
 
@@ -100,17 +106,28 @@ def istio_install(settings: Settings) -> IstioInstall:
                            values=values, after=after, protect=protect, skip_await=skip_await)
 
     base_values = {"defaultRevision": istio.revision} if istio.revision else {}
+    if istio.platform == "openshift":
+        base_values.update(platform_values(settings))
     releases = [
         # The base chart owns the CRDs: deleting it deletes every Istio object.
         istio_release("base", BASE_RELEASE, "base", ISTIO_NAMESPACE, base_values, (),
                       protect=istio.protect_crds),
         istio_release("istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, _istiod_values(settings),
                       ("base",)),
-        istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
-                      _gateway_values(settings, istio.ingress_service_type), ("istiod",),
-                      skip_await=istio.ingress_service_type == "LoadBalancer"),
     ]
-    namespaces = [ISTIO_NAMESPACE, INGRESS_NAMESPACE]
+    namespaces = [ISTIO_NAMESPACE]
+    if settings.ambient:
+        # The node agents: the CNI agent captures enrolled pods' traffic, ztunnel carries it.
+        agents = node_agent_namespace(settings, ISTIO_NAMESPACE)
+        releases += [istio_release("cni", CNI_RELEASE, "cni", agents, cni_values(settings), ("istiod",)),
+                     istio_release("ztunnel", ZTUNNEL_RELEASE, "ztunnel", agents, ztunnel_values(settings),
+                                   ("cni",))]
+    if not settings.gateway_api_routes:
+        # With the Gateway API, istiod deploys the ingress for the Gateway of class istio.
+        releases.append(istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
+                                      _gateway_values(settings, istio.ingress_service_type), ("istiod",),
+                                      skip_await=istio.ingress_service_type == "LoadBalancer"))
+        namespaces.append(INGRESS_NAMESPACE)
     if istio.egress_gateway:
         releases.append(istio_release("egress", EGRESS_RELEASE, "gateway", ISTIO_NAMESPACE,
                                       _gateway_values(settings, "ClusterIP"), ("istiod",)))

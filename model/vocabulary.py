@@ -173,6 +173,7 @@ REGISTERED_KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Secret"): Kind("", "secrets", True),
     ("apps/v1", "Deployment"): Kind("apps", "deployments", True),
     ("apps/v1", "StatefulSet"): Kind("apps", "statefulsets", True),
+    ("v1", "ResourceQuota"): Kind("", "resourcequotas", True),
     **_istio(NETWORKING_API, (("Gateway", "gateways"), ("VirtualService", "virtualservices"),
                               ("DestinationRule", "destinationrules"), ("ServiceEntry", "serviceentries"),
                               ("Sidecar", "sidecars"))),

@@ -83,13 +83,16 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 project_dir: Path = PROJECT_DIR, preview: bool = False,
                 previous_outputs: dict | None = None, report_only: bool = True,
                 reference_outputs: dict[str, dict] | None = None,
-                ref_files: Mapping[str, Path] | None = None) -> Rendered:
+                ref_files: Mapping[str, Path] | None = None,
+                cluster_objects: Mapping[str, dict | None] | None = None) -> Rendered:
     """Run the program under mocks; one function of a little over a screen because
     the mocks it installs close over this run's recording. `previous_outputs`: what a StackReference (the
     program's reference to its own last deployment) reads; none by default.
     `reference_outputs`: the outputs of the stacks a layered stack builds on, by fully
     qualified name; found from `ref_files` and the repository when not given.
-    `report_only`: let the program's analyzers report instead of failing the run."""
+    `report_only`: let the program's analyzers report instead of failing the run.
+    `cluster_objects`: a stand-in for the cluster the program reads objects from (ID →
+    object, None: absent); by default nothing is read offline."""
     import pulumi
 
     from components.config import unset_secrets_as_placeholders
@@ -112,7 +115,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if _contains_secret(value):
             secret_keys.append(full_key)
 
-    echo = sdk.echo_mocks(previous_outputs, reference_outputs)
+    echo = sdk.echo_mocks(previous_outputs, reference_outputs, cluster_objects)
     sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,
                     monitor=sdk.recording_monitor(echo, captured),
                     config=engine_config, secret_keys=secret_keys)
