@@ -38,8 +38,10 @@ GKE_QUOTA_NAME = "gcp-critical-pods"
 
 def gateway_api_crds_url(settings: Settings) -> str | None:
     """The install file the program applies, or None when it installs no CRDs
-    (Istio's routing, or a cluster admin owns them: `gatewayApi.installCrds: false`)."""
-    if not (settings.gateway_api_routes and settings.gateway_api.install_crds and settings.istio.install):
+    (Istio's routing, or a cluster admin owns them: `gatewayApi.installCrds: false`).
+    Installed with the mesh layer even where Istio itself already is (`istio.install:
+    false`): they are the Gateway API's, not Istio's."""
+    if not (settings.gateway_api_routes and settings.gateway_api.install_crds):
         return None
     return GATEWAY_API_RELEASE_URL.format(version=settings.gateway_api.version,
                                           channel=settings.gateway_api.channel)

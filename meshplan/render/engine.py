@@ -47,16 +47,18 @@ def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Set
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
            project_dir: Path = PROJECT_DIR, preview: bool = False,
-           previous_outputs: dict | None = None, ref_files: Mapping[str, Path] | None = None) -> Rendered:
+           previous_outputs: dict | None = None, ref_files: Mapping[str, Path] | None = None,
+           cluster_objects: Mapping[str, dict | None] | None = None) -> Rendered:
     """Render one stack: validate its config, then run the program under mocks.
-    `ref_files`: `pulumi stack output --json` files of referenced stacks, by name."""
+    `ref_files`: `pulumi stack output --json` files of referenced stacks, by name;
+    `cluster_objects`: as for `run_program`."""
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = _shown_path(config_path)
     settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs,
-                       ref_files=ref_files)
+                       ref_files=ref_files, cluster_objects=cluster_objects)
 
 
 def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = PROJECT_DIR,
@@ -140,7 +142,10 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 findings_left_to_caller(report_only), unset_secrets_as_placeholders():
             sdk.run_test_program(program)
     except pulumi.RunError as error:
-        raise ConfigError(file=source, path="", message=str(error)) from None
+        # The program names its stack file as the engine knows it (`Pulumi.<stack>.yaml`);
+        # the error names the file meshplan read instead, once.
+        message = str(error).removeprefix(f"Pulumi.{stack}.yaml: ")
+        raise ConfigError(file=source, path="", message=message) from None
     finally:
         if added:
             sys.path.remove(str(project_dir))
