@@ -65,8 +65,8 @@ def check_data_plane(root: Cursor, istio: IstioSettings, traffic_api: str, appli
                               istio.data_plane)
 
 
-AMBIENT_EGRESS_REFUSED = ("istio.dataPlane=ambient: {what} needs a sidecar or the egress gateway; ambient mode's twin, "
-                          "an egress waypoint in namespace istio-egress, is not built yet; use istio.dataPlane=sidecar")
+AMBIENT_EGRESS_REFUSED = ("{what} needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress "
+                          "waypoint in namespace istio-egress, which is not built yet")
 """Egress settings whose objects only sidecars and the egress gateway carry out, refused
 rather than rendered to no effect in ambient mode."""
 
