@@ -197,3 +197,19 @@ def test_the_ambient_deployer_manifests_pass_strict_kubernetes_validation(tmp_pa
     path.write_text(AMBIENT_STACK.format(istio=", platform: openshift" if stack == "openshift" else "", extra=""))
     for manifest in deployer_manifests(render_file(path)):
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_each_node_agent_chart_may_create_its_daemonset_serviceaccount_and_cluster_role():
+    for chart in ("cni", "ztunnel"):
+        assert {("apps", "daemonsets"), ("", "serviceaccounts")} <= set(CHART_KINDS[chart]["namespaced"]), chart
+        assert ("rbac.authorization.k8s.io", "clusterroles") in CHART_KINDS[chart]["cluster"], chart
+
+
+def test_a_deployer_applying_the_gateway_api_file_where_istio_is_installed_may_create_its_crds(tmp_path):
+    from tests.conftest import render_file
+
+    path = tmp_path / "Pulumi.preinstalled.yaml"
+    path.write_text("config:\n  bookinfo-mesh:istio: {install: false}\n  bookinfo-mesh:traffic: {api: gateway-api}\n")
+    cluster = next(m for m in deployer_manifests(render_file(path)) if m["kind"] == "ClusterRole")["rules"]
+    assert allows(cluster, "apiextensions.k8s.io", "customresourcedefinitions", {"create", "patch"})
+    assert allows(cluster, "admissionregistration.k8s.io", "validatingadmissionpolicybindings", WRITE)
