@@ -13,7 +13,8 @@ from components.args import StackArgs
 from components.gateway_api import install_gateway_api_crds
 from components.kubernetes import child_options, logical_name, register
 from model.ambient import gke_resource_quota
-from model.mesh import CONTROL_PLANE, ISTIO_NAMESPACE, IstioInstall, istio_install
+from model.mesh import (CONTROL_PLANE, CRITICAL_PODS_QUOTA, GATEWAY_API_CRDS, ISTIO_NAMESPACE, IstioInstall,
+                        istio_install)
 
 
 class IstioMesh(pulumi.ComponentResource):
@@ -39,24 +40,24 @@ class IstioMesh(pulumi.ComponentResource):
                      child_options(self, opts))
             for ns in plan.namespaces
         ]
-        # istiod watches only the kinds whose CRDs exist when it starts.
+        ready: dict[str, pulumi.Resource] = {}
         gateway_api_crds = install_gateway_api_crds(f"{name}-gateway-api-crds", args.settings,
                                                     child_options(self, opts))
-        crds = [gateway_api_crds] if gateway_api_crds else []
-        quota_body = gke_resource_quota(args.settings, ISTIO_NAMESPACE) if plan.releases else None
-        quota = [register(logical_name(name, quota_body), quota_body, child_options(self, opts, depends_on=namespaces))
-                 ] if quota_body else []
+        if gateway_api_crds is not None:
+            ready[GATEWAY_API_CRDS] = gateway_api_crds
+        quota = gke_resource_quota(args.settings, ISTIO_NAMESPACE) if plan.releases else None
+        if quota is not None:
+            ready[CRITICAL_PODS_QUOTA] = register(logical_name(name, quota), quota,
+                                                  child_options(self, opts, depends_on=namespaces))
         self.releases = {}
         for release in plan.releases:
             # Source order does not serialize Pulumi resources: each release waits for
-            # the ones it needs (CRDs before istiod's webhook, istiod before gateways,
-            # GKE's quota before the node agents' pods).
-            after = [self.releases[key] for key in release.after] or [*namespaces, *crds]
-            if release.key == "istiod":
-                after += crds
-            elif release.key == "cni":
-                after += quota
-            self.releases[release.key] = Release(
+            # what it needs (the CRDs before istiod's webhook, istiod before gateways
+            # and node agents, GKE's quota before the node agents' pods).
+            after = [ready[key] for key in release.after]
+            if not any(key in self.releases for key in release.after):
+                after = [*namespaces, *after]
+            self.releases[release.key] = ready[release.key] = Release(
                 f"{name}-{release.key}",
                 name=release.name,
                 chart=release.chart,
@@ -69,7 +70,7 @@ class IstioMesh(pulumi.ComponentResource):
                 skip_await=release.skip_await or None,
                 opts=child_options(self, opts, depends_on=after, protect=release.protect),
             )
-        self.control_plane = [*crds, *(self.releases[key] for key in CONTROL_PLANE if key in self.releases)]
+        self.control_plane = [ready[key] for key in (GATEWAY_API_CRDS, *CONTROL_PLANE) if key in ready]
         self.release_names = pulumi.Output.from_input(
             {key: release.name for key, release in zip(self.releases, plan.releases)}
         )
