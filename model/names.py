@@ -14,6 +14,7 @@ CLUSTER_DOMAIN = "cluster.local"
 """Kubernetes' default cluster domain; also Istio's default trust domain."""
 
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CONFIG_FILE_TYPE = "kubernetes:yaml/v2:ConfigFile"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 

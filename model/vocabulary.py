@@ -173,6 +173,7 @@ REGISTERED_KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Namespace"): Kind("", "namespaces", False),
     ("v1", "Service"): Kind("", "services", True),
     ("v1", "ServiceAccount"): Kind("", "serviceaccounts", True),
+    ("v1", "ResourceQuota"): Kind("", "resourcequotas", True),
     ("v1", "ConfigMap"): Kind("", "configmaps", True),
     ("v1", "Secret"): Kind("", "secrets", True),
     ("apps/v1", "Deployment"): Kind("apps", "deployments", True),

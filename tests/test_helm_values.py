@@ -19,11 +19,13 @@ import yaml
 from jsonschema import Draft7Validator
 
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file
+from tests.helm_profiles import as_read, profile_problems
 from tests.upstream import upstream
 
 STACK_FILES = [ROOT / f"Pulumi.{s}.yaml" for s in STACKS] + sorted(EXAMPLES.rglob("*.yaml"))
-CHART_DIRS = {"base": "istio-base", "istiod": "istiod", "gateway": "istio-gateway",
-              "kiali-server": "kiali-server", "prometheus": "prometheus"}
+CHART_DIRS = {"base": "charts/istio-base", "istiod": "charts/istiod", "gateway": "charts/istio-gateway",
+              "kiali-server": "charts/kiali-server", "prometheus": "charts/prometheus",
+              "cni": "istio-ambient/charts/cni", "ztunnel": "istio-ambient/charts/ztunnel"}
 ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 FREE_FORM = {"meshConfig", "resources", "podAnnotations", "podLabels", "pod_labels", "labels",
              "annotations", "nodeSelector", "env", "selectorLabels"}
@@ -37,7 +39,7 @@ def releases(path) -> list[dict]:
 @cache
 def chart(name: str) -> tuple[dict, dict, dict | None, dict | None]:
     """(Chart.yaml, default values, values schema, Kiali CR spec schema) of one chart."""
-    folder = upstream(f"charts/{CHART_DIRS[name]}")
+    folder = upstream(CHART_DIRS[name])
     meta = yaml.safe_load((folder / "Chart.yaml").read_text())
     defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
     schema_file = folder / "values.schema.json"
@@ -104,27 +106,29 @@ def coalesced(defaults: dict, values: dict) -> dict:
 PROFILE_KEYS = ("profile", "platform", "compatibilityVersion")
 """Read by the Istio charts' `zzz_profile.yaml` (at the top level and under `global`)
 to merge a profile's values before the chart's own: no values.yaml declares them."""
-ISTIO_CHARTS = ("base", "istiod", "gateway")
+ISTIO_CHARTS = ("base", "istiod", "gateway", "cni", "ztunnel")
 
 
 def values_problems(chart_name: str, values: dict) -> list[str]:
-    """`unknown_or_mistyped` as the chart reads the values: the profile keys of the
-    Istio charts accepted (as strings), and istiod's `pilot.*` read as the top level
-    (`zzy_descope_legacy.yaml` merges `.Values.pilot` into it)."""
+    """`unknown_or_mistyped` as the chart reads the values (`tests/helm_profiles.py`):
+    the profile meta-keys of the Istio charts set aside (they must be strings), `cni.*`
+    descoped and `global.*` flattened where the chart does so, istiod's `pilot.*` read
+    as the top level (`zzy_descope_legacy.yaml` merges `.Values.pilot` into it); plus
+    the named profile and platform must have their files in the chart."""
     _, defaults, _, cr_spec = chart(chart_name)
     readable = readable_defaults(defaults)
     values, problems = copy.deepcopy(values), []
     if chart_name in ISTIO_CHARTS:
         for where, at in ((values, ""), (values.get("global") if isinstance(values.get("global"), dict) else {},
                                          "global.")):
-            for key in PROFILE_KEYS:
-                if key in where and not isinstance(where.pop(key), str):
-                    problems.append(f"{at}{key}: expected a string")
-        if values.get("global") == {}:
-            del values["global"]
+            problems += [f"{at}{key}: expected a string" for key in PROFILE_KEYS
+                         if key in where and not isinstance(where[key], str)]
+    # A profile that is not a name has no file to look for: its type is the problem.
+    problems += profile_problems(chart_name, values) if not problems else []
     if chart_name == "istiod" and isinstance(values.get("pilot"), dict):
         problems += [f"pilot.{p}" for p in unknown_or_mistyped(values.pop("pilot"), readable, cr_spec)]
-    return problems + unknown_or_mistyped(values, readable, cr_spec)
+    checked, read_problems = as_read(chart_name, values, readable)
+    return problems + read_problems + unknown_or_mistyped(checked, readable, cr_spec)
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
