@@ -1,7 +1,11 @@
 """Valid stack configs, generated section by section, render into objects the
-cluster accepts: every Istio object passes Istio's CRD schemas (the checker CI runs,
-kept beside the CRDs), every name the Kubernetes rule for its field, every Helm value
-key its chart, and the traffic shares of every route sum to 100.
+cluster accepts: every Istio object passes Istio's CRD schemas, checked by the
+project's own schema rule (what `meshplan check --crds` runs) on the published
+`crd-all.gen.yaml` that `make upstream` fetches (and, where the strict checker kept
+beside the reference copy is present, by that too), every name the Kubernetes rule
+for its field, every Helm value key its chart, and the traffic shares of every route
+sum to 100. Without the CRD file the test skips (fails under
+`BOOKINFO_MESH_REQUIRE_UPSTREAM=1`), as every test of an upstream artifact does.
 
 Sections generated: services (deployed versions, a default route as one version or
 weights, header and URI match routes, faults, timeouts, retries, mirrors), egress
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from functools import cache
 
 import pytest
@@ -21,17 +26,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
 from meshplan.render.engine import run_program
+from model.analysis import CATALOGUE, analyze
 from model.settings import SecretValue, parse_settings
-from model.vocabulary import DNS_1035_LABEL_RE, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, LABEL_VALUE_RE, PORT_NAME_RE
+from model.object_names import name_problems, release_problems
 from tests.test_helm_values import chart, readable_defaults, unknown_or_mistyped
-from tests.upstream import shared_tool, upstream
+from tests.upstream import SHARED_TOOLS, upstream
 
+CRDS = "istio-1.30.3/crd-all.gen.yaml"
+SCHEMA_RULES = tuple(code for code, r in CATALOGUE.items() if r.istio == "IST0106")
+"""The project's CRD schema check (fields, types, enums, CEL rules)."""
 EXAMPLES = int(os.environ.get("BOOKINFO_MESH_EXAMPLES", "300"))
 settings.register_profile("generated-configs", max_examples=EXAMPLES, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-LABELLED_NAMES = ("Namespace", "Service")
-"""Kinds whose names Kubernetes holds to a DNS label (Service: DNS-1035)."""
 
 BOOKINFO_VERSIONS = {"productpage": ("v1",), "reviews": ("v1", "v2", "v3"), "ratings": ("v1",), "details": ("v1",)}
 SECONDS = st.integers(min_value=1, max_value=30).map(lambda n: f"{n}s")
@@ -166,14 +172,49 @@ def stack_config(draw) -> dict:
 # --------------------------------------------------------------------------- the checks
 
 
+@pytest.fixture(scope="module")
+def crds():
+    """Istio's CRDs as `meshplan check --crds` reads them, loaded once, before any
+    example; and a CEL environment made first: making one raises the recursion limit,
+    which hypothesis would otherwise see change mid-test."""
+    import celpy
+
+    celpy.Environment()
+    return project_crds()
+
+
+def project_crds():
+    """The published CRD file, found as every upstream artifact is (skip, or fail when
+    required, without it)."""
+    from model.analysis.schema import load_crds
+
+    return load_crds(str(upstream(CRDS)))
+
+
+def crd_problems(schemas, objects: list[dict]) -> list[str]:
+    """The project's own schema check, as `meshplan check --crds` runs it; an Istio
+    object of a kind or version the CRDs do not serve is a problem too (the check
+    passes over it: it cannot know it)."""
+    problems = [f"{o['kind']}: no served CRD version {o['apiVersion']}" for o in objects
+                if o["apiVersion"].split("/")[0].endswith(".istio.io")
+                and (o["apiVersion"], o["kind"]) not in schemas.specs]
+    return problems + [f"{f.code} {f.kind} {f.name}: {f.message}"
+                       for f in analyze(objects, schemas=schemas, only=SCHEMA_RULES)]
+
+
 @cache
-def istio_validators() -> dict[tuple[str, str], Draft202012Validator]:
-    """The CI checker's strict schemas, by (apiVersion, kind), compiled once."""
-    spec = importlib.util.spec_from_file_location("istio_schema_check", shared_tool("istio_schema_check.py"))
+def shared_validators() -> dict[tuple[str, str], Draft202012Validator]:
+    """The strict schemas of the checker kept beside the reference copy, by
+    (apiVersion, kind), compiled once; none where that checker is absent (it is not
+    published: an extra check, never the only one)."""
+    path = SHARED_TOOLS / "istio_schema_check.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location("istio_schema_check", path)
     checker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checker)
     validators = {}
-    for key, schema in checker.load_schemas(str(upstream("istio-1.30.3/crd-all.gen.yaml"))).items():
+    for key, schema in checker.load_schemas(str(upstream(CRDS))).items():
         strict = checker.strict(schema)
         strict = {**strict, "properties": {k: v for k, v in strict.get("properties", {}).items()
                                            if k not in ("apiVersion", "kind", "metadata", "status")}}
@@ -181,26 +222,13 @@ def istio_validators() -> dict[tuple[str, str], Draft202012Validator]:
     return validators
 
 
-def name_problems(body: dict) -> list[str]:
-    kind, metadata = body["kind"], body.get("metadata") or {}
-    name, problems = str(metadata.get("name")), []
-    rule = DNS_1035_LABEL_RE if kind == "Service" else DNS_LABEL_RE if kind in LABELLED_NAMES else DNS_SUBDOMAIN_RE
-    if not rule.match(name):
-        problems.append(f"{kind} name {name!r}")
-    if "namespace" in metadata and not DNS_LABEL_RE.match(metadata["namespace"]):
-        problems.append(f"{kind} {name}: namespace {metadata['namespace']!r}")
-    for key, value in (metadata.get("labels") or {}).items():
-        if not LABEL_VALUE_RE.match(str(value)):
-            problems.append(f"{kind} {name}: label {key}={value!r}")
-    for port in (body.get("spec") or {}).get("ports") or []:
-        if kind == "Service" and "name" in port and not DNS_LABEL_RE.match(port["name"]):
-            problems.append(f"{kind} {name}: port name {port['name']!r}")
-    containers = (((body.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    for container in containers:
-        for port in container.get("ports") or []:
-            if "name" in port and not PORT_NAME_RE.match(port["name"]):
-                problems.append(f"{kind} {name}: container port name {port['name']!r}")
-    return problems
+def shared_checker_problems(body: dict) -> list[str]:
+    validator = shared_validators().get((body["apiVersion"], body["kind"]))
+    if validator is None:
+        return []
+    spec = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    return [f"{body['kind']} {body['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}"
+            for e in validator.iter_errors(spec)]
 
 
 def share_problems(body: dict) -> list[str]:
@@ -216,25 +244,49 @@ def share_problems(body: dict) -> list[str]:
 
 @settings(settings.get_profile("generated-configs"))
 @given(stack_config())
-def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(config):
+def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(crds, config):
     parsed = parse_settings(config, stack="generated", source="Pulumi.generated.yaml")
     rendered = run_program(config, settings=parsed, stack="generated", source="Pulumi.generated.yaml")
-    validators = istio_validators()
-    problems = []
-    for body in rendered.objects():
-        problems += name_problems(body)
+    objects = list(rendered.objects())
+    problems = crd_problems(crds, objects)
+    for body in objects:
+        problems += [f"{body['kind']} {body['metadata'].get('name')}: {p}" for p in name_problems(body)]
         if body["apiVersion"].split("/")[0].endswith(".istio.io"):
-            validator = validators.get((body["apiVersion"], body["kind"]))
-            if validator is None:
-                problems.append(f"{body['kind']}: no served CRD version {body['apiVersion']}")
-                continue
-            spec = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
-            problems += [f"{body['kind']} {body['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}"
-                         for e in validator.iter_errors(spec)]
+            problems += shared_checker_problems(body)
         if body["kind"] == "VirtualService":
             problems += share_problems(body)
     for release in rendered.releases():
+        problems += [f"release {release.inputs['name']}: {p}" for p in release_problems(
+            release.inputs["name"], release.inputs["chart"], release.inputs.get("values") or {})]
         _, defaults, _, cr_spec = chart(release.inputs["chart"])
         problems += [f"release {release.inputs['name']}: {p}"
                      for p in unknown_or_mistyped(release.inputs["values"], readable_defaults(defaults), cr_spec)]
     assert problems == []
+
+
+BAD_ROUTE = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+             "metadata": {"name": "reviews", "namespace": "bookinfo"},
+             "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}, "weight": "x"}],
+                                                      "retry": {"attempts": 1}}]}}
+
+
+def test_the_projects_own_schema_check_runs_without_the_shared_checker(crds, monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "SHARED_TOOLS", tmp_path)
+    shared_validators.cache_clear()
+    try:
+        assert shared_checker_problems(BAD_ROUTE) == []
+        assert crd_problems(crds, [BAD_ROUTE, {**BAD_ROUTE, "apiVersion": "networking.istio.io/v9"}]) == [
+            "VirtualService: no served CRD version networking.istio.io/v9",
+            "BM135 VirtualService reviews: spec.http[0].route[0].weight: 'x' is not of type 'integer'",
+            "BM135 VirtualService reviews: spec.http[0]: Additional properties are not allowed ('retry' was unexpected)"]
+    finally:
+        shared_validators.cache_clear()
+
+
+@pytest.mark.parametrize("require, outcome", [("", pytest.skip.Exception), ("1", pytest.fail.Exception)])
+def test_without_the_published_crd_file_the_check_skips_or_fails_when_required(monkeypatch, tmp_path, require,
+                                                                                 outcome):
+    monkeypatch.setenv("BOOKINFO_MESH_UPSTREAM_DIR", str(tmp_path))
+    monkeypatch.setenv("BOOKINFO_MESH_REQUIRE_UPSTREAM", require)
+    with pytest.raises(outcome, match=f"upstream {CRDS} not found in {tmp_path}: run `make upstream`"):
+        project_crds()
