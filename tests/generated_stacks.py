@@ -195,10 +195,11 @@ def ingress(draw) -> dict:
 def stores(draw) -> dict:
     """The bms app's PostgreSQL and Kafka stores: size, StorageClass, protection."""
     config = {}
-    for name in draw(st.lists(st.sampled_from(BMS_STORES), unique=True)):
+    for name in draw(st.lists(st.sampled_from(BMS_STORES), min_size=1, unique=True)):
         store = {}
         if draw(st.booleans()):
-            store["size"] = f"{draw(st.integers(min_value=1, max_value=999))}{draw(st.sampled_from(['Mi', 'Gi', 'Ti']))}"
+            store["size"] = draw(st.builds(lambda n, unit: f"{n}{unit}", st.integers(min_value=1, max_value=999),
+                                           st.sampled_from(["Mi", "Gi", "Ti", "M", "G", "T"])))
         if draw(st.booleans()):
             store["storageClass"] = ".".join(draw(st.lists(dns_label(max_size=20), min_size=1, max_size=3)))
         if draw(st.booleans()):
@@ -244,9 +245,7 @@ def single_stack(draw) -> Environment:
     if bms:
         config["app"] = {"name": "bms"}
         config["databasePassword"] = SecretValue("[secret]")
-        chosen = draw(stores())
-        if chosen:
-            config["stores"] = chosen
+        config["stores"] = draw(stores())
     istio: dict = {"egressGateway": {"enabled": True}} if bms else {}  # bms reaches its payment service through it
     if draw(st.booleans()):
         istio["revision"] = draw(revision())
