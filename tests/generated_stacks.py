@@ -213,7 +213,9 @@ def rollout(draw) -> dict:
     """maxStep and the preview guard, and the analysis gates `meshplan rollout` reads."""
     config: dict = {}
     if draw(st.booleans()):
-        config["maxStep"] = draw(st.integers(min_value=1, max_value=100))
+        # Percentage points: whole or fractional, up to the whole of the traffic.
+        config["maxStep"] = draw(st.one_of(st.just(100), st.integers(min_value=1, max_value=99),
+                                           st.integers(min_value=1, max_value=999).map(lambda n: n / 10)))
     if draw(st.booleans()):
         config["guardPreviews"] = draw(st.booleans())
     if draw(st.booleans()):
