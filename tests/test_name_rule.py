@@ -1,4 +1,4 @@
-"""BM166: the Kubernetes name rules run in the one analysis every entry point calls,
+"""BM188: the Kubernetes name rules run in the one analysis every entry point calls,
 so `meshplan check`, the program and the policy pack each refuse an object whose
 name, label or port name the API server would reject, naming the rule it breaks."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.conftest import settings_from
 from tests.manifests import as_yaml, bookinfo, find
 from tests.test_policy import resources_of, stack_violations, urn
 
-BAD_PORT = "error [BM166] Service default/reviews: spec.ports[0].name = 'http_web': not a DNS-1123 label"
+BAD_PORT = "error [BM188] Service default/reviews: spec.ports[0].name = 'http_web': not a DNS-1123 label"
 
 
 def with_bad_port_name() -> list[dict]:
@@ -25,7 +25,7 @@ def with_bad_port_name() -> list[dict]:
 
 
 def test_the_rule_is_registered_as_an_error_beside_the_api_servers_validation():
-    rule = CATALOGUE["BM166"]
+    rule = CATALOGUE["BM188"]
     assert (rule.level, rule.other) == ("error", "Kubernetes API server validation")
 
 
@@ -34,11 +34,11 @@ def test_the_stack_analysis_names_each_field_its_value_and_the_rule():
     find(objects, "Service", "ratings")["metadata"]["labels"]["service"] = "ratings-"
     find(objects, "ServiceAccount", "bookinfo-ratings")["metadata"]["name"] = "Bookinfo_Ratings"
     found = [str(f) for f in analyze_stack(settings_from({"app": {"namespace": "default"}}), objects, [])
-             if f.code == "BM166"]
+             if f.code == "BM188"]
     assert found == [
-        "error [BM166] ServiceAccount default/Bookinfo_Ratings: metadata.name = 'Bookinfo_Ratings': "
+        "error [BM188] ServiceAccount default/Bookinfo_Ratings: metadata.name = 'Bookinfo_Ratings': "
         "not a DNS-1123 subdomain",
-        "error [BM166] Service default/ratings: metadata.labels.service = 'ratings-': not a label value"]
+        "error [BM188] Service default/ratings: metadata.labels.service = 'ratings-': not a label value"]
 
 
 def test_meshplan_check_refuses_the_manifest(capsys, tmp_path):

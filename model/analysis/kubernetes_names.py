@@ -16,7 +16,7 @@ from model.analysis.registry import rule
 from model.object_names import name_problems
 
 
-@rule("BM166", ERROR, "name, namespace, label or port name Kubernetes would refuse (names the rule it breaks)",
+@rule("BM188", ERROR, "name, namespace, label or port name Kubernetes would refuse (names the rule it breaks)",
       other="Kubernetes API server validation")
 def names_kubernetes_refuses(index: Index) -> Iterable:
     for obj in index.objects:
