@@ -28,7 +28,10 @@ from model.errors import ConfigError
 from model.settings import parse_settings, read_stack_file
 from tests.conftest import ROOT
 from tests.upstream import missing_tool
+from tests.corpus import request_cases
 from tests.corpus.cases import MANIFESTS, OK, STACK_FILES, STATES
+
+STACK_FILES = {**STACK_FILES, **request_cases.STACK_FILES}
 
 TIME_BOX_SECONDS = 3
 
