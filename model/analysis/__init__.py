@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
                             exports, istio_annotations, membership, mtls, proxy_image, routes, schema, security, services,
                             serviceentries, sidecars, virtualservices, weight_sums)  # registers every rule
-from model.analysis import kubernetes_names  # noqa: F401  (registers BM188)
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches
 from model.analysis.registry import CATALOGUE, Rule, codes
+from model.analysis import kubernetes_names  # noqa: F401  (registers BM188 before CODES is taken)
 
 CODES = codes()
 """Every code: what it means and its istioctl / Kiali equivalent."""
