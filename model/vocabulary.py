@@ -87,6 +87,13 @@ HEADER_RE = re.compile(r"^[a-z0-9][-a-z0-9_.]*\Z")
 HEADER_VALUE_RE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*\Z")
 """What an HTTP header value can hold (RFC 9110 field-value; Envoy refuses the rest):
 no control characters but the tab."""
+URI_PATH_RE = re.compile(r"^[\x21\x22\x24-\x7e]*\Z")
+"""What a uri exact or prefix match can meet in a request path: visible ASCII but
+`#` (a fragment is never sent); a space, a control character or any other character
+travels percent-encoded."""
+URI_PATTERN_RE = re.compile(r"^[^\x00-\x1f\x7f]*\Z")
+"""A uri regex: no control character (a path holds none), a space only as the
+pattern's own (`[^ ]`)."""
 IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 """A container image tag (the OCI distribution spec's tag grammar)."""
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\Z")

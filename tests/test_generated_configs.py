@@ -1,206 +1,119 @@
 """Valid stack configs, generated section by section, render into objects the
-cluster accepts: every Istio object passes Istio's CRD schemas (the checker CI runs,
-kept beside the CRDs), every name the Kubernetes rule for its field, every Helm value
-key its chart, and the traffic shares of every route sum to 100.
+cluster accepts: every Istio object passes Istio's CRD schemas, checked by the
+project's own schema rule (what `meshplan check --crds` runs) on the published
+`crd-all.gen.yaml` that `make upstream` fetches (and, where the strict checker kept
+beside the reference copy is present, by that too), every name the Kubernetes rule
+for its field, every Helm value key its chart, and the traffic shares of every route
+sum to 100. Without the CRD file the test skips (fails under
+`BOOKINFO_MESH_REQUIRE_UPSTREAM=1`), as every test of an upstream artifact does.
 
-Sections generated: services (deployed versions, a default route as one version or
-weights, header and URI match routes, faults, timeouts, retries, mirrors), egress
-hosts up to the maximal label and name lengths, the istio revision, ingress hosts and
-TLS. Not yet: stores, layers, traffic policies, rollout.
+The sections generated are listed in tests/generated_stacks.py: services of both
+apps with their routes and traffic policies, the bms app's stores, egress, ingress,
+the istio revision, rollout settings, and layered environments, whose traffic stack
+renders against the outputs of the mesh and app stacks it references.
 
 300 examples by default; `BOOKINFO_MESH_EXAMPLES` (CI: 2000) sets how many. No
 example database: every run draws afresh, and nothing is written to the checkout."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import sys
 from functools import cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
 
 from meshplan.render.engine import run_program
-from model.settings import SecretValue, parse_settings
-from model.vocabulary import DNS_1035_LABEL_RE, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, LABEL_VALUE_RE, PORT_NAME_RE
+from model.analysis import CATALOGUE, analyze
+from model.settings import parse_settings
+from model.object_names import name_problems, release_problems
+from tests.generated_stacks import Environment, environments, stack_ref
 from tests.test_helm_values import chart, readable_defaults, unknown_or_mistyped
-from tests.upstream import shared_tool, upstream
+from tests.upstream import SHARED_TOOLS, upstream
 
+CRDS = "istio-1.30.3/crd-all.gen.yaml"
+SCHEMA_RULES = tuple(code for code, r in CATALOGUE.items() if r.istio == "IST0106")
+"""The project's CRD schema check (fields, types, enums, CEL rules)."""
 EXAMPLES = int(os.environ.get("BOOKINFO_MESH_EXAMPLES", "300"))
 settings.register_profile("generated-configs", max_examples=EXAMPLES, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-LABELLED_NAMES = ("Namespace", "Service")
-"""Kinds whose names Kubernetes holds to a DNS label (Service: DNS-1035)."""
-
-BOOKINFO_VERSIONS = {"productpage": ("v1",), "reviews": ("v1", "v2", "v3"), "ratings": ("v1",), "details": ("v1",)}
-SECONDS = st.integers(min_value=1, max_value=30).map(lambda n: f"{n}s")
-PERCENTAGE = st.integers(min_value=0, max_value=100)
-
-
-# --------------------------------------------------------------------------- the strategy
-
-
-@st.composite
-def split(draw, versions: tuple[str, ...]) -> dict:
-    """One version (`to`) or weights over two or more summing to 100."""
-    chosen = draw(st.lists(st.sampled_from(versions), min_size=1, max_size=len(versions), unique=True))
-    if len(chosen) == 1:
-        return {"to": chosen[0]}
-    cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=100), min_size=len(chosen) - 1,
-                                max_size=len(chosen) - 1)))
-    shares = [b - a for a, b in zip([0, *cuts], [*cuts, 100])]
-    return {"weights": dict(zip(chosen, shares))}
-
-
-@st.composite
-def routed(draw, versions: tuple[str, ...]) -> dict:
-    """A split, with the options of a route; a mirror copies to a version the route
-    does not send to."""
-    to = draw(split(versions))
-    return {**to, **draw(route_options(tuple(v for v in versions if v not in (to.get("weights") or {to.get("to")}))))}
-
-
-@st.composite
-def route_options(draw, unrouted: tuple[str, ...]) -> dict:
-    options = {}
-    if draw(st.booleans()):
-        options["fault"] = draw(st.one_of(
-            st.builds(lambda d, p: {"delay": {"fixedDelay": d, "percentage": p}}, SECONDS, PERCENTAGE),
-            st.builds(lambda s, p: {"abort": {"httpStatus": s, "percentage": p}},
-                      st.sampled_from([400, 403, 500, 503]), PERCENTAGE)))
-    if draw(st.booleans()):
-        options["timeout"] = draw(SECONDS)
-    if draw(st.booleans()):
-        options["retries"] = {"attempts": draw(st.integers(min_value=1, max_value=5)),
-                              "perTryTimeout": draw(SECONDS)}
-    if unrouted and draw(st.booleans()):
-        options["mirror"] = {"version": draw(st.sampled_from(unrouted)), "percentage": draw(PERCENTAGE)}
-    return options
-
-
-HEADER_VALUE = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
-MATCH = st.one_of(
-    st.builds(lambda v: {"headers": {"end-user": {"exact": v}}}, HEADER_VALUE),
-    st.builds(lambda v: {"uri": {"prefix": f"/{v}"}}, HEADER_VALUE),
-)
-
-
-@st.composite
-def service(draw, name: str) -> dict:
-    versions = tuple(draw(st.lists(st.sampled_from(BOOKINFO_VERSIONS[name]), min_size=1, unique=True)))
-    config = {"versions": sorted(versions), **draw(routed(versions))}
-    routes = draw(st.lists(st.builds(lambda match, route: {"match": match, **route}, MATCH, routed(versions)),
-                           max_size=2))
-    if routes:
-        config["routes"] = routes
-    return config
-
-
-LABEL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-@st.composite
-def dns_label(draw, min_size: int = 1, max_size: int = 63) -> str:
-    size = draw(st.integers(min_value=min_size, max_value=max_size))
-    if size == 1:
-        return draw(st.sampled_from(LABEL_CHARS))
-    ends = st.sampled_from(LABEL_CHARS)
-    middle = draw(st.text(alphabet=LABEL_CHARS + "-", min_size=size - 2, max_size=size - 2))
-    return draw(ends) + middle + draw(ends)
-
-
-@st.composite
-def external_host(draw) -> str:
-    """Up to 253 characters, labels up to 63: the longest names DNS allows."""
-    labels = draw(st.lists(st.one_of(dns_label(), dns_label(min_size=60)), min_size=2, max_size=5))
-    host = ".".join(labels)
-    return host[-253:].lstrip(".-") if len(host) > 253 else host
-
-
-@st.composite
-def egress(draw) -> dict:
-    hosts = draw(st.lists(external_host(), max_size=2, unique=True))
-    services = []
-    for n, host in enumerate(hosts):
-        https = draw(st.booleans())
-        # The first host's objects are named after the host half the time: the longest
-        # labels then test the names the program derives from them.
-        named = {} if n == 0 and draw(st.booleans()) else {"name": f"external-{n}"}
-        services.append({**named, "host": host, "resolution": "DNS", "ports": [
-            {"number": 443, "name": "https", "protocol": "HTTPS"} if https else
-            {"number": 80, "name": "http", "protocol": "HTTP"}]})
-    return {"externalServices": services} if services else {}
-
-
-@st.composite
-def ingress(draw) -> dict:
-    config = {"hosts": draw(st.lists(st.builds(lambda a, b: f"{a}.{b}.example.com", dns_label(max_size=20),
-                                                dns_label(max_size=20)), min_size=1, max_size=2, unique=True))}
-    if draw(st.booleans()):
-        tls = {"credentialName": draw(dns_label()), "httpsRedirect": draw(st.booleans())}
-        if draw(st.booleans()):
-            tls.update(certificate=SecretValue("[secret]"), privateKey=SecretValue("[secret]"))
-        config["tls"] = tls
-    return config
-
-
-@st.composite
-def stack_config(draw) -> dict:
-    config = {"environment": draw(st.sampled_from(["dev", "staging", "prod"])),
-              "services": {name: draw(service(name)) for name in BOOKINFO_VERSIONS}}
-    istio = {}
-    if draw(st.booleans()):
-        # istiod-<revision> is a Service name (DNS-1035, at most 63): 56 characters at most.
-        istio["revision"] = draw(dns_label(max_size=56).filter(lambda r: r[0].isalpha()))
-    external = draw(egress())
-    if external:
-        config["egress"] = external
-    if istio:
-        config["istio"] = istio
-    if draw(st.booleans()):
-        config["ingress"] = draw(ingress())
-    return config
 
 
 # --------------------------------------------------------------------------- the checks
 
 
+@pytest.fixture(scope="module")
+def crds():
+    """Istio's CRDs as `meshplan check --crds` reads them, loaded once, before any
+    example; and a CEL environment made first: making one raises the recursion limit,
+    which hypothesis would otherwise see change mid-test."""
+    import celpy
+
+    celpy.Environment()
+    return Crds(project_crds())
+
+
+class Crds:
+    """The loaded schemas, shown by name in a failing example's report."""
+
+    def __init__(self, schemas):
+        self.schemas = schemas
+
+    def __repr__(self) -> str:
+        return f"<{CRDS} as meshplan check --crds reads it>"
+
+
+def project_crds():
+    """The published CRD file, found as every upstream artifact is (skip, or fail when
+    required, without it)."""
+    from model.analysis.schema import load_crds
+
+    return load_crds(str(upstream(CRDS)))
+
+
+def crd_problems(crds: Crds, objects: list[dict]) -> list[str]:
+    """The project's own schema check, as `meshplan check --crds` runs it; an Istio
+    object of a kind or version the CRDs do not serve is a problem too (the check
+    passes over it: it cannot know it)."""
+    schemas = crds.schemas
+    problems = [f"{o['kind']}: no served CRD version {o['apiVersion']}" for o in objects
+                if o["apiVersion"].split("/")[0].endswith(".istio.io")
+                and (o["apiVersion"], o["kind"]) not in schemas.specs]
+    return problems + [f"{f.code} {f.kind} {f.name}: {f.message}"
+                       for f in analyze(objects, schemas=schemas, only=SCHEMA_RULES)]
+
+
 @cache
-def istio_validators() -> dict[tuple[str, str], Draft202012Validator]:
-    """The CI checker's strict schemas, by (apiVersion, kind), compiled once."""
-    spec = importlib.util.spec_from_file_location("istio_schema_check", shared_tool("istio_schema_check.py"))
+def shared_checker():
+    """The strict checker kept beside the reference copy, or None where it is absent
+    (it is not published: an extra check, never the only one)."""
+    path = SHARED_TOOLS / "istio_schema_check.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("istio_schema_check", path)
     checker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checker)
-    validators = {}
-    for key, schema in checker.load_schemas(str(upstream("istio-1.30.3/crd-all.gen.yaml"))).items():
-        strict = checker.strict(schema)
-        strict = {**strict, "properties": {k: v for k, v in strict.get("properties", {}).items()
-                                           if k not in ("apiVersion", "kind", "metadata", "status")}}
-        validators[key] = Draft202012Validator(strict)
-    return validators
+    return checker
 
 
-def name_problems(body: dict) -> list[str]:
-    kind, metadata = body["kind"], body.get("metadata") or {}
-    name, problems = str(metadata.get("name")), []
-    rule = DNS_1035_LABEL_RE if kind == "Service" else DNS_LABEL_RE if kind in LABELLED_NAMES else DNS_SUBDOMAIN_RE
-    if not rule.match(name):
-        problems.append(f"{kind} name {name!r}")
-    if "namespace" in metadata and not DNS_LABEL_RE.match(metadata["namespace"]):
-        problems.append(f"{kind} {name}: namespace {metadata['namespace']!r}")
-    for key, value in (metadata.get("labels") or {}).items():
-        if not LABEL_VALUE_RE.match(str(value)):
-            problems.append(f"{kind} {name}: label {key}={value!r}")
-    for port in (body.get("spec") or {}).get("ports") or []:
-        if kind == "Service" and "name" in port and not DNS_LABEL_RE.match(port["name"]):
-            problems.append(f"{kind} {name}: port name {port['name']!r}")
-    containers = (((body.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    for container in containers:
-        for port in container.get("ports") or []:
-            if "name" in port and not PORT_NAME_RE.match(port["name"]):
-                problems.append(f"{kind} {name}: container port name {port['name']!r}")
-    return problems
+@cache
+def shared_validator(crds: Crds, api_version: str, kind: str) -> Draft202012Validator | None:
+    """That checker's strict form of the spec schema, compiled once per kind (the
+    schemas as the project read them: the checker's own reader is pure-Python YAML,
+    seconds per load)."""
+    checker, schema = shared_checker(), crds.schemas.specs.get((api_version, kind))
+    return Draft202012Validator(checker.strict(schema)) if checker and schema else None
+
+
+def shared_checker_problems(crds: Crds, body: dict) -> list[str]:
+    validator = shared_validator(crds, body["apiVersion"], body["kind"])
+    if validator is None:
+        return []
+    return [f"{body['kind']} {body['metadata']['name']}: {'.'.join(map(str, ('spec', *e.path)))}: {e.message}"
+            for e in validator.iter_errors(body.get("spec") or {})]
 
 
 def share_problems(body: dict) -> list[str]:
@@ -214,27 +127,84 @@ def share_problems(body: dict) -> list[str]:
     return problems
 
 
-@settings(settings.get_profile("generated-configs"))
-@given(stack_config())
-def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(config):
-    parsed = parse_settings(config, stack="generated", source="Pulumi.generated.yaml")
-    rendered = run_program(config, settings=parsed, stack="generated", source="Pulumi.generated.yaml")
-    validators = istio_validators()
-    problems = []
-    for body in rendered.objects():
-        problems += name_problems(body)
+def environment_problems(crds: Crds, environment: Environment) -> dict[str, list[str]]:
+    """Each stack rendered in order, a layered one against the outputs of the stacks
+    before it (what its StackReferences read), and its problems by stack."""
+    outputs, problems = {}, {}
+    for stack, config in environment.stacks:
+        key = json.dumps([stack, config, outputs], sort_keys=True, default=repr)
+        outputs[stack_ref(stack)], problems[stack] = stack_problems(crds, stack, key, config, dict(outputs))
+    return problems
+
+
+_seen: dict[str, tuple[dict, list[str]]] = {}
+
+
+def stack_problems(crds: Crds, stack: str, key: str, config: dict, references: dict) -> tuple[dict, list[str]]:
+    """A stack's outputs and problems, once per config: the mesh and app stacks of
+    layered examples repeat (their outputs then determine the traffic stack's)."""
+    if key not in _seen:
+        source = f"Pulumi.{stack}.yaml"
+        parsed = parse_settings(config, stack=stack, source=source)
+        rendered = run_program(config, settings=parsed, stack=stack, source=source, reference_outputs=references)
+        _seen[key] = (rendered.outputs, problems_of(crds, rendered))
+    return _seen[key]
+
+
+def problems_of(crds: Crds, rendered) -> list[str]:
+    objects = list(rendered.objects())
+    problems = crd_problems(crds, objects)
+    for body in objects:
+        problems += [f"{body['kind']} {body['metadata'].get('name')}: {p}" for p in name_problems(body)]
         if body["apiVersion"].split("/")[0].endswith(".istio.io"):
-            validator = validators.get((body["apiVersion"], body["kind"]))
-            if validator is None:
-                problems.append(f"{body['kind']}: no served CRD version {body['apiVersion']}")
-                continue
-            spec = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
-            problems += [f"{body['kind']} {body['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}"
-                         for e in validator.iter_errors(spec)]
+            problems += shared_checker_problems(crds, body)
         if body["kind"] == "VirtualService":
             problems += share_problems(body)
     for release in rendered.releases():
+        problems += [f"release {release.inputs['name']}: {p}" for p in release_problems(
+            release.inputs["name"], release.inputs["chart"], release.inputs.get("values") or {})]
         _, defaults, _, cr_spec = chart(release.inputs["chart"])
         problems += [f"release {release.inputs['name']}: {p}"
                      for p in unknown_or_mistyped(release.inputs["values"], readable_defaults(defaults), cr_spec)]
-    assert problems == []
+    return problems
+
+
+@settings(settings.get_profile("generated-configs"))
+@given(environments())
+def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(crds, environment):
+    problems = environment_problems(crds, environment)
+    assert {stack: found for stack, found in problems.items() if found} == {}
+
+
+BAD_ROUTE = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+             "metadata": {"name": "reviews", "namespace": "bookinfo"},
+             "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}, "weight": "x"}],
+                                                      "retry": {"attempts": 1}}]}}
+
+
+def test_the_projects_own_schema_check_runs_without_the_shared_checker(crds, monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "SHARED_TOOLS", tmp_path)
+    shared_checker.cache_clear()
+    shared_validator.cache_clear()
+    try:
+        assert shared_checker_problems(crds, BAD_ROUTE) == []
+        assert crd_problems(crds, [BAD_ROUTE, {**BAD_ROUTE, "apiVersion": "networking.istio.io/v9"}]) == [
+            "VirtualService: no served CRD version networking.istio.io/v9",
+            "BM135 VirtualService reviews: spec.http[0].route[0].weight: 'x' is not of type 'integer'",
+            "BM135 VirtualService reviews: spec.http[0]: Additional properties are not allowed ('retry' was unexpected)"]
+        monkeypatch.undo()
+        shared_checker.cache_clear()
+        shared_validator.cache_clear()
+        assert len(shared_checker_problems(crds, BAD_ROUTE)) == (2 if shared_checker() else 0)
+    finally:
+        shared_checker.cache_clear()
+        shared_validator.cache_clear()
+
+
+@pytest.mark.parametrize("require, outcome", [("", pytest.skip.Exception), ("1", pytest.fail.Exception)])
+def test_without_the_published_crd_file_the_check_skips_or_fails_when_required(monkeypatch, tmp_path, require,
+                                                                                 outcome):
+    monkeypatch.setenv("BOOKINFO_MESH_UPSTREAM_DIR", str(tmp_path))
+    monkeypatch.setenv("BOOKINFO_MESH_REQUIRE_UPSTREAM", require)
+    with pytest.raises(outcome, match=f"upstream {CRDS} not found in {tmp_path}: run `make upstream`"):
+        project_crds()

@@ -28,7 +28,10 @@ from model.errors import ConfigError
 from model.settings import parse_settings, read_stack_file
 from tests.conftest import ROOT
 from tests.upstream import missing_tool
+from tests.corpus import request_cases
 from tests.corpus.cases import MANIFESTS, OK, STACK_FILES, STATES
+
+STACK_FILES = {**STACK_FILES, **request_cases.STACK_FILES}
 
 TIME_BOX_SECONDS = 3
 
@@ -182,10 +185,12 @@ EVIL = """config:
     reviews:
       versions: [v1, v2]
       routes:
-        - match: {headers: {end-user: {exact: "a`b<!-- meshplan-diff --><img src=x>"}}, uri: {prefix: "/\\e[31m"}}
+        - match: {headers: {end-user: {exact: "a`b<!-- meshplan-diff --><img src=x>"}}, uri: {prefix: "/a|b"}}
           to: v2
       to: v1
 """
+ESCAPE = EVIL.replace('"/a|b"', '"/\\e[31m"')
+"""An escape sequence where a request path cannot hold one."""
 
 
 def meshplan(*argv, env=None, cwd=ROOT, timeout=60) -> subprocess.CompletedProcess:
@@ -244,6 +249,7 @@ def cli_files(tmp_path_factory):
     (tmp / "shape.yaml").write_text(MANIFESTS["metadata a string"][0])
     (tmp / "state.json").write_text(STATES["resources a mapping"][0])
     (tmp / "evil.yaml").write_text(EVIL)
+    (tmp / "escape.yaml").write_text(ESCAPE)
     (tmp / "Pulumi.plain.yaml").write_text(STACK_FILES["plaintext database password"][0])
     (tmp / "Pulumi.unset.yaml").write_text(STACK_FILES["database password not set"][0])
     return tmp
@@ -317,9 +323,12 @@ def test_untrusted_values_are_neutralised_in_markdown_and_the_terminal(cli_files
     outside_code = "".join(part for n, part in enumerate(markdown.split("``")) if n % 2 == 0)
     assert "<!-- meshplan-diff -->" not in outside_code and "<img" not in outside_code
     assert "\x1b" not in markdown
-    assert "| #0 uri^=/\\\\x1b\\[31m &amp; end-user=a\\`b&lt;!-- meshplan-diff --&gt;&lt;img src=x&gt; | reviews v2 |" in markdown
-    terminal = meshplan(*args).stdout
-    assert "\x1b" not in terminal and "\\x1b[31m" in terminal
+    assert "| #0 uri^=/a\\|b &amp; end-user=a\\`b&lt;!-- meshplan-diff --&gt;&lt;img src=x&gt; | reviews v2 |" in markdown
+    refused = meshplan("diff", "--config", str(cli_files / "escape.yaml"), *args[3:])
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (f"error: {cli_files / 'escape.yaml'}: bookinfo-mesh:services.reviews.routes[0].match.uri."
+                              'prefix = "/\\u001b[31m": expected a request path (visible ASCII without spaces or #; '
+                              "percent-encode the rest)\n")
 
 
 def _interrupt(argv, sig, wait_for, cwd=ROOT) -> tuple[subprocess.Popen, str]:

@@ -24,6 +24,7 @@ from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, error
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches
 from model.analysis.registry import CATALOGUE, Rule, codes
+from model.analysis import kubernetes_names  # noqa: F401  (registers BM188 before CODES is taken)
 
 CODES = codes()
 """Every code: what it means and its istioctl / Kiali equivalent."""

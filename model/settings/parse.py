@@ -99,7 +99,7 @@ def parse_istio(root: Cursor, env: Environment) -> IstioSettings:
         version=istio.get("version", DEFAULT_ISTIO_VERSION,
                           lambda c: c.string(pattern=VERSION_RE, what="an Istio version like 1.30.3")),
         chart_repository=istio.get("chartRepository", ISTIO_CHART_REPOSITORY,
-                                   lambda c: c.string(pattern=re.compile(r"^(https?|oci)://\S+$"),
+                                   lambda c: c.string(pattern=re.compile(r"^(https?|oci)://\S+\Z"),
                                                       what="a chart repository URL")),
         revision=istio.get("revision", "", _revision),
         access_log=istio.get("accessLog", env.access_log, Cursor.boolean),
@@ -144,7 +144,7 @@ def parse_app(root: Cursor, env: Environment) -> AppSettings:
         application=application,
         namespace=app.get("namespace", application.default_namespace, lambda c: _app_namespace(c, application)),
         image_registry=image.get("registry", application.image_registry,
-                                 lambda c: c.string(pattern=re.compile(r"^[a-z0-9][-a-z0-9._:/]*[a-z0-9]$"),
+                                 lambda c: c.string(pattern=re.compile(r"^[a-z0-9][-a-z0-9._:/]*[a-z0-9]\Z"),
                                                     what="an image registry like registry.istio.io/release")),
         image_tag=image.get("tag", application.image_tag,
                             lambda c: c.text(pattern=IMAGE_TAG_RE, what="an image tag")),
@@ -153,7 +153,7 @@ def parse_app(root: Cursor, env: Environment) -> AppSettings:
         resources=app.get("resources", None, Cursor.resources),
         default_resources=env.resources,
         tracing_endpoint=app["tracing"].mapping(TRACING_KEYS).get(
-            "endpoint", None, lambda c: c.string(pattern=re.compile(r"^https?://\S+$"), what="an http(s) URL")),
+            "endpoint", None, lambda c: c.string(pattern=re.compile(r"^https?://\S+\Z"), what="an http(s) URL")),
     )
 
 

@@ -14,7 +14,7 @@ from model.settings.types import LAYERS, LayerSettings
 NEEDS = {"mesh": (), "app": ("mesh",), "traffic": ("mesh", "app")}
 """Layer → the layers whose stack outputs it reads."""
 
-_STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
 
 
 def parse_layers(root: Cursor) -> LayerSettings:

@@ -10,7 +10,8 @@ from model.settings.reader import Cursor, Keys
 from model.settings.types import (Abort, AppSettings, Delay, Destination, Fault, HeaderMatch, Mirror, RequestMatch,
                                   Retries, Route, ServiceSettings)
 from model.settings.validators import regex_problem
-from model.vocabulary import HEADER_RE, HEADER_VALUE_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS
+from model.vocabulary import (HEADER_RE, HEADER_VALUE_RE, MATCH_KINDS, MAX_WEIGHT, RETRY_CONDITIONS, URI_PATH_RE,
+                              URI_PATTERN_RE)
 
 ROUTE_OPTIONS = ("fault", "timeout", "retries", "mirror")
 """What a route carries besides its destinations; on the service, its default route's."""
@@ -210,9 +211,22 @@ def _matches(at: Cursor) -> tuple[RequestMatch, ...]:
             if not HEADER_VALUE_RE.match(text):
                 raise named[name][kind].fail("expected a header value (no control characters but tab)", text)
             headers.append(HeaderMatch(name=name, kind=kind, value=text))
-        uri = _one_condition(match["uri"]) if "uri" in match else None
+        uri = _uri_condition(match["uri"]) if "uri" in match else None
         matches.append(RequestMatch(headers=tuple(headers), uri=uri))
     return tuple(matches)
+
+
+def _uri_condition(at: Cursor) -> tuple[str, str]:
+    """A uri match a request path can meet: what Envoy receives is visible ASCII, the
+    rest percent-encoded, so any other character in an exact or prefix value never
+    matches; a regex holds no control character."""
+    kind, text = _one_condition(at)
+    if kind == "regex" and not URI_PATTERN_RE.match(text):
+        raise at[kind].fail("expected a pattern of request paths (no control characters)", text)
+    if kind != "regex" and not URI_PATH_RE.match(text):
+        raise at[kind].fail("expected a request path (visible ASCII without spaces or #; percent-encode the rest)",
+                            text)
+    return kind, text
 
 
 def _one_condition(at: Cursor) -> tuple[str, str]:

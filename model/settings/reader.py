@@ -184,7 +184,7 @@ class Cursor:
 RESOURCE_KEYS = Keys("app.resources", "requests", "limits")
 AMOUNT_KEYS = Keys("app.resources.requests", "cpu", "memory")
 
-QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?\Z")
 
 
 def _numbers_as_text(value: Any) -> Any:

@@ -13,7 +13,7 @@ from model.vocabulary import DNS_LABEL_MAX, DNS_LABEL_RE as _DNS_LABEL, DNS_SUBD
 RESERVED_NAMESPACES = ("istio-system", "istio-ingress", "kube-system", "kube-public", "kube-node-lease")
 
 # RFC 9110 token characters: what a cookie name may consist of.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
 def dns_label_problem(name: str) -> str | None:
