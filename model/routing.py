@@ -154,7 +154,12 @@ def service_virtual_service(settings: Settings, service_name: str) -> dict:
 
 def routing_objects(settings: Settings) -> list[dict]:
     """Gateway and ingress VirtualService, then per routed service its
-    DestinationRule and VirtualService."""
+    DestinationRule and VirtualService; a gateway-api stack's objects instead
+    (`model.gateway_api_routing`)."""
+    if settings.gateway_api_routes:
+        # Imported here: that module builds on this one's names and policies.
+        from model.gateway_api_routing import gateway_api_routing_objects
+        return gateway_api_routing_objects(settings)
     objects = [gateway(settings), ingress_virtual_service(settings)]
     for configured in settings.routed_services:
         objects.append(destination_rule(settings, configured.name))

@@ -179,6 +179,7 @@ REGISTERED_KINDS: dict[tuple[str, str], Kind] = {
     **_istio(SECURITY_API, (("PeerAuthentication", "peerauthentications"),
                             ("AuthorizationPolicy", "authorizationpolicies"),
                             ("RequestAuthentication", "requestauthentications"))),
+    **_istio("gateway.networking.k8s.io/v1", (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))),
 }
 """(apiVersion, kind) → where it is served: every kind the program registers besides
 Helm releases (components/kubernetes.py registers these and refuses any other;
@@ -186,5 +187,6 @@ Helm releases (components/kubernetes.py registers these and refuses any other;
 
 
 def is_istio(kind: Kind) -> bool:
-    """An Istio kind: registered as a CustomResource, its spec passed verbatim."""
-    return kind.group.endswith(".istio.io")
+    """An Istio kind, or a Gateway API kind Istio implements: registered as a
+    CustomResource, its spec passed verbatim."""
+    return kind.group.endswith(".istio.io") or kind.group == "gateway.networking.k8s.io"

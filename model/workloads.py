@@ -9,6 +9,7 @@ import json
 
 from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version, service_namespace
 from model.settings import ResourceRequirements, Settings
+from model.waypoint import USE_WAYPOINT_LABEL, WAYPOINT_NAME, waypoint_needed
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
 # "all" in lower case and sets no seccomp profile; the admission check compares
@@ -45,11 +46,14 @@ def injection_labels(revision: str) -> dict[str, str]:
     return {"istio-injection": "enabled"}
 
 
-def namespace(name: str, revision: str, *, injected: bool = True) -> dict:
-    """A namespace; `injected=False` keeps it outside the mesh (no sidecars)."""
+def namespace(name: str, revision: str, *, injected: bool = True, waypoint: bool = False) -> dict:
+    """A namespace; `injected=False` keeps it outside the mesh (no sidecars);
+    `waypoint` sends its services' traffic through the namespace's waypoint."""
     metadata: dict = {"name": name}
     if injected:
         metadata["labels"] = injection_labels(revision)
+    if waypoint:
+        metadata.setdefault("labels", {})[USE_WAYPOINT_LABEL] = WAYPOINT_NAME
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
@@ -238,7 +242,7 @@ def namespaces(settings: Settings) -> list[dict]:
     runs in; such a namespace is injected unless it holds external services only."""
     app: Application = settings.app.application
     ns = settings.app.namespace
-    found = {ns: namespace(ns, settings.istio.revision)}
+    found = {ns: namespace(ns, settings.istio.revision, waypoint=waypoint_needed(settings))}
     for name in settings.services:
         svc = app.service(name)
         if svc.namespace and svc.namespace not in found:
