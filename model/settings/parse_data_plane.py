@@ -70,7 +70,8 @@ def check_data_plane(root: Cursor, istio: IstioSettings, traffic_api: str, appli
 
 GATEWAY_API_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 """HTTPRoute's Duration (GEP-2257): whole numbers only, so 0.5s is written 500ms."""
-RETRY_STATUS_RE = re.compile(r"5[0-9][0-9]")
+RETRY_STATUS_RE = re.compile(r"[45][0-9][0-9]")
+"""HTTPRouteRetryStatusCode's range in the v1.5.1 CRD."""
 FAULT_REFUSED = ("fault injection cannot be expressed in Gateway API (no filter; Istio 1.30 rejects ExtensionRef) "
                  "— use traffic.api=istio with dataPlane=sidecar")
 RETRIES_NEED_EXPERIMENTAL = ("retries need gatewayApi.channel=experimental "
@@ -112,9 +113,12 @@ def _check_route(route: Route, at: Cursor, gateway_api: GatewayApiSettings) -> N
         retries = at["retries"]
         if gateway_api.channel != "experimental":
             raise retries.fail(RETRIES_NEED_EXPERIMENTAL, retries.raw)
-        if route.retries.retry_on is not None and not all(
-                RETRY_STATUS_RE.fullmatch(c) for c in route.retries.retry_on.split(",")):
-            raise retries["retryOn"].fail(RETRY_ON_REFUSED, route.retries.retry_on)
+        for condition in route.retries.retry_on.split(",") if route.retries.retry_on else ():
+            if not condition.isdigit():
+                raise retries["retryOn"].fail(RETRY_ON_REFUSED, route.retries.retry_on)
+            if not RETRY_STATUS_RE.fullmatch(condition):
+                raise retries["retryOn"].fail(f"HTTPRoute.retry codes are HTTP statuses 400 to 599, not {condition}",
+                                              route.retries.retry_on)
         per_try = route.retries.per_try_timeout
         if per_try is not None:
             _check_duration(retries["perTryTimeout"], per_try)
