@@ -71,16 +71,18 @@ def test_several_weights_each_carry_theirs_even_zero():
 def test_traffic_policies_go_on_the_service_host_and_merged_on_each_version_host():
     pool = {"tcp": {"maxConnections": 1}}
     outlier = {"consecutive5xxErrors": 1}
+    lb = {"simple": "LEAST_REQUEST"}  # as the parser spells the name given
     objects = built({**GATEWAY_API, "services": {"reviews": {
-        "to": "v1", "trafficPolicy": {"connectionPool": pool, "outlierDetection": outlier},
+        "to": "v1", "trafficPolicy": {"connectionPool": pool, "outlierDetection": outlier, "loadBalancer": "LEAST_REQUEST"},
         "subsetTrafficPolicy": {"v2": {"connectionPool": {"tcp": {"maxConnections": 5}}}}}}})
     rules = {name: o["spec"] for (kind, name), o in objects.items() if kind == "DestinationRule"}
+    service = {"loadBalancer": lb, "connectionPool": pool, "outlierDetection": outlier}
     assert rules == {
-        "reviews": {"host": "reviews", "trafficPolicy": {"connectionPool": pool, "outlierDetection": outlier}},
-        "reviews-v1": {"host": "reviews-v1", "trafficPolicy": {"connectionPool": pool, "outlierDetection": outlier}},
-        "reviews-v2": {"host": "reviews-v2", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 5}},
-                                                               "outlierDetection": outlier}},
-        "reviews-v3": {"host": "reviews-v3", "trafficPolicy": {"connectionPool": pool, "outlierDetection": outlier}},
+        "reviews": {"host": "reviews", "trafficPolicy": service},
+        "reviews-v1": {"host": "reviews-v1", "trafficPolicy": service},
+        "reviews-v2": {"host": "reviews-v2", "trafficPolicy": {**service,
+                                                               "connectionPool": {"tcp": {"maxConnections": 5}}}},
+        "reviews-v3": {"host": "reviews-v3", "trafficPolicy": service},
     }
     assert not [k for k in built(GATEWAY_API) if k[0] == "DestinationRule"]
 
@@ -171,3 +173,13 @@ def test_the_ambient_stack_renders_its_waypoint_before_anything_that_needs_it():
     names = [r.name for r in rendered.resources]
     assert names.index("workloads-gateway-waypoint") < names.index("routing-httproute-reviews")
     assert objects_of(rendered, "HTTPRoute")
+
+
+def test_the_objects_the_analyzers_judge_include_the_waypoint_routes_and_version_services():
+    from model.stack_analysis import objects_implied
+    rendered = render_stack("dev-ambient")
+    implied = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects_implied(rendered.settings)}
+    registered = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in rendered.objects()}
+    gateway_api = {key for key in registered if key[0].startswith("gateway.networking.k8s.io/")}
+    assert ("gateway.networking.k8s.io/v1", "Gateway", "waypoint") in gateway_api
+    assert gateway_api | {("v1", "Service", "reviews-v2")} <= implied
