@@ -39,7 +39,8 @@ def upstream_objects(file: str, kind: str, *, folder: str = SAMPLES) -> dict[str
 
 
 def gateway_api_objects(rendered, kind: str) -> dict[str, dict]:
-    return {name: body for name, body in objects_of(rendered, kind).items()
+    """Copies: renders are cached for the session, and some tests take fields out."""
+    return {name: copy.deepcopy(body) for name, body in objects_of(rendered, kind).items()
             if body["apiVersion"] == "gateway.networking.k8s.io/v1"}
 
 

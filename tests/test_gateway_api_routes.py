@@ -183,3 +183,16 @@ def test_the_objects_the_analyzers_judge_include_the_waypoint_routes_and_version
     gateway_api = {key for key in registered if key[0].startswith("gateway.networking.k8s.io/")}
     assert ("gateway.networking.k8s.io/v1", "Gateway", "waypoint") in gateway_api
     assert gateway_api | {("v1", "Service", "reviews-v2")} <= implied
+
+
+def test_egress_stays_istio_api_under_sidecar_gateway_api(tmp_stack):
+    from tests.conftest import EXAMPLES
+    text = (EXAMPLES / "istio-tasks" / "egress-gateway.yaml").read_text()
+    routed = tmp_stack(text.replace("config:\n", "config:\n  bookinfo-mesh:traffic: {api: gateway-api}\n", 1))
+
+    def egress(rendered):
+        """What the egress component registers."""
+        return [(r.name, r.inputs) for r in rendered.resources if r.name.startswith("egress-")]
+    expected = egress(render_file(EXAMPLES / "istio-tasks" / "egress-gateway.yaml"))
+    assert expected and egress(render_file(routed)) == expected
+    assert "istio-egressgateway" in {r.inputs["name"] for r in render_file(routed).releases()}

@@ -6,7 +6,8 @@ key its chart, and the traffic shares of every route sum to 100.
 Sections generated: services (deployed versions, a default route as one version or
 weights, header and URI match routes, faults, timeouts, retries, mirrors), egress
 hosts up to the maximal label and name lengths, the istio revision, ingress hosts and
-TLS. Not yet: stores, layers, traffic policies, rollout.
+TLS; the same as gateway-api stacks (sidecar or ambient). Not yet: stores, layers, traffic
+policies, rollout.
 
 300 examples by default; `BOOKINFO_MESH_EXAMPLES` (CI: 2000) sets how many. No
 example database: every run draws afresh, and nothing is written to the checkout."""
@@ -237,4 +238,64 @@ def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(confi
         _, defaults, _, cr_spec = chart(release.inputs["chart"])
         problems += [f"release {release.inputs['name']}: {p}"
                      for p in unknown_or_mistyped(release.inputs["values"], readable_defaults(defaults), cr_spec)]
+    assert problems == []
+
+
+@st.composite
+def gateway_api_config(draw) -> dict:
+    """A generated config as a gateway-api stack holds it: no faults (refused), the
+    experimental channel when a route retries, a per-try timeout at most the route's;
+    ambient half the time (without egress or a revision, which ambient sets up its own way)."""
+    config = draw(stack_config())
+    config["traffic"] = {"api": "gateway-api"}
+    for service in config["services"].values():
+        for route in [service, *service.get("routes", [])]:
+            route.pop("fault", None)
+            retries = route.get("retries")
+            if retries:
+                config["gatewayApi"] = {"channel": "experimental"}
+                if "timeout" in route and int(retries["perTryTimeout"][:-1]) > int(route["timeout"][:-1]):
+                    retries["perTryTimeout"] = route["timeout"]
+    if draw(st.booleans()):
+        config.pop("egress", None)
+        config["istio"] = {"dataPlane": "ambient"}
+    return config
+
+
+def backend_problems(body: dict, services: set[tuple[str, str]]) -> list[str]:
+    """Each rule's weights sum to 100 (a lone backend carries none), and each backend
+    is a Service the stack renders."""
+    problems = []
+    namespace = body["metadata"]["namespace"]
+    for n, rule in enumerate(body["spec"]["rules"]):
+        refs = rule.get("backendRefs") or []
+        weights = [ref.get("weight") for ref in refs]
+        if (weights != [None]) if len(refs) == 1 else (sum(w or 0 for w in weights) != 100):
+            problems.append(f"HTTPRoute {body['metadata']['name']} rules[{n}]: weights {weights}")
+        mirrors = [f["requestMirror"]["backendRef"] for f in rule.get("filters") or [] if f["type"] == "RequestMirror"]
+        problems += [f"HTTPRoute {body['metadata']['name']}: no Service {ref['name']}"
+                     for ref in [*refs, *mirrors] if (namespace, ref["name"]) not in services]
+    return problems
+
+
+@settings(settings.get_profile("generated-configs"))
+@given(gateway_api_config())
+def test_a_generated_gateway_api_config_renders_routes_to_services_it_renders(config):
+    parsed = parse_settings(config, stack="generated", source="Pulumi.generated.yaml")
+    rendered = run_program(config, settings=parsed, stack="generated", source="Pulumi.generated.yaml")
+    objects = rendered.objects()
+    services = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Service"}
+    validators = istio_validators()
+    problems = []
+    for body in objects:
+        problems += name_problems(body)
+        if body["apiVersion"].split("/")[0].endswith(".istio.io"):
+            spec = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+            problems += [f"{body['kind']} {body['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}"
+                         for e in validators[(body["apiVersion"], body["kind"])].iter_errors(spec)]
+        if body["kind"] == "HTTPRoute":
+            problems += backend_problems(body, services)
+    assert not [o for o in objects if o["kind"] == "VirtualService"]
+    waypoints = [o for o in objects if o["kind"] == "Gateway" and o["metadata"]["name"] == "waypoint"]
+    assert len(waypoints) == (1 if parsed.ambient else 0)
     assert problems == []
