@@ -270,7 +270,8 @@ def backend_problems(body: dict, services: set[tuple[str, str]]) -> list[str]:
     for n, rule in enumerate(body["spec"]["rules"]):
         refs = rule.get("backendRefs") or []
         weights = [ref.get("weight") for ref in refs]
-        if (weights != [None]) if len(refs) == 1 else (sum(w or 0 for w in weights) != 100):
+        # A redirect rule sends nowhere.
+        if refs and ((weights != [None]) if len(refs) == 1 else (sum(w or 0 for w in weights) != 100)):
             problems.append(f"HTTPRoute {body['metadata']['name']} rules[{n}]: weights {weights}")
         mirrors = [f["requestMirror"]["backendRef"] for f in rule.get("filters") or [] if f["type"] == "RequestMirror"]
         problems += [f"HTTPRoute {body['metadata']['name']}: no Service {ref['name']}"
