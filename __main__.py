@@ -11,6 +11,7 @@ from components.checks import check_objects, guard_rollout
 from components.config import load_secrets, settings_from_engine
 from components.args import StackArgs
 from components.egress import Egress
+from components.gateway_api import check_gateway_api_crds
 from components.layers import check_references, export_contract
 from components.stack_reads import StackReads
 from components.verdicts import waiting_for
@@ -30,9 +31,14 @@ reads = StackReads()
 # routing also waits for the rollout step guard's verdict on its weights.
 references_fit = check_references(settings, reads)
 step_allowed = guard_rollout(settings, reads)
-after_references = waiting_for(references_fit)
+# A gateway-api stack whose cluster admin owns the Gateway API CRDs: istiod and
+# everything after it wait for the verdict on the CRDs the cluster has.
+crds_fit = check_gateway_api_crds(settings, reads)
+after_references = waiting_for(references_fit, crds_fit)
 
-mesh = IstioMesh("mesh", StackArgs(settings=settings)) if holds("mesh") else None
+mesh = IstioMesh("mesh", StackArgs(settings=settings),
+                 pulumi.ResourceOptions(depends_on=waiting_for(crds_fit)) if crds_fit else None) \
+    if holds("mesh") else None
 control_plane = mesh.control_plane if mesh else []
 # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
 # and validate objects), never for the gateways' external addresses.
@@ -66,4 +72,6 @@ if egress:
     pulumi.export("externalHosts", egress.external_hosts)
 if routing:
     pulumi.export("rolloutGuard", step_allowed.summary)
+if crds_fit:
+    pulumi.export("gatewayApiCrdsChecked", crds_fit.summary)
 export_contract(settings, references_fit)

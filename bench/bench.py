@@ -86,7 +86,7 @@ def synthetic(services: int, *, full_sdk: bool = False) -> None:
     if full_sdk:
         sdk.offline_registration = contextlib.nullcontext
     raw = synthetic_application(services)
-    translate = engine._registrations
+    translate = engine.registrations_of
     timer = {"translate": 0.0}
 
     def timed_translate(*args):
@@ -96,7 +96,7 @@ def synthetic(services: int, *, full_sdk: bool = False) -> None:
         finally:
             timer["translate"] += time.perf_counter() - started
 
-    engine._registrations = timed_translate
+    engine.registrations_of = timed_translate
     start, cpu_start = time.perf_counter(), time.process_time()
     settings = parse_settings(raw, stack="bench", source="synthetic")
     parsed = time.perf_counter()

@@ -15,12 +15,12 @@ import pulumi_kubernetes.apps.v1 as apps_v1
 import pulumi_kubernetes.core.v1 as core_v1
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from model.vocabulary import REGISTERED_KINDS, is_istio
+from model.vocabulary import REGISTERED_KINDS, is_custom_resource
 
 _GROUPS = {"": core_v1, "apps": apps_v1}
 """API group → the pulumi_kubernetes module of its typed classes."""
-_TYPED = {(api_version, name): getattr(_GROUPS[kind.group], name)
-          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_istio(kind)}
+TYPED_CLASSES = {(api_version, name): getattr(_GROUPS[kind.group], name)
+          for (api_version, name), kind in REGISTERED_KINDS.items() if not is_custom_resource(kind)}
 
 
 def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -29,7 +29,7 @@ def register(logical_name: str, body: dict, opts: pulumi.ResourceOptions) -> pul
     if (api_version, kind) not in REGISTERED_KINDS:
         raise ValueError(f"no registration for {api_version} {kind}")
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-    typed = _TYPED.get((api_version, kind))
+    typed = TYPED_CLASSES.get((api_version, kind))
     if typed is not None:
         # The typed classes take top-level fields in snake_case (stringData →
         # string_data); nested dicts keep the API's camelCase.

@@ -1,6 +1,7 @@
-"""The Istio installation: namespaces and the Helm releases base (CRDs) → istiod →
-gateways, plus the optional addons. Owns nothing when the stack says Istio is
-already installed, so everything that depends on it still works."""
+"""The Istio installation: namespaces, the Gateway API CRDs (gateway-api stacks) and
+the Helm releases base (CRDs) → istiod → cni → ztunnel (ambient) or gateways, plus
+the optional addons. Owns nothing when the stack says Istio is already installed, so
+everything that depends on it still works."""
 from __future__ import annotations
 
 import pulumi
@@ -9,8 +10,11 @@ from model.names import component_type
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.args import StackArgs
-from components.kubernetes import child_options, register
-from model.mesh import CONTROL_PLANE, IstioInstall, istio_install
+from components.gateway_api import install_gateway_api_crds
+from components.kubernetes import child_options, logical_name, register
+from model.ambient import gke_resource_quota
+from model.mesh import (CONTROL_PLANE, CRITICAL_PODS_QUOTA, GATEWAY_API_CRDS, ISTIO_NAMESPACE, IstioInstall,
+                        istio_install)
 
 
 class IstioMesh(pulumi.ComponentResource):
@@ -18,10 +22,12 @@ class IstioMesh(pulumi.ComponentResource):
 
     releases: dict[str, Release]
     """Releases by key (base, istiod, ingress, egress, prometheus, kiali)."""
-    control_plane: list[Release]
-    """What Istio objects and injected pods need before they are created: the CRDs
-    (base) and istiod, whose webhooks validate the objects and inject the sidecars.
-    Not the gateways: their Services may wait for an external address that never comes."""
+    control_plane: list[pulumi.Resource]
+    """What Istio objects and mesh pods need before they are created: the CRDs (base,
+    and the Gateway API's), istiod, whose webhooks validate the objects and inject the
+    sidecars, and in ambient mode the node agents (cni, ztunnel) that capture and
+    carry an enrolled pod's traffic. Not the gateways: their Services may wait for an
+    external address that never comes."""
     release_names: pulumi.Output[dict]
     """Helm release name by key, as the stack exports them (`istioReleases`)."""
 
@@ -34,12 +40,24 @@ class IstioMesh(pulumi.ComponentResource):
                      child_options(self, opts))
             for ns in plan.namespaces
         ]
+        ready: dict[str, pulumi.Resource] = {}
+        gateway_api_crds = install_gateway_api_crds(f"{name}-gateway-api-crds", args.settings,
+                                                    child_options(self, opts))
+        if gateway_api_crds is not None:
+            ready[GATEWAY_API_CRDS] = gateway_api_crds
+        quota = gke_resource_quota(args.settings, ISTIO_NAMESPACE) if plan.releases else None
+        if quota is not None:
+            ready[CRITICAL_PODS_QUOTA] = register(logical_name(name, quota), quota,
+                                                  child_options(self, opts, depends_on=namespaces))
         self.releases = {}
         for release in plan.releases:
             # Source order does not serialize Pulumi resources: each release waits for
-            # the ones it needs (CRDs before istiod's webhook, istiod before gateways).
-            after = [self.releases[key] for key in release.after] or namespaces
-            self.releases[release.key] = Release(
+            # what it needs (the CRDs before istiod's webhook, istiod before gateways
+            # and node agents, GKE's quota before the node agents' pods).
+            after = [ready[key] for key in release.after]
+            if not any(key in self.releases for key in release.after):
+                after = [*namespaces, *after]
+            self.releases[release.key] = ready[release.key] = Release(
                 f"{name}-{release.key}",
                 name=release.name,
                 chart=release.chart,
@@ -52,7 +70,7 @@ class IstioMesh(pulumi.ComponentResource):
                 skip_await=release.skip_await or None,
                 opts=child_options(self, opts, depends_on=after, protect=release.protect),
             )
-        self.control_plane = [self.releases[key] for key in CONTROL_PLANE if key in self.releases]
+        self.control_plane = [ready[key] for key in (GATEWAY_API_CRDS, *CONTROL_PLANE) if key in ready]
         self.release_names = pulumi.Output.from_input(
             {key: release.name for key, release in zip(self.releases, plan.releases)}
         )

@@ -19,6 +19,7 @@ from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
 from components.workloads import Workloads
 from model.observability import observability_objects
+from model.gateway_api_routing import route_waits
 from model.routing import routing_objects
 from model.traffic import ObjectKey, needed_before, object_key, traffic_table
 
@@ -50,8 +51,6 @@ class Routing(pulumi.ComponentResource):
         # Which Deployment runs which version is read from labels, as Istio reads it.
         waits = needed_before([*objects, *(workloads.objects if workloads else [])])
         if args.settings.gateway_api_routes:
-            # Imported here: only a gateway-api stack loads its builders.
-            from model.gateway_api_routing import route_waits
             # An HTTPRoute waits for its per-version Services and their Deployments.
             waits = {**waits, **route_waits(args.settings)}
         registered: dict[ObjectKey, pulumi.Resource] = dict(workloads.deployments if workloads else {})

@@ -15,7 +15,7 @@ from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
 from model.stores import protected, store_objects
 from model.traffic import ObjectKey, object_key
-from model.waypoint import waypoint_objects
+from model.waypoint import namespace_waypoint, waypoint_objects
 from model.workloads import application_objects
 
 
@@ -45,7 +45,7 @@ class Workloads(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("workloads", "Workloads"), name, None, opts)
-        objects = application_objects(args.settings) + store_objects(args.settings, dict(args.secrets))
+        objects = application_objects(args.settings, waypoint=namespace_waypoint(args.settings)) + store_objects(args.settings, dict(args.secrets))
         self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
         namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]

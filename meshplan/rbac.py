@@ -16,6 +16,10 @@ How it is derived:
   records, Secrets in the release namespace. A chart that creates Roles or
   ClusterRoles needs `bind` and `escalate` on them: Kubernetes refuses to let anyone
   grant rights they do not hold themselves, and istiod's ClusterRole grants wide ones.
+- A manifest file the program applies (the Gateway API CRDs, a ConfigFile) is opaque
+  too: `MANIFEST_FILE_KINDS` lists the kinds of each (a test holds it to the file).
+- A cluster object the program reads (the Gateway API's HTTPRoute CRD when a cluster
+  admin owns the CRDs): get, list and watch on its kind.
 Discovery (`/api`, `/apis`, `/openapi`) is granted to every authenticated user by
 Kubernetes' default `system:discovery` role and is not repeated here."""
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from meshplan.render.recording import Rendered
+from model.ambient import GATEWAY_API_RELEASE_URL
 from model.errors import ConfigError
+from model.names import CONFIG_FILE_TYPE, STACK_REFERENCE_TYPE
 from model.vocabulary import REGISTERED_KINDS
 
 MANAGE = ("get", "list", "watch", "create", "update", "patch", "delete")
@@ -33,6 +39,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 AWAIT_READS: dict[str, tuple[tuple[str, str], ...]] = {
     "deployments": (("apps", "replicasets"), ("", "pods")),
     "statefulsets": (("", "pods"),),
+    "daemonsets": (("", "pods"),),
     "services": (("", "endpoints"),),
 }
 
@@ -40,6 +47,8 @@ _CLUSTER_RBAC = ((RBAC_GROUP, "clusterroles"), (RBAC_GROUP, "clusterrolebindings
 _NAMESPACE_RBAC = ((RBAC_GROUP, "roles"), (RBAC_GROUP, "rolebindings"))
 _WORKLOAD = (("", "serviceaccounts"), ("", "services"), ("", "configmaps"), ("apps", "deployments"))
 _SCALING = (("autoscaling", "horizontalpodautoscalers"), ("policy", "poddisruptionbudgets"))
+_NODE_AGENT = (("", "serviceaccounts"), ("apps", "daemonsets"), ("", "resourcequotas"),
+               ("networking.k8s.io", "networkpolicies"))
 CHART_KINDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # Istio's base chart: the CRDs, the default revision's validating webhook and
     # admission policy, and the reader ServiceAccount.
@@ -58,9 +67,23 @@ CHART_KINDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
                            ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"))},
     # A gateway: Deployment, Service, ServiceAccount, a Role to read its certificates.
     "gateway": {"namespaced": (*_WORKLOAD, *_SCALING, *_NAMESPACE_RBAC), "cluster": ()},
+    # Ambient mode's node agents: a DaemonSet each with its ServiceAccount, the CNI
+    # agent's ConfigMap and ClusterRole (pods, nodes, namespaces), ztunnel's
+    # ClusterRole on OpenShift, and per platform profile a ResourceQuota for
+    # node-critical pods and a NetworkPolicy.
+    "cni": {"namespaced": _NODE_AGENT + (("", "configmaps"),), "cluster": _CLUSTER_RBAC},
+    "ztunnel": {"namespaced": _NODE_AGENT, "cluster": _CLUSTER_RBAC},
     "prometheus": {"namespaced": _WORKLOAD, "cluster": _CLUSTER_RBAC},
     "kiali-server": {"namespaced": (*_WORKLOAD, *_NAMESPACE_RBAC), "cluster": _CLUSTER_RBAC},
 }
+MANIFEST_FILE_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
+    # Gateway API's release install files: the CRDs and the ValidatingAdmissionPolicy
+    # (with its binding) that refuses downgrades and mixed channels.
+    "gateway-api": (("apiextensions.k8s.io", "customresourcedefinitions"),
+                    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+                    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings")),
+}
+"""Cluster-scoped kinds of each manifest file the program applies, by the file's source."""
 HELM_STORAGE = ("", "secrets")
 """Helm keeps each release's record as Secrets `sh.helm.release.v1.<name>.v<n>`."""
 GRANTING = {"roles", "clusterroles"}
@@ -100,7 +123,32 @@ def required_access(rendered: Rendered) -> tuple[dict[str, dict[tuple[str, str],
                 namespaced[namespace][read].update(READ)
         for key in kinds["cluster"]:
             cluster[key].update(MANAGE + (("bind", "escalate") if key[1] in GRANTING else ()))
+    for resource in rendered.resources:
+        if resource.type == CONFIG_FILE_TYPE:
+            for key in MANIFEST_FILE_KINDS[manifest_file_source(rendered, resource.inputs.get("file", ""))]:
+                cluster[key].update(MANAGE)
+    for read in rendered.reads:
+        if read["type"] != STACK_REFERENCE_TYPE:
+            cluster[_read_kind(rendered, read["type"])].update(READ)
     return namespaced, cluster
+
+
+def manifest_file_source(rendered: Rendered, file: str) -> str:
+    """Which `MANIFEST_FILE_KINDS` entry a ConfigFile's file is."""
+    prefix = GATEWAY_API_RELEASE_URL.split("{", 1)[0]
+    if file.startswith(prefix):
+        return "gateway-api"
+    raise ConfigError(file=rendered.source, path="", value=file,
+                      message="meshplan rbac knows no kinds of this manifest file")
+
+
+def _read_kind(rendered: Rendered, type_token: str) -> tuple[str, str]:
+    """(group, resource) of a read cluster-scoped object, from its type token
+    (`kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition`)."""
+    if type_token == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
+        return "apiextensions.k8s.io", "customresourcedefinitions"
+    raise ConfigError(file=rendered.source, path="", value=type_token,
+                      message="meshplan rbac knows no resource for this read")
 
 
 def _rules(access: dict[tuple[str, str], set[str]]) -> list[dict]:

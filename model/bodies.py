@@ -17,6 +17,12 @@ TEXT = (str, bytes, bytearray)
 NEVER_LISTS = frozenset({type(None), str, bytes, bytearray, bool, int, float, dict})
 """Types answered without an abstract-class check, which costs several times more
 (most list fields the rules ask about are lists or absent)."""
+TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"), "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+"""Where each workload kind keeps its pod template."""
 
 
 def is_list(value: Any) -> bool:

@@ -17,16 +17,14 @@ is refused by the settings parser (`model.settings.parse_data_plane`), so every
 setting reaching these builders has a rendering."""
 from __future__ import annotations
 
-from fractions import Fraction
-
 from model.apps import service_namespace
 from model.mesh import GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT
 from model.names import NETWORKING_API, istio_object
-from model.routing import GATEWAY_NAME, INGRESS_VIRTUAL_SERVICE, traffic_policy
+from model.routing_common import GATEWAY_NAME, INGRESS_VIRTUAL_SERVICE, traffic_policy
 from model.settings import Destination, RequestMatch, Route, ServiceSettings, Settings, TrafficPolicy
 from model.settings.parse_data_plane import gateway_api_duration
 from model.traffic import ObjectKey
-from model.waypoint import GATEWAY_API
+from model.vocabulary import GATEWAY_API
 from model.workloads import deployment_name, labels
 
 INGRESS_CLASS = "istio"
@@ -89,6 +87,7 @@ def mirror_filter(service_name: str, port: int, route: Route) -> dict:
         if percentage == int(percentage):
             mirror["percent"] = int(percentage)
         else:
+            from fractions import Fraction  # only a non-integer mirror percentage needs it
             share = Fraction(str(percentage)) / 100
             mirror["fraction"] = {"numerator": share.numerator, "denominator": share.denominator}
     return {"type": "RequestMirror", "requestMirror": mirror}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model.ambient import (AMBIENT_PROFILE, CNI_RELEASE, ZTUNNEL_RELEASE, cni_values, gateway_api_crds_url,
+                           gke_resource_quota, node_agent_namespace, platform_values, ztunnel_values)
 from model.settings import Settings
 from model.names import gateway_label, service_fqdn
 
@@ -45,15 +47,24 @@ class HelmRelease:
     namespace: str
     values: dict = field(default_factory=dict)
     after: tuple[str, ...] = ()
-    """Keys of releases that must be installed first."""
+    """Keys of what must be installed first: releases, and `PREREQUISITES`. A release
+    that waits for no other release waits for the mesh's namespaces."""
     protect: bool = False
     skip_await: bool = False
     """Don't wait for the release's resources to become ready (a LoadBalancer
     gateway, whose address may never come)."""
 
 
-CONTROL_PLANE = ("base", "istiod")
-"""Keys of the releases everything else in the mesh waits for."""
+GATEWAY_API_CRDS = "gateway-api-crds"
+CRITICAL_PODS_QUOTA = "critical-pods-quota"
+PREREQUISITES = (GATEWAY_API_CRDS, CRITICAL_PODS_QUOTA)
+"""Keys of what the mesh installs besides releases: the Gateway API CRDs (istiod
+watches only the kinds whose CRDs exist when it starts) and GKE's quota for the
+node agents' node-critical pods."""
+
+CONTROL_PLANE = ("base", "istiod", "cni", "ztunnel")
+"""Keys of the releases everything else in the mesh waits for (cni and ztunnel only
+in ambient mode: a pod enrolled before its node's agents are up is not captured)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +88,13 @@ def _istiod_values(settings: Settings) -> dict:
         values["revision"] = istio.revision
     if istio.istiod_resources is not None:
         values["resources"] = istio.istiod_resources.as_kubernetes()
+    if settings.ambient:
+        values["profile"] = AMBIENT_PROFILE
+    values.update(platform_values(settings))
     return values
 
 
-def _gateway_values(settings: Settings, service_type: str) -> dict:
+def gateway_values(settings: Settings, service_type: str) -> dict:
     values: dict = {"service": {"type": service_type}}
     if settings.istio.revision:
         values["revision"] = settings.istio.revision
@@ -100,20 +114,33 @@ def istio_install(settings: Settings) -> IstioInstall:
                            values=values, after=after, protect=protect, skip_await=skip_await)
 
     base_values = {"defaultRevision": istio.revision} if istio.revision else {}
+    if istio.platform == "openshift":
+        base_values.update(platform_values(settings))
+    crds = (GATEWAY_API_CRDS,) if gateway_api_crds_url(settings) else ()
     releases = [
         # The base chart owns the CRDs: deleting it deletes every Istio object.
-        istio_release("base", BASE_RELEASE, "base", ISTIO_NAMESPACE, base_values, (),
+        istio_release("base", BASE_RELEASE, "base", ISTIO_NAMESPACE, base_values, crds,
                       protect=istio.protect_crds),
         istio_release("istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, _istiod_values(settings),
-                      ("base",)),
-        istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
-                      _gateway_values(settings, istio.ingress_service_type), ("istiod",),
-                      skip_await=istio.ingress_service_type == "LoadBalancer"),
+                      ("base", *crds)),
     ]
-    namespaces = [ISTIO_NAMESPACE, INGRESS_NAMESPACE]
+    namespaces = [ISTIO_NAMESPACE]
+    if settings.ambient:
+        # The node agents: the CNI agent captures enrolled pods' traffic, ztunnel carries it.
+        agents = node_agent_namespace(settings, ISTIO_NAMESPACE)
+        quota = (CRITICAL_PODS_QUOTA,) if gke_resource_quota(settings, ISTIO_NAMESPACE) else ()
+        releases += [istio_release("cni", CNI_RELEASE, "cni", agents, cni_values(settings), ("istiod", *quota)),
+                     istio_release("ztunnel", ZTUNNEL_RELEASE, "ztunnel", agents, ztunnel_values(settings),
+                                   ("cni",))]
+    if not settings.gateway_api_routes:
+        # With the Gateway API, istiod deploys the ingress for the Gateway of class istio.
+        releases.append(istio_release("ingress", INGRESS_RELEASE, "gateway", INGRESS_NAMESPACE,
+                                      gateway_values(settings, istio.ingress_service_type), ("istiod",),
+                                      skip_await=istio.ingress_service_type == "LoadBalancer"))
+        namespaces.append(INGRESS_NAMESPACE)
     if istio.egress_gateway:
         releases.append(istio_release("egress", EGRESS_RELEASE, "gateway", ISTIO_NAMESPACE,
-                                      _gateway_values(settings, "ClusterIP"), ("istiod",)))
+                                      gateway_values(settings, "ClusterIP"), ("istiod",)))
     releases += _addon_releases(settings)
     return IstioInstall(namespaces=tuple(namespaces), releases=tuple(releases))
 

@@ -14,6 +14,7 @@ CLUSTER_DOMAIN = "cluster.local"
 """Kubernetes' default cluster domain; also Istio's default trust domain."""
 
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CONFIG_FILE_TYPE = "kubernetes:yaml/v2:ConfigFile"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
@@ -26,6 +27,14 @@ def component_type(module: str, component: str) -> str:
 def service_fqdn(service: str, namespace: str) -> str:
     """The cluster-local FQDN of a Service (`reviews.bookinfo.svc.cluster.local`)."""
     return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """Istio's short-name rule: a host without a dot lives in the namespace of the
+    object naming it."""
+    if "." in host or "*" in host:
+        return host
+    return service_fqdn(host, namespace)
 
 
 def gateway_label(release_name: str) -> dict[str, str]:

@@ -140,7 +140,12 @@ class ChangePlan:
 def default_route_weights(vs: Mapping) -> dict[str, int] | None:
     """The weights of a VirtualService's default route (its last HTTP route, when it
     matches every request) as the stack file writes them: `to` is one version at 100,
-    as `current_weights` reads it. None without such a route or a subset per destination."""
+    as `current_weights` reads it. None without such a route or a subset per destination.
+    An HTTPRoute's are its default rule's (`model.httproute_traffic.default_weights`)."""
+    if vs.get("kind") == "HTTPRoute":
+        from model.httproute_traffic import default_weights
+
+        return default_weights(vs)
     routes = (vs.get("spec") or {}).get("http") or []
     if not routes or hidden_by_secret(routes) or routes[-1].get("match"):
         return None
@@ -158,9 +163,9 @@ def _shares(weights: Mapping[str, int]) -> dict[str, float]:
 
 def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapping],
                  after: Iterable[Mapping]) -> list[ChangePlan]:
-    """For each VirtualService whose default route's weights a change moves (`changes`:
-    model.traffic_changes.TrafficChange; `before`, `after`: the two sides' objects), the steps
-    `meshplan rollout` would take from the base's weights to the new canary share, each
+    """For each VirtualService or HTTPRoute whose default route's weights a change moves
+    (`changes`: model.traffic_changes.TrafficChange; `before`, `after`: the two sides'
+    objects), the steps `meshplan rollout` would take from the base's weights to the new canary share, each
     at most `max_step` points (one step without a limit), when they end at the change's
     traffic. None for a service the change also undeploys a routed version of: that is
     refused, not planned."""
@@ -173,20 +178,20 @@ def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapp
                 and change.after is not None:
             routes.setdefault((change.namespace, change.virtual_service), []).append(change)
     held = {delivery.virtual_service for delivery, _ in undeployed(before, after)}
-    written = [{object_key(o)[1:]: default_route_weights(o) for o in side if o.get("kind") == "VirtualService"}
-               for side in (before, after)]
+    written = [{object_key(o)[1:]: default_route_weights(o) for o in side
+                if o.get("kind") in ("VirtualService", "HTTPRoute")} for side in (before, after)]
     base_subsets = Backings(before)
     plans = []
     for (namespace, service), moved in routes.items():
         gaining = max(moved, key=lambda c: c.shift)
         start, wanted = written[0].get((namespace, service)), written[1].get((namespace, service))
-        if gaining.shift <= 0 or ("VirtualService", namespace, service) in held or not start or not wanted:
+        if gaining.shift <= 0 or (gaining.kind, namespace, service) in held or not start or not wanted:
             continue
         canary, target = gaining.subset, gaining.after
         plan = ChangePlan(namespace=namespace, service=service, canary=canary, steps=(), states=(),
                           step_limit=max_step)
         why = _unreachable(start, wanted, canary, target, max_step,
-                           deployed=bool(base_subsets.of(namespace, gaining.host, canary).rules))
+                           deployed=_deployed(base_subsets, gaining, canary))
         if why:
             plans.append(replace(plan, unavailable=why))
             continue
@@ -195,6 +200,16 @@ def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapp
         plans.append(replace(plan, steps=tuple(p.percent for p in planned),
                              states=tuple(p.weights for p in planned)))
     return plans
+
+
+def _deployed(backings: Backings, change, canary: str) -> bool:
+    """Whether the base defines the canary: its DestinationRule subset, or for an
+    HTTPRoute its per-version Service."""
+    if change.kind == "HTTPRoute":
+        from model.httproute_traffic import version_service
+
+        return bool(backings.of_service(change.namespace, version_service(change.host, canary)).services)
+    return bool(backings.of(change.namespace, change.host, canary).rules)
 
 
 def _listed(weights: Mapping[str, int]) -> str:

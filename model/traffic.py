@@ -6,6 +6,9 @@ after it, whose destinations then receive 0% (so adding `uri: {prefix: /}` to v3
 ahead of the default route moves the default route's traffic, and the step guard
 sees it).
 
+Gateway API HTTPRoutes are read by `model.httproute_traffic` into the same rows (their
+weights and rule precedence differ); the readers here take both kinds.
+
 The same shares decide what a route needs in place before it reaches Envoy (make
 before break): `make_before_break`."""
 from __future__ import annotations
@@ -14,35 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Iterator
 
-from model.bodies import is_list
-from model.names import SECRET_SHOWN
-
-EPSILON = 1e-6
-"""Shares at or below this many percent count as no traffic."""
-
-ObjectKey = tuple[str, str, str]
-"""(kind, namespace, name) of a Kubernetes object."""
-
-
-def object_key(obj: Mapping) -> ObjectKey:
-    metadata = obj.get("metadata") or {}
-    return str(obj.get("kind", "")), str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Share:
-    virtual_service: str
-    namespace: str
-    route: str
-    """Which HTTP route of the VirtualService: its name, or `#<index>` and its match."""
-    host: str
-    subset: str
-    percent: float
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.namespace, self.virtual_service, self.route, self.host, self.subset)
-
+from model.bodies import TEMPLATE_PATHS, is_list
+from model.names import fqdn
+from model.traffic_rows import (EPSILON, Delivery, ObjectKey, Share, format_percent,  # noqa: F401  (the readers' rows)
+                                hidden_by_secret, object_key)
 
 def shares(weights: list[float | None]) -> list[float]:
     """Percent of requests per destination of one route."""
@@ -112,16 +90,6 @@ def route_label(index: int, route: Mapping) -> str:
     return f"#{index} {describe_match(route.get('match'))}"
 
 
-def hidden_by_secret(value: object) -> bool:
-    """Whether a secret hides part of `value`: an exported state shows each secret,
-    whatever its shape, as the one string SECRET_SHOWN."""
-    if isinstance(value, Mapping):
-        return any(hidden_by_secret(v) for v in value.values())
-    if is_list(value):
-        return any(hidden_by_secret(v) for v in value)
-    return value == SECRET_SHOWN
-
-
 def virtual_service_shares(vs: Mapping) -> list[Share]:
     """Every destination of every HTTP route of one VirtualService, with its share;
     none when a secret hides its name or any of its HTTP routes (no share of a route
@@ -133,7 +101,7 @@ def virtual_service_shares(vs: Mapping) -> list[Share]:
     name = metadata.get("name", "?")
     namespace = metadata.get("namespace", "")
     found = []
-    for index, route, shadowed in _rules(vs, "http"):
+    for index, route, shadowed in ordered_rules(vs, "http"):
         destinations = route.get("route") or []
         percents = [0.0 for _ in destinations] if shadowed else shares([d.get("weight") for d in destinations])
         label = route_label(index, route)
@@ -145,7 +113,7 @@ def virtual_service_shares(vs: Mapping) -> list[Share]:
     return found
 
 
-def _rules(vs: Mapping, kind: str) -> Iterator[tuple[int, Mapping, bool]]:
+def ordered_rules(vs: Mapping, kind: str) -> Iterator[tuple[int, Mapping, bool]]:
     """The rules of one kind (`http`, `tls`, `tcp`) of a VirtualService in order, each
     with whether an earlier rule catching every request shadows it."""
     shadowed = False
@@ -159,103 +127,14 @@ def traffic_table(objects: Iterable[Mapping]) -> list[Share]:
     for obj in objects:
         if obj.get("kind") == "VirtualService":
             found.extend(virtual_service_shares(obj))
+        elif obj.get("kind") == "HTTPRoute":
+            from model.httproute_traffic import http_route_shares  # it builds on this module
+
+            found.extend(http_route_shares(obj))
     return found
-
-
-def format_percent(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if abs(value - round(value)) < 0.05:
-        return f"{round(value)}%"
-    return f"{value:.1f}%"
-
-
-# ------------------------------------------------------------ what a route does besides splitting
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouteAspect:
-    """One thing an HTTP route does to its requests besides splitting them: a fault
-    (`delay`, `abort`), a mirror (`mirror to <destination>`), a `timeout` or `retries`,
-    with how it reads, e.g. `delay 7s on 100%`."""
-
-    virtual_service: str
-    namespace: str
-    route: str
-    aspect: str
-    reading: str
-
-
-def route_aspects(objects: Iterable[Mapping]) -> list[RouteAspect]:
-    """The faults, mirrors, timeouts and retries of every HTTP route of every
-    VirtualService among `objects`, in route order; none for one whose rules a secret
-    hides (as for its shares)."""
-    found = []
-    for vs in objects:
-        spec = vs.get("spec") or {}
-        if vs.get("kind") != "VirtualService" or not isinstance(spec, Mapping) \
-                or hidden_by_secret(vs.get("metadata")) or hidden_by_secret(spec.get("http")):
-            continue
-        _, namespace, name = object_key(vs)
-        for index, route, _ in _rules(vs, "http"):
-            label = route_label(index, route)
-            found.extend(RouteAspect(virtual_service=name, namespace=namespace, route=label, aspect=aspect,
-                                     reading=reading) for aspect, reading in _aspects(route))
-    return found
-
-
-def _aspects(route: Mapping) -> list[tuple[str, str]]:
-    found = []
-    fault = route.get("fault") if isinstance(route.get("fault"), Mapping) else {}
-    delay, abort = fault.get("delay"), fault.get("abort")
-    if isinstance(delay, Mapping):
-        found.append(("delay", f"delay {delay.get('fixedDelay', '?')} on {_fault_percent(delay)}"))
-    if isinstance(abort, Mapping):
-        status = next((f"{abort[k]}" if k == "httpStatus" else f"{k} {abort[k]}"
-                       for k in ("httpStatus", "grpcStatus", "http2Error") if k in abort), "?")
-        found.append(("abort", f"abort {status} on {_fault_percent(abort)}"))
-    for target, percent in _mirrors(route):
-        destination = " ".join(str(p) for p in (target.get("host", "?"), target.get("subset")) if p)
-        found.append((f"mirror to {destination}", f"mirror to {destination} ({format_percent(percent)})"))
-    if route.get("timeout") is not None:
-        found.append(("timeout", f"timeout {route['timeout']}"))
-    retries = route.get("retries")
-    if isinstance(retries, Mapping):
-        reading = f"retries {retries.get('attempts', '?')}"
-        if retries.get("perTryTimeout") is not None:
-            reading += f" × {retries['perTryTimeout']}"
-        if retries.get("retryOn"):
-            reading += f" on {retries['retryOn']}"
-        found.append(("retries", reading))
-    return found
-
-
-def _fault_percent(fault: Mapping) -> str:
-    """A fault's `percentage.value`, else its deprecated integer `percent`."""
-    percentage = fault.get("percentage")
-    value = percentage.get("value") if isinstance(percentage, Mapping) else fault.get("percent")
-    return "no percentage set" if value is None else format_percent(float(value))
 
 
 # ------------------------------------------------------------ make before break
-
-
-@dataclass(frozen=True, kw_only=True)
-class Delivery:
-    """Requests one rule of a VirtualService sends, or mirrors, to one destination."""
-
-    virtual_service: ObjectKey
-    route: str
-    host: str
-    """As the VirtualService writes it (a short name resolves in its namespace)."""
-    subset: str
-    percent: float
-    """Of the rule's requests: the destination's share, or the mirror's percentage."""
-    mirrored: bool = False
-
-    @property
-    def destination(self) -> str:
-        return f"{self.host} {self.subset}" if self.subset else self.host
 
 
 def deliveries(vs: Mapping) -> list[Delivery]:
@@ -269,12 +148,12 @@ def deliveries(vs: Mapping) -> list[Delivery]:
     key = object_key(vs)
     found = []
     for kind in ("http", "tls", "tcp"):
-        for index, route, shadowed in _rules(vs, kind):
+        for index, route, shadowed in ordered_rules(vs, kind):
             label = route_label(index, route) if kind == "http" else f"{kind} {route_label(index, route)}"
             destinations = route.get("route") or []
             percents = [0.0 for _ in destinations] if shadowed else shares([d.get("weight") for d in destinations])
             targets = [(d.get("destination") or {}, p, False) for d, p in zip(destinations, percents)]
-            for target, percent in _mirrors(route):
+            for target, percent in route_mirrors(route):
                 targets.append((target, 0.0 if shadowed else percent, True))
             found.extend(Delivery(virtual_service=key, route=label, host=str(target.get("host", "")),
                                   subset=str(target.get("subset") or ""), percent=percent, mirrored=mirrored)
@@ -282,7 +161,7 @@ def deliveries(vs: Mapping) -> list[Delivery]:
     return found
 
 
-def _mirrors(route: Mapping) -> list[tuple[Mapping, float]]:
+def route_mirrors(route: Mapping) -> list[tuple[Mapping, float]]:
     """An HTTP route's mirrors (`mirror` with `mirrorPercentage`, or `mirrors`), each
     with the percent of the route's requests it copies (Istio's default: all)."""
     found = []
@@ -304,6 +183,8 @@ class Backing:
 
     rules: tuple[ObjectKey, ...] = ()
     """The DestinationRules defining its subset (none for a destination without one)."""
+    services: tuple[ObjectKey, ...] = ()
+    """The Service an HTTPRoute backendRef names, when it exists (none for a VirtualService)."""
     workloads: tuple[ObjectKey, ...] = ()
     """The objects whose pods its Service selects, narrowed by its subset's labels."""
 
@@ -315,11 +196,10 @@ class Backings:
     subset's labels. Indexed once, so each lookup costs the size of its answer."""
 
     def __init__(self, objects: Iterable[Mapping]):
-        from model.analysis.index import TEMPLATE_PATHS, fqdn  # lazily: model.analysis imports this module
-
         self._fqdn = fqdn
         self._rules: dict[str, list[tuple[ObjectKey, dict[str, Mapping]]]] = {}
         self._selectors: dict[str, list[tuple[str, Mapping]]] = {}
+        self._services: dict[str, list[ObjectKey]] = {}
         self._pods: dict[tuple[str, str, str], set[ObjectKey]] = {}
         self._order: dict[ObjectKey, int] = {}
         for obj in objects:
@@ -330,8 +210,10 @@ class Backings:
                 subsets = {str(s.get("name")): s.get("labels") or {} for s in spec.get("subsets") or []
                            if isinstance(s, Mapping)}
                 self._rules.setdefault(fqdn(str(spec.get("host", "")), namespace), []).append((key, subsets))
-            elif kind == "Service" and isinstance(spec.get("selector"), Mapping) and spec["selector"]:
-                self._selectors.setdefault(fqdn(name, namespace), []).append((namespace, spec["selector"]))
+            elif kind == "Service":
+                self._services.setdefault(fqdn(name, namespace), []).append(key)
+                if isinstance(spec.get("selector"), Mapping) and spec["selector"]:
+                    self._selectors.setdefault(fqdn(name, namespace), []).append((namespace, spec["selector"]))
             elif kind in TEMPLATE_PATHS:
                 template = obj
                 for step in TEMPLATE_PATHS[kind]:
@@ -347,48 +229,66 @@ class Backings:
         defining = [(key, subsets[subset]) for key, subsets in self._rules.get(target, ()) if subset in subsets]
         if subset and not defining:
             return Backing()  # no subset, no pods it could reach
+        return Backing(rules=tuple(key for key, _ in defining),
+                       workloads=self._selected(target, [labels for _, labels in defining] or [{}]))
+
+    def of_service(self, namespace: str, name: str) -> Backing:
+        """The backing of the Service `name` an HTTPRoute backendRef names in `namespace`."""
+        target = self._fqdn(name, namespace)
+        return Backing(services=tuple(self._services.get(target, ())), workloads=self._selected(target, [{}]))
+
+    def of_delivery(self, delivery: Delivery) -> Backing:
+        if delivery.service is not None:
+            return self.of_service(*delivery.service)
+        return self.of(delivery.virtual_service[1], delivery.host, delivery.subset)
+
+    def _selected(self, target: str, label_sets: list[Mapping]) -> tuple[ObjectKey, ...]:
+        """The workloads whose pods the Services of `target` select, narrowed by any of `label_sets`."""
         workloads: set[ObjectKey] = set()
         for service_namespace, selector in self._selectors.get(target, ()):
-            for subset_labels in [labels for _, labels in defining] or [{}]:
-                wanted = {**selector, **subset_labels}
+            for extra in label_sets:
+                wanted = {**selector, **extra}
                 matched = [self._pods.get((service_namespace, str(k), str(v)), set()) for k, v in wanted.items()]
                 workloads |= set.intersection(*matched) if matched else set()
-        return Backing(rules=tuple(key for key, _ in defining),
-                       workloads=tuple(sorted(workloads, key=self._order.__getitem__)))
+        return tuple(sorted(workloads, key=self._order.__getitem__))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Need:
-    """A destination a VirtualService sends traffic to, and what must be in place first."""
+    """A destination a route sends traffic to, and what must be in place first."""
 
     delivery: Delivery
     backing: Backing
 
 
 def make_before_break(objects: Iterable[Mapping]) -> list[Need]:
-    """Make before break, stated once: for every VirtualService among `objects`, each
-    destination it sends (or mirrors) traffic to, with the objects among them that must
-    be in place before it routes there: the DestinationRules defining the subset and
-    the workloads running its pods (istio.io's traffic-management best practices). A
+    """Make before break, stated once: for every VirtualService and HTTPRoute among
+    `objects`, each destination it sends (or mirrors) traffic to, with the objects among
+    them that must be in place before it routes there: the DestinationRules defining
+    the subset, or the per-version Service an HTTPRoute backendRef names, and the
+    workloads running its pods (istio.io's traffic-management best practices). A
     destination at 0% (weight 0, or shadowed by an earlier catch-all) needs nothing, so
     traffic can leave a version before the version goes."""
     objects = list(objects)
     backings = Backings(objects)
     found = []
     for obj in objects:
-        if obj.get("kind") != "VirtualService":
-            continue
-        for delivery in deliveries(obj):
-            if delivery.percent > EPSILON:
-                found.append(Need(delivery=delivery,
-                                  backing=backings.of(delivery.virtual_service[1], delivery.host, delivery.subset)))
+        kind = obj.get("kind")
+        if kind == "HTTPRoute":
+            from model.httproute_traffic import http_route_deliveries  # it builds on this module
+
+            routed = http_route_deliveries(obj)
+        else:
+            routed = deliveries(obj) if kind == "VirtualService" else []
+        found.extend(Need(delivery=delivery, backing=backings.of_delivery(delivery))
+                     for delivery in routed if delivery.percent > EPSILON)
     return found
 
 
 def needed_before(objects: Iterable[Mapping]) -> dict[ObjectKey, tuple[ObjectKey, ...]]:
-    """Per VirtualService, the objects it waits for (`make_before_break`, flattened)."""
+    """Per route object, the objects it waits for (`make_before_break`, flattened)."""
     found: dict[ObjectKey, dict[ObjectKey, None]] = {}
     for need in make_before_break(objects):
         waits = found.setdefault(need.delivery.virtual_service, {})
-        waits.update(dict.fromkeys((*need.backing.rules, *need.backing.workloads)))
+        waits.update(dict.fromkeys((*need.backing.rules, *need.backing.services, *need.backing.workloads)))
     return {vs: tuple(waits) for vs, waits in found.items()}

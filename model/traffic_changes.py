@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.traffic import Backings, Delivery, RouteAspect, Share, format_percent, make_before_break, object_key
+from model.traffic_rows import RouteAspect
+from model.traffic import Backings, Delivery, Share, format_percent, make_before_break, object_key
 
 _INDEX_PREFIX = re.compile(r"^#\d+ ")
 EPSILON = 1e-6
@@ -29,6 +30,9 @@ class TrafficChange:
     subset: str
     before: float | None
     after: float | None
+    kind: str = "VirtualService"
+    """The route object's kind (VirtualService or HTTPRoute): shown, not part of its
+    identity, so a route moved from one API to the other with the same shares is no change."""
 
     @property
     def shift(self) -> float:
@@ -45,7 +49,13 @@ class TrafficChange:
     def as_json(self) -> dict:
         return {"virtualService": self.virtual_service, "namespace": self.namespace, "route": self.route,
                 "host": self.host, "subset": self.subset, "before": _number(self.before),
-                "after": _number(self.after)}
+                "after": _number(self.after), **_kind_field(self.kind)}
+
+
+def _kind_field(kind: str) -> dict:
+    """`kind` in a JSON row of an HTTPRoute; a row without it is a VirtualService's, as
+    before HTTPRoutes were read."""
+    return {} if kind == "VirtualService" else {"kind": kind}
 
 
 def _number(value: float | None) -> float | int | None:
@@ -61,11 +71,19 @@ def route_identity(label: str) -> str:
     return _INDEX_PREFIX.sub("", label)
 
 
+def output_row(share: Share) -> dict:
+    """One row of the program's `traffic` stack output, as `shares_from_output` reads it
+    back (`kind` only for an HTTPRoute's row: a VirtualService's row is as it always was)."""
+    return {"virtualService": share.virtual_service, "namespace": share.namespace, "route": share.route,
+            "host": share.host, "subset": share.subset, "percent": share.percent, **_kind_field(share.kind)}
+
+
 def shares_from_output(rows: Iterable[Mapping]) -> list[Share]:
-    """Shares from the program's `traffic` stack output."""
+    """Shares from the program's `traffic` stack output (a row without `kind` is a
+    VirtualService's)."""
     return [Share(virtual_service=str(r["virtualService"]), namespace=str(r.get("namespace", "")),
                   route=str(r["route"]), host=str(r["host"]), subset=str(r.get("subset") or ""),
-                  percent=float(r["percent"]))
+                  percent=float(r["percent"]), kind=str(r.get("kind") or "VirtualService"))
             for r in rows]
 
 
@@ -80,10 +98,12 @@ def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[Tra
             table[key] = table.get(key, 0.0) + s.percent
             routes.add(route)
             labels.setdefault(key, s.route)
+            kinds.setdefault(key, s.kind)
         return table, routes, labels
 
-    old, old_routes, old_labels = keyed(before)
+    kinds: dict[tuple, str] = {}
     new, new_routes, new_labels = keyed(after)
+    old, old_routes, old_labels = keyed(before)
     changes = []
     for key in [*new, *(k for k in old if k not in new)]:
         ns, vs, _, host, subset = key
@@ -92,7 +112,7 @@ def traffic_changes(before: Iterable[Share], after: Iterable[Share]) -> list[Tra
             virtual_service=vs, namespace=ns, route=new_labels.get(key) or old_labels[key], host=host,
             subset=subset,
             before=old.get(key, 0.0 if route in old_routes else None),
-            after=new.get(key, 0.0 if route in new_routes else None),
+            after=new.get(key, 0.0 if route in new_routes else None), kind=kinds[key],
         ))
     return changes
 
@@ -108,6 +128,7 @@ class AspectChange:
     aspect: str
     before: str | None
     after: str | None
+    kind: str = "VirtualService"
 
     @property
     def change(self) -> str:
@@ -119,7 +140,7 @@ class AspectChange:
 
     def as_json(self) -> dict:
         return {"virtualService": self.virtual_service, "namespace": self.namespace, "route": self.route,
-                "aspect": self.aspect, "before": self.before, "after": self.after}
+                "aspect": self.aspect, "before": self.before, "after": self.after, **_kind_field(self.kind)}
 
 
 def aspect_changes(before: Iterable[RouteAspect], after: Iterable[RouteAspect]) -> list[AspectChange]:
@@ -137,7 +158,7 @@ def aspect_changes(before: Iterable[RouteAspect], after: Iterable[RouteAspect]) 
         shown = now or was
         changes.append(AspectChange(virtual_service=shown.virtual_service, namespace=shown.namespace,
                                     route=shown.route, aspect=shown.aspect, before=was and was.reading,
-                                    after=now and now.reading))
+                                    after=now and now.reading, kind=shown.kind))
     return changes
 
 
@@ -166,7 +187,7 @@ def step_violations(changes: Iterable[TrafficChange], max_step: float | None) ->
         if key not in worst or _larger_move(c, worst[key]):
             worst[key] = c
     return [
-        f"step guard: VirtualService {c.namespace}/{c.virtual_service} route {c.route!r} moves "
+        f"step guard: {c.kind} {c.namespace}/{c.virtual_service} route {c.route!r} moves "
         f"{c.destination} {format_percent(c.before)} → {format_percent(c.after)} "
         f"({c.shift:+.4g} points), more than the maximum step of {max_step:g} points"
         for c in sorted(worst.values(), key=lambda c: (-abs(c.shift), c.namespace, c.virtual_service, c.route))
@@ -174,27 +195,29 @@ def step_violations(changes: Iterable[TrafficChange], max_step: float | None) ->
 
 
 def undeployed(before: Iterable[Mapping], after: Iterable[Mapping]) -> list[tuple[Delivery, list[str]]]:
-    """Make before break, the removing half: each destination that a VirtualService
-    sends traffic to in `before` and that still exists in `after`, whose subset or pods
-    `after` no longer has, with what went (the largest share per destination). Removing
+    """Make before break, the removing half: each destination that a VirtualService or
+    HTTPRoute sends traffic to in `before` and that still exists in `after`, whose subset,
+    per-version Service or pods `after` no longer has, with what went (the largest share
+    per destination). Removing
     a version must wait until a change of its own has moved its traffic away: within
     one update the subset and pods can go while Envoy still routes to them.
 
     A version only some of whose workloads go, or that another workload takes over,
-    is still deployed; a VirtualService removed together with its versions is deleted
-    before them."""
+    is still deployed; a route removed together with its versions is deleted before them."""
     after = list(after)
     remaining = Backings(after)
-    virtual_services = {object_key(o) for o in after if o.get("kind") == "VirtualService"}
+    virtual_services = {object_key(o) for o in after if o.get("kind") in ("VirtualService", "HTTPRoute")}
     worst: dict[tuple, tuple[Delivery, list[str]]] = {}
     for need in make_before_break(before):
         delivery = need.delivery
         if delivery.virtual_service not in virtual_services:
             continue
-        now = remaining.of(delivery.virtual_service[1], delivery.host, delivery.subset)
+        now = remaining.of_delivery(delivery)
         gone = []
         if need.backing.rules and not now.rules:
             gone += [f"subset {delivery.subset} of DestinationRule {ns}/{name}" for _, ns, name in need.backing.rules]
+        if need.backing.services and not now.services:
+            gone += [f"Service {ns}/{name}" for _, ns, name in need.backing.services]
         if need.backing.workloads and not now.workloads:
             gone += [f"{kind} {ns}/{name}" for kind, ns, name in need.backing.workloads]
         key = (delivery.virtual_service, delivery.host, delivery.subset)
@@ -207,10 +230,10 @@ def undeployed_while_routed(before: Iterable[Mapping], after: Iterable[Mapping])
     """`undeployed`, one line each, naming the service and version."""
     lines = []
     for delivery, gone in undeployed(before, after):
-        _, ns, name = delivery.virtual_service
+        kind, ns, name = delivery.virtual_service
         receives = f"a {format_percent(delivery.percent)} mirror" if delivery.mirrored \
             else format_percent(delivery.percent)
-        lines.append(f"make before break: {delivery.destination} still receives {receives} of VirtualService "
+        lines.append(f"make before break: {delivery.destination} still receives {receives} of {kind} "
                      f"{ns}/{name} route {delivery.route!r}, and this change undeploys it ({', '.join(gone)}); "
                      "shift its traffic to 0% first, then remove it")
     return lines

@@ -160,7 +160,11 @@ class Kind(NamedTuple):
     namespaced: bool
 
 
-def _istio(api_version: str, kinds: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], Kind]:
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+"""The Kubernetes Gateway API's version the program registers Gateways and HTTPRoutes in."""
+
+
+def _custom(api_version: str, kinds: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], Kind]:
     group = api_version.split("/")[0]
     return {(api_version, kind): Kind(group, resource, True) for kind, resource in kinds}
 
@@ -169,24 +173,31 @@ REGISTERED_KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Namespace"): Kind("", "namespaces", False),
     ("v1", "Service"): Kind("", "services", True),
     ("v1", "ServiceAccount"): Kind("", "serviceaccounts", True),
+    ("v1", "ResourceQuota"): Kind("", "resourcequotas", True),
     ("v1", "ConfigMap"): Kind("", "configmaps", True),
     ("v1", "Secret"): Kind("", "secrets", True),
     ("apps/v1", "Deployment"): Kind("apps", "deployments", True),
     ("apps/v1", "StatefulSet"): Kind("apps", "statefulsets", True),
-    **_istio(NETWORKING_API, (("Gateway", "gateways"), ("VirtualService", "virtualservices"),
-                              ("DestinationRule", "destinationrules"), ("ServiceEntry", "serviceentries"),
-                              ("Sidecar", "sidecars"))),
-    **_istio(SECURITY_API, (("PeerAuthentication", "peerauthentications"),
-                            ("AuthorizationPolicy", "authorizationpolicies"),
-                            ("RequestAuthentication", "requestauthentications"))),
-    **_istio("gateway.networking.k8s.io/v1", (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))),
+    **_custom(NETWORKING_API, (("Gateway", "gateways"), ("VirtualService", "virtualservices"),
+                               ("DestinationRule", "destinationrules"), ("ServiceEntry", "serviceentries"),
+                               ("Sidecar", "sidecars"))),
+    **_custom(SECURITY_API, (("PeerAuthentication", "peerauthentications"),
+                             ("AuthorizationPolicy", "authorizationpolicies"),
+                             ("RequestAuthentication", "requestauthentications"))),
+    **_custom(GATEWAY_API, (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))),
 }
 """(apiVersion, kind) → where it is served: every kind the program registers besides
 Helm releases (components/kubernetes.py registers these and refuses any other;
 `meshplan rbac` grants a deployer access to exactly these)."""
 
 
-def is_istio(kind: Kind) -> bool:
-    """An Istio kind, or a Gateway API kind Istio implements: registered as a
+CUSTOM_RESOURCE_GROUPS = (GATEWAY_API.split("/")[0],)
+"""API groups besides Istio's whose kinds are custom resources (their CRDs are
+installed, not built into the API server)."""
+
+
+def is_custom_resource(kind: Kind) -> bool:
+    """A kind defined by a CRD (Istio's, the Gateway API's): registered as a
     CustomResource, its spec passed verbatim."""
-    return kind.group.endswith(".istio.io") or kind.group == "gateway.networking.k8s.io"
+    return kind.group.endswith(".istio.io") or kind.group in CUSTOM_RESOURCE_GROUPS
+

@@ -9,13 +9,12 @@ so the namespace builder and the routing and security builders can all ask."""
 from __future__ import annotations
 
 from model.settings import Settings
+from model.vocabulary import GATEWAY_API
 
-GATEWAY_API = "gateway.networking.k8s.io/v1"
 WAYPOINT_NAME = "waypoint"
 """istioctl's default name (`constants.DefaultNamespaceWaypoint`)."""
 WAYPOINT_CLASS = "istio-waypoint"
 HBONE_PORT = 15008
-USE_WAYPOINT_LABEL = "istio.io/use-waypoint"
 WAYPOINT_ACCOUNT = WAYPOINT_NAME
 """The waypoint's pods run as a ServiceAccount of the Gateway's name (istio-waypoint
 class: the bare name, `gateway_utils.go GetDefaultName`)."""
@@ -42,6 +41,11 @@ def waypoint_needed(settings: Settings) -> bool:
     services = settings.services.values()
     policies = any(s.traffic_policy is not None or s.subset_policies for s in services)
     return bool(settings.routed_services) or policies or settings.security.istio_mutual or l7_authorization(settings)
+
+
+def namespace_waypoint(settings: Settings) -> str | None:
+    """The waypoint the app namespace is enrolled in (`istio.io/use-waypoint`), or None."""
+    return WAYPOINT_NAME if waypoint_needed(settings) else None
 
 
 def waypoint(namespace: str) -> dict:

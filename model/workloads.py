@@ -9,7 +9,6 @@ import json
 
 from model.apps import SERVICE_ACCOUNT, Application, SecretKey, Service, Version, service_namespace
 from model.settings import ResourceRequirements, Settings
-from model.waypoint import USE_WAYPOINT_LABEL, WAYPOINT_NAME, waypoint_needed
 
 # Kubernetes' "restricted" Pod Security Standard. Upstream bookinfo-psa.yaml drops
 # "all" in lower case and sets no seccomp profile; the admission check compares
@@ -46,14 +45,29 @@ def injection_labels(revision: str) -> dict[str, str]:
     return {"istio-injection": "enabled"}
 
 
-def namespace(name: str, revision: str, *, injected: bool = True, waypoint: bool = False) -> dict:
-    """A namespace; `injected=False` keeps it outside the mesh (no sidecars);
-    `waypoint` sends its services' traffic through the namespace's waypoint."""
+AMBIENT_LABELS = {"istio.io/dataplane-mode": "ambient"}
+"""Enrols a namespace's pods in ambient mode (ztunnel); never combined with the
+injection labels (istioctl analyze IST0123)."""
+USE_WAYPOINT_LABEL = "istio.io/use-waypoint"
+
+
+def mesh_labels(revision: str, *, ambient: bool = False, waypoint: str | None = None) -> dict[str, str]:
+    """The labels that put a namespace in the mesh: sidecar injection, or ambient
+    enrolment (plus the waypoint its L7 traffic goes through, when there is one)."""
+    if not ambient:
+        return injection_labels(revision)
+    labels_found = dict(AMBIENT_LABELS)
+    if waypoint:
+        labels_found[USE_WAYPOINT_LABEL] = waypoint
+    return labels_found
+
+
+def namespace(name: str, revision: str, *, injected: bool = True, ambient: bool = False,
+              waypoint: str | None = None) -> dict:
+    """A namespace; `injected=False` keeps it outside the mesh (no sidecars, no ztunnel)."""
     metadata: dict = {"name": name}
     if injected:
-        metadata["labels"] = injection_labels(revision)
-    if waypoint:
-        metadata.setdefault("labels", {})[USE_WAYPOINT_LABEL] = WAYPOINT_NAME
+        metadata["labels"] = mesh_labels(revision, ambient=ambient, waypoint=waypoint)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
@@ -237,27 +251,32 @@ def deployment(svc: Service, version: Version, settings: Settings, *, replicas: 
     }
 
 
-def namespaces(settings: Settings) -> list[dict]:
+def namespaces(settings: Settings, *, waypoint: str | None = None) -> list[dict]:
     """The application namespace, then any namespace of its own a deployed service
-    runs in; such a namespace is injected unless it holds external services only."""
+    runs in; such a namespace is in the mesh unless it holds external services only.
+    In ambient mode they are enrolled rather than injected; `waypoint`: the waypoint
+    the mesh namespaces' L7 traffic goes through (none: L4 only)."""
     app: Application = settings.app.application
     ns = settings.app.namespace
-    found = {ns: namespace(ns, settings.istio.revision, waypoint=waypoint_needed(settings))}
+    revision, ambient = settings.istio.revision, settings.ambient
+    found = {ns: namespace(ns, revision, ambient=ambient, waypoint=waypoint)}
     for name in settings.services:
         svc = app.service(name)
         if svc.namespace and svc.namespace not in found:
             in_mesh = any(app.service(other).namespace == svc.namespace and not app.service(other).external
                           for other in settings.services)
-            found[svc.namespace] = namespace(svc.namespace, settings.istio.revision, injected=in_mesh)
+            found[svc.namespace] = namespace(svc.namespace, revision, injected=in_mesh, ambient=ambient,
+                                             waypoint=waypoint)
     return list(found.values())
 
 
-def application_objects(settings: Settings) -> list[dict]:
+def application_objects(settings: Settings, *, waypoint: str | None = None) -> list[dict]:
     """Every Kubernetes object of the application's services: namespaces first, then
     per service its Service, ServiceAccount, and per deployed version its ConfigMaps
-    and Deployment. (Stateful stores and Secrets: `model.stores`.)"""
+    and Deployment. (Stateful stores and Secrets: `model.stores`.) `waypoint`: as
+    for `namespaces`."""
     app: Application = settings.app.application
-    objects = namespaces(settings)
+    objects = namespaces(settings, waypoint=waypoint)
     for name, deployed in settings.services.items():
         svc = app.service(name)
         ns = service_namespace(svc, settings.app.namespace)

@@ -160,7 +160,7 @@ def _once(state: Path, settings: dict, key: str, text: str) -> bool:
     return False
 
 
-def _adjust(text: str):
+def adjust_object_value(text: str):
     """The CLI's adjustObjectValue for `--path` values."""
     if text in ("true", "false"):
         return text == "true"
@@ -191,7 +191,7 @@ def _config_set_all(state: Path, settings: dict, args: list[str], stack: str) ->
             if not isinstance(node.get(node_key), dict):
                 node[node_key] = {}
             node, node_key = node[node_key], part
-        node[node_key] = _adjust(value)
+        node[node_key] = adjust_object_value(value)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return 0
 

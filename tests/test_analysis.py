@@ -217,11 +217,12 @@ def test_destination_rule_for_an_unknown_host_is_a_warning():
 
 def test_every_code_is_documented_with_the_istioctl_or_kiali_code_or_the_check_it_mirrors():
     from model.analysis import CATALOGUE
+    from model.analysis.registry import CODE_RE
 
     assert set(CODES) == set(CATALOGUE)
     for code, rule in CATALOGUE.items():
         meaning, equivalent = CODES[code]
-        assert re.fullmatch(r"BM\d{3}", code) and meaning == rule.doc and meaning, code
+        assert CODE_RE.fullmatch(code) and meaning == rule.doc and meaning, code
         assert re.fullmatch(r"(IST\d{4})?", rule.istio) and re.fullmatch(r"(KIA\d{4}(/KIA\d{4})*)?", rule.kiali), code
         named = [c for c in (rule.istio, rule.kiali) if c]
         assert named or rule.other, f"{code} names no istioctl, Kiali or other equivalent"

@@ -308,3 +308,11 @@ def test_container_extras_may_not_override_what_the_builder_writes(field):
     with pytest.raises(ValueError, match=f"container_extras may not set {field}"):
         Store(name="db", image="x:1", port=1, port_name="tcp-x", data_path="/d", user=1, storage_size="1Gi",
               container_extras={field: "anything"})
+
+
+def test_an_application_s_calls_are_the_callers_it_names_and_the_upstreams_its_versions_call():
+    """`*` (anyone may call) names no caller; BookManagementSystem's services admit
+    anyone, so its calls are the hosts of its versions' upstream URLs."""
+    assert BOOKINFO.calls() == (("productpage", "details"), ("productpage", "reviews"), ("reviews", "ratings"),
+                                ("ratings", "mongodb"))
+    assert BMS.calls() == (("bookinfo-core", "bookinfo-rating"), ("bookinfo-order", "bookinfo-payment"))

@@ -115,8 +115,8 @@ def test_the_secret_reaches_the_monitor_as_a_secret_holding_the_stand_in(monkeyp
     from meshplan.render import engine
 
     sent: list[dict] = []
-    registrations = engine._registrations
-    monkeypatch.setattr(engine, "_registrations",
+    registrations = engine.registrations_of
+    monkeypatch.setattr(engine, "registrations_of",
                         lambda records: sent.extend(records) or registrations(records))
     engine.render(ROOT / "Pulumi.bms.yaml", stack="bms")
     (secret,) = [r["inputs"] for r in sent if r["name"] == SECRET_URN_NAME]

@@ -22,7 +22,7 @@ CLI_PASSPHRASE = "password"
 def seal(plaintext: str, nonce: bytes) -> str:
     """A `secure:` value as the CLI writes it, sealed under CLI_SALT's key."""
     _, salt, _ = CLI_SALT.split(":", 2)
-    key = passphrase._key(base64.b64decode(salt), CLI_PASSPHRASE)
+    key = passphrase.derived_key(base64.b64decode(salt), CLI_PASSPHRASE)
     return "v1:" + base64.b64encode(nonce).decode() + ":" + base64.b64encode(
         AESGCM(key).encrypt(nonce, plaintext.encode(), None)).decode()
 

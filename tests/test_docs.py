@@ -14,7 +14,9 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from tests.upstream import manifest, upstream
 
+ARTIFACTS = "upstream/artifacts/"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
@@ -100,9 +102,20 @@ def test_every_command_not_run_here_is_still_shown_and_every_other_one_is_run():
     assert set(REFUSED) - shown == set()
 
 
+def artifact(path: str) -> str:
+    """A path into upstream/artifacts/ (what `make upstream` fetches) where the tests find
+    upstream artifacts: the command skips where it is absent, and fails if the manifest
+    pins no such artifact (a typo would otherwise skip for ever)."""
+    relative = path.removeprefix(ARTIFACTS).rstrip("/")
+    pinned = manifest()["artifacts"]
+    assert any(local == relative or local.startswith(relative + "/") for local in pinned), \
+        f"{path}: upstream/manifest.json pins no such artifact"
+    return str(upstream(relative))
+
+
 @pytest.mark.parametrize("page,command", [(p, c) for p, c in shown_commands() if c not in NOT_OFFLINE])
 def test_every_offline_command_the_docs_show_runs(page, command):
-    argv = shlex.split(command)[1:]
+    argv = [artifact(arg) if arg.startswith(ARTIFACTS) else arg for arg in shlex.split(command)[1:]]
     done = subprocess.run([sys.executable, "-m", "meshplan", *argv], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert "Traceback" not in done.stderr

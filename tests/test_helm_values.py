@@ -19,11 +19,13 @@ import yaml
 from jsonschema import Draft7Validator
 
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file
+from tests.helm_profiles import as_read, profile_problems
 from tests.upstream import upstream
 
 STACK_FILES = [ROOT / f"Pulumi.{s}.yaml" for s in STACKS] + sorted(EXAMPLES.rglob("*.yaml"))
-CHART_DIRS = {"base": "istio-base", "istiod": "istiod", "gateway": "istio-gateway",
-              "kiali-server": "kiali-server", "prometheus": "prometheus"}
+CHART_DIRS = {"base": "charts/istio-base", "istiod": "charts/istiod", "gateway": "charts/istio-gateway",
+              "kiali-server": "charts/kiali-server", "prometheus": "charts/prometheus",
+              "cni": "istio-ambient/charts/cni", "ztunnel": "istio-ambient/charts/ztunnel"}
 ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 FREE_FORM = {"meshConfig", "resources", "podAnnotations", "podLabels", "pod_labels", "labels",
              "annotations", "nodeSelector", "env", "selectorLabels"}
@@ -37,7 +39,7 @@ def releases(path) -> list[dict]:
 @cache
 def chart(name: str) -> tuple[dict, dict, dict | None, dict | None]:
     """(Chart.yaml, default values, values schema, Kiali CR spec schema) of one chart."""
-    folder = upstream(f"charts/{CHART_DIRS[name]}")
+    folder = upstream(CHART_DIRS[name])
     meta = yaml.safe_load((folder / "Chart.yaml").read_text())
     defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
     schema_file = folder / "values.schema.json"
@@ -101,11 +103,38 @@ def coalesced(defaults: dict, values: dict) -> dict:
     return merged
 
 
+PROFILE_KEYS = ("profile", "platform", "compatibilityVersion")
+"""Read by the Istio charts' `zzz_profile.yaml` (at the top level and under `global`)
+to merge a profile's values before the chart's own: no values.yaml declares them."""
+ISTIO_CHARTS = ("base", "istiod", "gateway", "cni", "ztunnel")
+
+
+def values_problems(chart_name: str, values: dict) -> list[str]:
+    """`unknown_or_mistyped` as the chart reads the values (`tests/helm_profiles.py`):
+    the profile meta-keys of the Istio charts set aside (they must be strings), `cni.*`
+    descoped and `global.*` flattened where the chart does so, istiod's `pilot.*` read
+    as the top level (`zzy_descope_legacy.yaml` merges `.Values.pilot` into it); plus
+    the named profile and platform must have their files in the chart."""
+    _, defaults, _, cr_spec = chart(chart_name)
+    readable = readable_defaults(defaults)
+    values, problems = copy.deepcopy(values), []
+    if chart_name in ISTIO_CHARTS:
+        for where, at in ((values, ""), (values.get("global") if isinstance(values.get("global"), dict) else {},
+                                         "global.")):
+            problems += [f"{at}{key}: expected a string" for key in PROFILE_KEYS
+                         if key in where and not isinstance(where[key], str)]
+    # A profile that is not a name has no file to look for: its type is the problem.
+    problems += profile_problems(chart_name, values) if not problems else []
+    if chart_name == "istiod" and isinstance(values.get("pilot"), dict):
+        problems += [f"pilot.{p}" for p in unknown_or_mistyped(values.pop("pilot"), readable, cr_spec)]
+    checked, read_problems = as_read(chart_name, values, readable)
+    return problems + read_problems + unknown_or_mistyped(checked, readable, cr_spec)
+
+
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
 def test_every_values_key_is_read_by_its_chart_with_the_default_type(path):
     for release in releases(path):
-        _, defaults, _, cr_spec = chart(release["chart"])
-        assert unknown_or_mistyped(release["values"], readable_defaults(defaults), cr_spec) == [], release["name"]
+        assert values_problems(release["chart"], release["values"]) == [], release["name"]
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
@@ -168,3 +197,16 @@ def test_dev_addons_need_neither_a_storage_class_nor_a_load_balancer():
     assert kiali["deployment"]["service_type"] in ("", "ClusterIP", "NodePort")
     assert kiali["external_services"]["prometheus"]["url"] == "http://prometheus.istio-system:9090"
     assert dev["gateway"]["values"]["service"]["type"] == "NodePort"
+
+
+def test_the_profile_keys_and_istiods_pilot_keys_are_read_as_the_charts_read_them():
+    assert values_problems("istiod", {"profile": "remote", "global": {"platform": "gke"},
+                                      "pilot": {"env": {"EXTERNAL_ISTIOD": "true"}, "replicaCount": 2}}) == []
+    assert values_problems("base", {"profile": "remote"}) == []
+    assert values_problems("gateway", {"compatibilityVersion": "1.29"}) == []
+    # pilot.enabled (older docs) is read by no template; a profile is a name.
+    assert values_problems("istiod", {"pilot": {"enabled": False}, "profile": True}) == [
+        "profile: expected a string", "pilot.enabled: no such key in the chart's values"]
+    # base has no externalIstiod (older docs set it there): a no-op, flagged.
+    assert values_problems("base", {"global": {"externalIstiod": True}}) == [
+        "global.externalIstiod: no such key in the chart's values"]

@@ -1,10 +1,12 @@
 """Every traffic graph meshplan prints is accepted by mermaid's own parser (npm
 `mermaid`, run under Node with jsdom by tools/mermaid/parse.mjs; `make mermaid`
 installs it): the graph of each stack and example, and the graphs of diffs between
-the Istio task examples as `meshplan diff --format markdown` prints them."""
+the Istio task examples as `meshplan diff --format markdown` prints them; and each
+graph draws the application's request path, with the shares into versions."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -72,7 +74,50 @@ def test_every_diff_graph_between_task_examples_parses(capsys):
 
 
 def test_labels_with_mermaid_specials_still_parse():
-    from meshplan.diff.formats import _mermaid_text
+    from meshplan.diff.formats import mermaid_text
 
-    label = _mermaid_text('#0 uri~="a|b" & <x> `y` v1: 50%')
+    label = mermaid_text('#0 uri~="a|b" & <x> `y` v1: 50%')
     assert parse([f'flowchart LR\n  n0("s") -->|"{label}"| n1["{label}"]']) == [{"ok": True}]
+
+
+def drawn_edges(graph: str) -> set[tuple[str, str, str]]:
+    """(from, to, label) for every edge of a graph meshplan draws, nodes by their text."""
+    text = dict(re.findall(r'^\s+(n\d+)[\[\(\{]+"([^"]*)"', graph, re.MULTILINE))
+    edges = re.findall(r'^\s+(n\d+) -\.?->(?:\|"([^"]*)"\|)? (n\d+)$', graph, re.MULTILINE)
+    return {(text[origin], text[target], label) for origin, label, target in edges}
+
+
+def test_the_graph_draws_bookinfo_s_request_path_with_the_shares_into_versions():
+    edges = drawn_edges(stack_graph(TASKS / "reviews-90-10.yaml"))
+    assert {("bookinfo-gateway", "productpage", "100%"), ("productpage", "reviews", ""),
+            ("reviews", "ratings", ""), ("productpage", "details", "")} <= edges
+    assert {("reviews", "reviews v1", "90%"), ("reviews", "reviews v2", "10%")} <= edges
+    dev = drawn_edges(stack_graph(ROOT / "Pulumi.dev.yaml"))
+    assert {("bookinfo-gateway", "productpage", "100%"), ("productpage", "reviews", ""), ("reviews", "ratings", ""),
+            ("productpage", "details", ""), ("reviews", "reviews v1", "100%")} <= dev
+    backwards = {("reviews", "productpage"), ("ratings", "reviews"), ("details", "ratings")}
+    assert not {(origin, target) for origin, target, _ in dev} & backwards
+
+
+def test_the_graph_draws_bms_s_request_path_from_the_ingress_and_the_services_upstreams():
+    edges = drawn_edges(stack_graph(ROOT / "Pulumi.bms.yaml"))
+    assert {("bookinfo-gateway", "bookinfo-core", "#0 uri^=/api/books: 100%"),
+            ("bookinfo-gateway", "bookinfo-rating", ""), ("bookinfo-gateway", "bookinfo-order", "#2 uri^=/api/orders: 100%"),
+            ("bookinfo-core", "bookinfo-rating", ""), ("bookinfo-order", "bookinfo-payment", ""),
+            ("bookinfo-rating", "bookinfo-rating v1", "50%"), ("bookinfo-rating", "bookinfo-rating v2", "50%")} <= edges
+    assert len(re.findall(r'\("bookinfo-payment"\)', stack_graph(ROOT / "Pulumi.bms.yaml"))) == 1, \
+        "a service in another namespace is one node, whoever names it"
+
+
+def test_a_diff_against_an_exported_state_draws_the_calls_of_the_stack_being_previewed(capsys, tmp_path):
+    from tests.test_diff import export_of
+
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(export_of(render_file(TASKS / "all-v1.yaml", "dev"))))
+    main(["diff", "--config", str(TASKS / "reviews-90-10.yaml"), "--stack", "dev", "--against-state", str(state),
+          "--format", "markdown"])
+    [graph] = markdown_graphs(capsys.readouterr().out)
+    edges = drawn_edges(graph)
+    assert {("productpage", "reviews", ""), ("reviews", "ratings", ""), ("productpage", "details", ""),
+            ("reviews", "reviews v1", "100% → 90%"), ("reviews", "reviews v2", "0% → 10%")} <= edges
+    assert parse([graph]) == [{"ok": True}]

@@ -127,3 +127,89 @@ def test_a_deployer_may_read_but_not_write_the_endpoints_of_the_services_it_awai
     for namespace in namespaces:
         assert allows(granted[namespace], "", "endpoints", {"get", "list", "watch"}), namespace
         assert not allows(granted[namespace], "", "endpoints", {"create"}), namespace
+
+
+AMBIENT_STACK = ("config:\n  bookinfo-mesh:environment: prod\n  bookinfo-mesh:istio: {{dataPlane: ambient{istio}}}\n"
+                 "  bookinfo-mesh:traffic: {{api: gateway-api}}\n{extra}")
+
+
+def ambient_roles(tmp_path, istio: str = "", extra: str = "", name: str = "amb") -> dict[str | None, list[dict]]:
+    from tests.conftest import render_file
+
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(AMBIENT_STACK.format(istio=istio, extra=extra))
+    found: dict[str | None, list[dict]] = {}
+    for manifest in deployer_manifests(render_file(path)):
+        if manifest["kind"] in ("Role", "ClusterRole"):
+            found[manifest["metadata"].get("namespace")] = manifest["rules"]
+    return found
+
+
+def test_an_ambient_deployer_may_install_the_node_agents_and_the_gateway_api_crds(tmp_path):
+    granted = ambient_roles(tmp_path)
+    assert allows(granted["istio-system"], "apps", "daemonsets", WRITE)
+    assert allows(granted["istio-system"], "", "pods", {"get", "list", "watch"})
+    assert allows(granted["istio-system"], "", "resourcequotas", WRITE)
+    assert allows(granted[None], "rbac.authorization.k8s.io", "clusterroles", {"bind", "escalate"})
+    assert allows(granted[None], "apiextensions.k8s.io", "customresourcedefinitions", {"create", "patch"})
+    assert allows(granted[None], "admissionregistration.k8s.io", "validatingadmissionpolicies", WRITE)
+    assert "istio-ingress" not in granted  # no ingress gateway chart with the Gateway API
+
+
+def test_on_openshift_the_node_agents_deployer_works_in_kube_system(tmp_path):
+    granted = ambient_roles(tmp_path, istio=", platform: openshift", name="os")
+    assert allows(granted["kube-system"], "apps", "daemonsets", WRITE)
+    assert not allows(granted["istio-system"], "apps", "daemonsets", {"create"})
+
+
+def test_a_deployer_that_reads_the_clusters_gateway_api_crds_may_read_but_not_write_them(tmp_path):
+    granted = ambient_roles(tmp_path, extra="  bookinfo-mesh:gatewayApi: {installCrds: false}\n", name="owned")
+    assert allows(granted[None], "apiextensions.k8s.io", "customresourcedefinitions", {"get", "list", "watch"})
+    # base still installs Istio's CRDs: the read adds nothing beyond what it needs there.
+    sidecar = tmp_path / "Pulumi.side.yaml"
+    sidecar.write_text("config:\n  bookinfo-mesh:istio: {install: false}\n  bookinfo-mesh:traffic: {api: gateway-api}\n"
+                       "  bookinfo-mesh:gatewayApi: {installCrds: false}\n")
+    from tests.conftest import render_file
+
+    cluster = next(m for m in deployer_manifests(render_file(sidecar)) if m["kind"] == "ClusterRole")["rules"]
+    assert allows(cluster, "apiextensions.k8s.io", "customresourcedefinitions", {"get", "list", "watch"})
+    assert not allows(cluster, "apiextensions.k8s.io", "customresourcedefinitions", {"create"})
+
+
+def test_the_manifest_file_table_covers_every_kind_of_the_gateway_api_install_files():
+    from meshplan.rbac import MANIFEST_FILE_KINDS
+
+    plural = {"CustomResourceDefinition": "customresourcedefinitions",
+              "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+              "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings"}
+    for channel in ("standard", "experimental"):
+        for document in yaml.safe_load_all(upstream(f"istio-ambient/gateway-api/v1.5.1/{channel}-install.yaml").read_text()):
+            if document:
+                group = document["apiVersion"].rpartition("/")[0]
+                assert (group, plural[document["kind"]]) in MANIFEST_FILE_KINDS["gateway-api"], document["kind"]
+
+
+@pytest.mark.parametrize("stack", ["ambient", "openshift"])
+def test_the_ambient_deployer_manifests_pass_strict_kubernetes_validation(tmp_path, stack):
+    from tests.conftest import render_file
+
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(AMBIENT_STACK.format(istio=", platform: openshift" if stack == "openshift" else "", extra=""))
+    for manifest in deployer_manifests(render_file(path)):
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_each_node_agent_chart_may_create_its_daemonset_serviceaccount_and_cluster_role():
+    for chart in ("cni", "ztunnel"):
+        assert {("apps", "daemonsets"), ("", "serviceaccounts")} <= set(CHART_KINDS[chart]["namespaced"]), chart
+        assert ("rbac.authorization.k8s.io", "clusterroles") in CHART_KINDS[chart]["cluster"], chart
+
+
+def test_a_deployer_applying_the_gateway_api_file_where_istio_is_installed_may_create_its_crds(tmp_path):
+    from tests.conftest import render_file
+
+    path = tmp_path / "Pulumi.preinstalled.yaml"
+    path.write_text("config:\n  bookinfo-mesh:istio: {install: false}\n  bookinfo-mesh:traffic: {api: gateway-api}\n")
+    cluster = next(m for m in deployer_manifests(render_file(path)) if m["kind"] == "ClusterRole")["rules"]
+    assert allows(cluster, "apiextensions.k8s.io", "customresourcedefinitions", {"create", "patch"})
+    assert allows(cluster, "admissionregistration.k8s.io", "validatingadmissionpolicybindings", WRITE)

@@ -20,7 +20,7 @@ from meshplan.rollout.apply import AutomationApplier
 from meshplan.diff import compare as diffing
 from meshplan.diff.states import state_from_rendered
 from meshplan.render.engine import run_program
-from meshplan.rollout.plan import ConfigEdit, _refuse_unless_one_weight_change, build_plan
+from meshplan.rollout.plan import ConfigEdit, build_plan, refuse_unless_one_weight_change
 from model.errors import ConfigError
 from model.rollout_plan import plan_steps, weights_at
 from tests import istio_series as istio
@@ -141,7 +141,7 @@ def test_each_step_is_one_virtual_service_update_and_anything_more_is_refused(tm
     diff = diffing.diff_states(state_from_rendered(first.rendered), state_from_rendered(more))
     with pytest.raises(ConfigError, match=r"step 1 \(50%\): a rollout step must be exactly one VirtualService "
                                           r"update; it would create Deployment workloads-deployment-reviews-v2"):
-        _refuse_unless_one_weight_change(diff, planned, 50, more, "Pulumi.canary.yaml")
+        refuse_unless_one_weight_change(diff, planned, 50, more, "Pulumi.canary.yaml")
 
 
 def test_a_rollout_in_progress_for_another_canary_is_refused(tmp_path):

@@ -374,7 +374,7 @@ def test_meshplan_writes_a_config_file_as_config_set_path_stores_it(tmp_path, mo
     from meshplan.rollout.plan import ConfigEdit
 
     for text in ("90", "0", "007", "true", "false", "v3", "-5", "1.5", "reviews"):
-        assert stored_by_config_set_path(text) == standin._adjust(text), text
+        assert stored_by_config_set_path(text) == standin.adjust_object_value(text), text
     path = tmp_path / "Pulumi.canary.yaml"
     path.write_text(yaml.safe_dump({"config": STACK_YAML}))
     path.chmod(0o640)

@@ -8,7 +8,7 @@ import pytest
 
 from meshplan.cli import main
 from model.names import SECRET_SHOWN
-from model.traffic import route_aspects
+from model.route_aspects import route_aspects
 from tests.conftest import EXAMPLES
 
 TASKS = EXAMPLES / "istio-tasks"

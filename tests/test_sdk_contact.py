@@ -53,7 +53,8 @@ def test_make_urn_takes_parent_type_and_name():
 
 
 @pytest.mark.parametrize("message, fields", [
-    ("RegisterResourceRequest", {"type", "name", "parent", "dependencies", "protect", "custom", "object"}),
+    ("RegisterResourceRequest", {"type", "name", "parent", "dependencies", "protect", "retainOnDelete", "custom",
+                                 "object"}),
     ("RegisterResourceResponse", {"urn", "id", "object"}),
     ("ReadResourceRequest", {"type", "name", "id"}),
 ])

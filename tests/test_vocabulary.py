@@ -7,12 +7,12 @@ import re
 import pulumi
 import pytest
 
-from components.kubernetes import _TYPED, register
+from components.kubernetes import TYPED_CLASSES, register
 from meshplan.rollout.loop import parse_duration
 from model.errors import ConfigError
 from model.settings.validators import dns_label_problem, duration_problem
 from model.vocabulary import (DNS_LABEL_RE, PROMETHEUS_WINDOW_RE, REGISTERED_KINDS, REVISION_MAX, duration_ms,
-                              duration_seconds, is_istio)
+                              duration_seconds, is_custom_resource)
 from tests.conftest import ROOT, settings_from
 
 # Spellings of a rule that must appear in model/vocabulary.py and nowhere else.
@@ -96,10 +96,10 @@ def test_a_prometheus_window_is_a_whole_number_of_seconds_minutes_or_hours(windo
 
 
 def test_the_program_registers_each_core_kind_of_the_table_with_its_typed_class():
-    core = {key for key, kind in REGISTERED_KINDS.items() if not is_istio(kind)}
-    assert set(_TYPED) == core
-    assert {key: cls.__name__ for key, cls in _TYPED.items()} == {key: key[1] for key in core}
-    assert {cls.__module__.split(".")[1] for cls in _TYPED.values()} == {"core", "apps"}
+    core = {key for key, kind in REGISTERED_KINDS.items() if not is_custom_resource(kind)}
+    assert set(TYPED_CLASSES) == core
+    assert {key: cls.__name__ for key, cls in TYPED_CLASSES.items()} == {key: key[1] for key in core}
+    assert {cls.__module__.split(".")[1] for cls in TYPED_CLASSES.values()} == {"core", "apps"}
 
 
 @pytest.mark.parametrize("api_version, kind", [("networking.istio.io/v1alpha3", "EnvoyFilter"),

@@ -14,7 +14,8 @@ def add_parser(commands) -> None:
     check = commands.add_parser("check", help="offline analysis of a stack or of manifest files", **described(
         examples=("meshplan check --stack prod",
                   "meshplan check app.yaml gateway.yaml manifests/   # plain manifests, like istioctl analyze",
-                  "meshplan check manifests/ --crds crd-all.gen.yaml   # adds schema validation (IST0106)"),
+                  "meshplan check manifests/ --crds crd-all.gen.yaml   # adds schema validation (IST0106)",
+                  "meshplan check manifests/ --crds crd-all.gen.yaml --crds standard-install.yaml   # and Gateway API"),
         exits=((EXIT_OK, "no analysis error (warnings and infos are printed)"),
                (EXIT_ERROR, "an analysis error, or bad input or usage (one line on stderr)"))))
     check.add_argument("files", nargs="*", metavar="FILE",
@@ -28,9 +29,10 @@ def add_parser(commands) -> None:
                        help="a gateway workload outside the files, e.g. istio=ingress@istio-ingress/istio-ingress:80,443 "
                             "(repeatable; default: istioctl's assumed istio=ingressgateway in istio-system, "
                             "ports 80, 443, 31400, 15443)")
-    check.add_argument("--crds", metavar="FILE",
-                       help="Istio's CRD file (crd-all.gen.yaml of your release): also validate every Istio object "
-                            "against its schema and CEL rules (IST0106)")
+    check.add_argument("--crds", metavar="FILE", action="append", default=[],
+                       help="a CRD file: also validate every object of its kinds against its schema and CEL rules "
+                            "(IST0106); repeatable, e.g. Istio's crd-all.gen.yaml and Gateway API's "
+                            "standard-install.yaml or experimental-install.yaml")
     check.set_defaults(run=run)
 
 

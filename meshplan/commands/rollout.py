@@ -84,10 +84,10 @@ def add_parser(commands) -> None:
 
 def plan_text(plan) -> str:
     from meshplan.diff import formats as diff_formats
-    from meshplan.rollout.loop import _weights
+    from meshplan.rollout.loop import weights_text
 
     out = [f"meshplan rollout plan · stack {plan.stack} · {plan.service} → {plan.canary.version}",
-           f"weights now: {_weights(plan.current)}; a rollback returns to: {_weights(plan.start)}"
+           f"weights now: {weights_text(plan.current)}; a rollback returns to: {weights_text(plan.start)}"
            + (" (recorded in rollout.startedFrom: resuming)" if plan.resumed else ""),
            *(["a rollback did not finish (rollout.startedFrom.rollingBack): this run finishes it, no step is taken"]
              if plan.rolling_back else []),
@@ -101,7 +101,7 @@ def plan_text(plan) -> str:
         out.append(f"starting at step {first}: {done} done already ({plan.canary.version} has "
                    f"{plan.current.get(plan.canary.version, 0)}% now)")
     for step in plan.steps:
-        head = f"step {step.planned.number}: {_weights(step.planned.weights)}"
+        head = f"step {step.planned.number}: {weights_text(step.planned.weights)}"
         out += ["", head + ("  (recorded step, applied again and judged)" if step.planned.resumed else "")]
         out += [f"  {line}" for line in step.edit.lines()]
         if not step.planned.resumed:

@@ -12,7 +12,8 @@ from typing import Any, Iterable, Mapping
 from meshplan.diff.states import State
 from model.names import HELM_RELEASE_TYPE
 from model.traffic_changes import AspectChange, TrafficChange, aspect_changes, traffic_changes, undeployed_while_routed
-from model.traffic import route_aspects, traffic_table
+from model.route_aspects import route_aspects
+from model.traffic import traffic_table
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 OPS = (CREATE, UPDATE, REPLACE, DELETE)

@@ -14,8 +14,9 @@ import re
 import shlex
 
 from meshplan.diff.compare import describe, shown
-from meshplan.render.formats import clip
+from meshplan.render.formats import clip, route_object
 from model.errors import printable
+from model.names import CLUSTER_DOMAIN
 from model.traffic import format_percent
 
 _COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "add": "32", "remove": "31",
@@ -94,13 +95,13 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
     if moved:
         out += ["", "Traffic (effective share per route, before → after)"]
         for t in moved:
-            out.append(_paint(f"  {t.namespace}/{t.virtual_service}  {clip(t.route, 40)}  {t.destination:<20} "
+            out.append(_paint(f"  {route_object(t)}  {clip(t.route, 40)}  {t.destination:<20} "
                               f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
                               None, colour))
     if diff.aspects:
         out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
         for a in diff.aspects:
-            out.append(_paint(f"  {a.namespace}/{a.virtual_service}  {clip(a.route, 40)}  {a.change}",
+            out.append(_paint(f"  {route_object(a)}  {clip(a.route, 40)}  {a.change}",
                               "add" if a.before is None else "remove" if a.after is None else "change", colour))
     if plans:
         out += ["", f"Rollout plan ({_plan_terms(plans)})"]
@@ -171,17 +172,17 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
         out.append("")
     moved = diff.changed_traffic
     if moved:
-        out += ["#### Traffic", "", "| VirtualService | Route | Destination | Before | After | Change |",
+        out += ["#### Traffic", "", f"| {_route_column(moved)} | Route | Destination | Before | After | Change |",
                 "|---|---|---|---:|---:|---:|"]
         for t in moved:
-            out.append(f"| {code_span(f'{t.namespace}/{t.virtual_service}')} | {_cell(t.route)} | {_cell(t.destination)} | "
+            out.append(f"| {code_span(route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
                        f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
         out.append("")
     if diff.aspects:
-        out += ["#### Faults, mirrors, timeouts and retries", "", "| VirtualService | Route | Before | After |",
-                "|---|---|---|---|"]
+        out += ["#### Faults, mirrors, timeouts and retries", "",
+                f"| {_route_column(diff.aspects)} | Route | Before | After |", "|---|---|---|---|"]
         for a in diff.aspects:
-            out.append(f"| {code_span(f'{a.namespace}/{a.virtual_service}')} | {_cell(a.route)} | "
+            out.append(f"| {code_span(route_object(a))} | {_cell(a.route)} | "
                        f"{_cell(a.before or '(none)')} | {_cell(a.after or '(none)')} |")
         out.append("")
     if moved:  # an unchanged graph tells a reviewer nothing
@@ -197,18 +198,30 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
     return "\n".join(out)
 
 
+def _route_column(rows) -> str:
+    """The route objects' column: `VirtualService` while every row is one's."""
+    return "VirtualService" if all(r.kind == "VirtualService" for r in rows) else "Route"
+
+
 def mermaid(diff) -> list[str]:
-    """A flowchart gateway → services → versions. Edges carry the share after the
-    change, or `before → after` where it moves; a destination left with 0% is dashed.
-    A rule starts at the gateways it is bound to (its match's `gateways`, else its
-    VirtualService's); a mesh rule starts at the service its VirtualService is for.
-    A version split made at a gateway is labelled `via <gateway>`."""
+    """The request path as a flowchart: gateway → service → the services it calls,
+    and each service → its versions. Edges into a destination carry its share after
+    the change, or `before → after` where it moves; a destination left with 0% is
+    dashed. A rule starts at the gateways it is bound to (its match's `gateways`,
+    else its VirtualService's; an HTTPRoute's Gateway parents); a mesh rule starts at
+    the service its VirtualService is for (an HTTPRoute's parent Service). A version
+    split made at a gateway is labelled `via <gateway>`.
+
+    Who calls whom is the application's (`Application.calls`) and comes from the
+    proposed side only: that side is always a stack rendered here, which holds the
+    application, while a base from `--base-ref` (render JSON) or `--against-state`
+    (a Pulumi state export) holds objects alone. Shares come from both sides."""
     lines, edges, ids = ["flowchart LR"], [], {}
 
     def node(key: str, label: str, shape: str) -> str:
         if key not in ids:
             ids[key] = f"n{len(ids)}"
-            text = _mermaid_text(label)
+            text = mermaid_text(label)
             body = {"box": f'["{text}"]', "round": f'("{text}")', "gateway": f'{{{{"{text}"}}}}'}[shape]
             lines.append(f"  {ids[key]}{body}")
         return ids[key]
@@ -222,33 +235,39 @@ def mermaid(diff) -> list[str]:
         if len(routes_per_vs[(t.namespace, t.virtual_service)]) > 1:
             share = f"{clip(t.route, 30)}: {share}"
         arrow = "-.->" if not t.after else "-->"
-        service = t.host.split(".")[0]
-        target = node(f"svc:{t.namespace}/{service}", service, "round")
-        sources, own_service = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
+        service_ns, service = _service_of(t.host, t.namespace)
+        target = node(f"svc:{service_ns}/{service}", service, "round")
+        sources, own_host = rules.get((t.namespace, t.virtual_service, t.route), (["mesh"], t.virtual_service))
+        own_ns, own_service = _service_of(own_host, t.namespace)
         for source in sources:
             if source == "mesh":
-                if own_service == service:
+                if (own_ns, own_service) == (service_ns, service):
                     continue  # the service's own rule: its versions hang off its node
-                origin = node(f"svc:{t.namespace}/{own_service}", own_service, "round")
+                origin = node(f"svc:{own_ns}/{own_service}", own_service, "round")
             else:
                 origin = node(f"gw:{source}", source.split("/")[-1], "gateway")
-            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{_mermaid_text(share)}"| {target}')
+            edges.append(f"  {origin} --> {target}" if t.subset else f'  {origin} {arrow}|"{mermaid_text(share)}"| {target}')
         if t.subset:
             # A gateway's own split applies to requests through that gateway only.
             via = [g.split("/")[-1] for g in sources if g != "mesh"]
             label = f"via {', '.join(via)}: {share}" if via else share
-            version = node(f"ver:{t.namespace}/{service}/{t.subset}", f"{service} {t.subset}", "box")
-            edges.append(f'  {target} {arrow}|"{_mermaid_text(label)}"| {version}')
+            version = node(f"ver:{service_ns}/{service}/{t.subset}", f"{service} {t.subset}", "box")
+            edges.append(f'  {target} {arrow}|"{mermaid_text(label)}"| {version}')
+    for (caller_ns, caller), (callee_ns, callee) in diff.proposed.calls:
+        edges.append(f"  {node(f'svc:{caller_ns}/{caller}', caller, 'round')} --> "
+                     f"{node(f'svc:{callee_ns}/{callee}', callee, 'round')}")
     return lines + list(dict.fromkeys(edges))
 
 
 def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     """(namespace, VirtualService, route label) → (the gateways the rule is bound
-    to, `mesh` included, as `ns/name`; the short name of the VirtualService's host)."""
+    to, `mesh` included, as `ns/name`; the VirtualService's first host)."""
     from model.traffic import hidden_by_secret, route_label
 
     found = {}
     for obj in objects:
+        if obj.get("kind") == "HTTPRoute":
+            found.update(_http_route_sources(obj))
         if obj.get("kind") != "VirtualService":
             continue
         metadata, spec = obj.get("metadata") or {}, obj.get("spec") or {}
@@ -257,7 +276,7 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
         ns = metadata.get("namespace", "")
         qualify = (lambda g: g if g == "mesh" or "/" in g else f"{ns}/{g}")
         bound = [qualify(g) for g in spec.get("gateways") or ["mesh"]]
-        own = str((spec.get("hosts") or [metadata.get("name", "")])[0]).split(".")[0]
+        own = str((spec.get("hosts") or [metadata.get("name", "")])[0])
         for index, rule in enumerate(spec.get("http") or []):
             matched = [g for m in rule.get("match") or [] for g in m.get("gateways") or []]
             every_match_bound = rule.get("match") and all(m.get("gateways") for m in rule["match"])
@@ -266,7 +285,32 @@ def _rule_sources(objects) -> dict[tuple[str, str, str], tuple[list[str], str]]:
     return found
 
 
-def _mermaid_text(text: str) -> str:
+def _service_of(host: str, namespace: str) -> tuple[str, str]:
+    """(namespace, short name) of the service a host names: a cluster-local FQDN
+    names its namespace, any other host is taken in `namespace`, the one of the
+    VirtualService naming it, as Istio takes a short name."""
+    parts = host.split(".")
+    if host.endswith(f".svc.{CLUSTER_DOMAIN}") and len(parts) > 2:
+        return parts[1], parts[0]
+    return namespace, parts[0]
+
+
+def _http_route_sources(route) -> dict[tuple[str, str, str], tuple[list[str], str]]:
+    """`_rule_sources` for one HTTPRoute: every rule starts at its Gateway parents and,
+    attached to a Service (GAMMA), at that service."""
+    from model.httproute_traffic import ordered_rules, parents, rule_label
+    from model.traffic import hidden_by_secret, object_key
+
+    if hidden_by_secret(route.get("metadata")) or hidden_by_secret(route.get("spec")):
+        return {}
+    _, namespace, name = object_key(route)
+    services, gateways = parents(route)
+    sources = [*gateways, *(["mesh"] if services or not gateways else [])]
+    own = services[0][1].split(".")[0] if services else name
+    return {(namespace, name, rule_label(index, rule)): (sources, own) for index, rule, _ in ordered_rules(route)}
+
+
+def mermaid_text(text: str) -> str:
     """Label text safe inside mermaid's `"..."` and `|...|`, and inside the
     markdown fence around the graph (no backtick, no HTML)."""
     text = printable(text)

@@ -50,7 +50,7 @@ def _passphrase() -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _key(salt: bytes, passphrase: str) -> bytes:
+def derived_key(salt: bytes, passphrase: str) -> bytes:
     # One derivation per stack salt and process: it costs about a third of a second.
     return hashlib.pbkdf2_hmac("sha256", passphrase.encode("utf-8"), salt, ROUNDS, 32)
 
@@ -98,7 +98,7 @@ def secret_fingerprints(text: str, source: str) -> dict[str, str] | None:
         return None
     try:
         version, salt, check = salt_field.split(":", 2)
-        key = _key(base64.b64decode(salt, validate=True), passphrase)
+        key = derived_key(base64.b64decode(salt, validate=True), passphrase)
         opened = _open(key, check)
     except (ValueError, binascii.Error, InvalidTag):
         opened = None

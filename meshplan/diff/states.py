@@ -19,9 +19,15 @@ from meshplan.render.recording import SECRET_SHOWN, Rendered, plain
 from meshplan.render.engine import PROJECT_DIR
 from meshplan.interrupts import undo_on_interrupt
 from model.analysis.shapes import BOOL, STR, checked_object, obj
+from model.apps import service_namespace
 from model.errors import ConfigError
 from model.safe_files import STATE, load_json_file, load_json_text
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
+from model.settings import Settings
+
+
+ServiceEnd = tuple[str, str]
+"""One end of a call: (namespace, service)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class State:
     label: str
     resources: dict[str, Resource]
     objects: list[dict] = field(default_factory=list)
+    calls: tuple[tuple[ServiceEnd, ServiceEnd], ...] = ()
+    """Who calls whom among the services the stack deploys (`service_calls`): known
+    for a rendered stack only; render JSON and state exports hold objects alone."""
 
 
 def _skipped(type_token: str) -> bool:
@@ -55,7 +64,19 @@ def urn_key(urn: str) -> str:
 def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
     resources = {urn_key(r.urn): Resource(r.urn, r.type, r.name, r.inputs)
                  for r in rendered.resources if r.custom and not _skipped(r.type)}
-    return State(label or rendered.source, resources, rendered.objects())
+    return State(label or rendered.source, resources, rendered.objects(), service_calls(rendered.settings))
+
+
+def service_calls(settings: Settings) -> tuple[tuple[ServiceEnd, ServiceEnd], ...]:
+    """The application's calls (`Application.calls`) between services this stack
+    deploys, each end with the namespace it runs in."""
+    app, deployed = settings.app.application, settings.services
+
+    def end(name: str) -> ServiceEnd:
+        return service_namespace(app.service(name), settings.app.namespace), name
+
+    return tuple((end(caller), end(callee)) for caller, callee in app.calls()
+                 if caller in deployed and callee in deployed)
 
 
 def state_from_render_json(document: Mapping, label: str) -> State:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from meshplan.project import REPOSITORY
-from meshplan.render.recording import SECRET_SHOWN, Rendered, _registrations, plain
+from meshplan.render.recording import SECRET_SHOWN, Rendered, plain, registrations_of
 from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
@@ -29,7 +29,7 @@ def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def _shown_path(path: Path) -> Path:
+def shown_path(path: Path) -> Path:
     """The path as a user would type it: relative to the working directory if inside it."""
     try:
         return path.resolve().relative_to(Path.cwd())
@@ -47,16 +47,18 @@ def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Set
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
            project_dir: Path = PROJECT_DIR, preview: bool = False,
-           previous_outputs: dict | None = None, ref_files: Mapping[str, Path] | None = None) -> Rendered:
+           previous_outputs: dict | None = None, ref_files: Mapping[str, Path] | None = None,
+           cluster_objects: Mapping[str, dict | None] | None = None) -> Rendered:
     """Render one stack: validate its config, then run the program under mocks.
-    `ref_files`: `pulumi stack output --json` files of referenced stacks, by name."""
+    `ref_files`: `pulumi stack output --json` files of referenced stacks, by name;
+    `cluster_objects`: as for `run_program`."""
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
-    config_path = _shown_path(config_path)
+    config_path = shown_path(config_path)
     settings, raw = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs,
-                       ref_files=ref_files)
+                       ref_files=ref_files, cluster_objects=cluster_objects)
 
 
 def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = PROJECT_DIR,
@@ -69,10 +71,10 @@ def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = P
     chain = (*visiting, settings.stack)
 
     def render_outputs(path: Path, stack: str) -> dict:
-        referenced, raw = read_stack_settings(_shown_path(path), stack)
+        referenced, raw = read_stack_settings(shown_path(path), stack)
         below = referenced_outputs(referenced, str(path), project_dir=project_dir, ref_files=ref_files,
                                    visiting=chain)
-        return run_program(raw, settings=referenced, stack=stack, source=str(_shown_path(path)),
+        return run_program(raw, settings=referenced, stack=stack, source=str(shown_path(path)),
                            project_dir=project_dir, reference_outputs=below).outputs
 
     return reference_outputs(settings, search=search_path(source, project_dir), ref_files=ref_files or {},
@@ -83,13 +85,16 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 project_dir: Path = PROJECT_DIR, preview: bool = False,
                 previous_outputs: dict | None = None, report_only: bool = True,
                 reference_outputs: dict[str, dict] | None = None,
-                ref_files: Mapping[str, Path] | None = None) -> Rendered:
+                ref_files: Mapping[str, Path] | None = None,
+                cluster_objects: Mapping[str, dict | None] | None = None) -> Rendered:
     """Run the program under mocks; one function of a little over a screen because
     the mocks it installs close over this run's recording. `previous_outputs`: what a StackReference (the
     program's reference to its own last deployment) reads; none by default.
     `reference_outputs`: the outputs of the stacks a layered stack builds on, by fully
     qualified name; found from `ref_files` and the repository when not given.
-    `report_only`: let the program's analyzers report instead of failing the run."""
+    `report_only`: let the program's analyzers report instead of failing the run.
+    `cluster_objects`: a stand-in for the cluster the program reads objects from (ID →
+    object, None: absent); by default nothing is read offline."""
     import pulumi
 
     from components.config import unset_secrets_as_placeholders
@@ -112,7 +117,7 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         if _contains_secret(value):
             secret_keys.append(full_key)
 
-    echo = sdk.echo_mocks(previous_outputs, reference_outputs)
+    echo = sdk.echo_mocks(previous_outputs, reference_outputs, cluster_objects)
     sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,
                     monitor=sdk.recording_monitor(echo, captured),
                     config=engine_config, secret_keys=secret_keys)
@@ -137,12 +142,15 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 findings_left_to_caller(report_only), unset_secrets_as_placeholders():
             sdk.run_test_program(program)
     except pulumi.RunError as error:
-        raise ConfigError(file=source, path="", message=str(error)) from None
+        # The program names its stack file as the engine knows it (`Pulumi.<stack>.yaml`);
+        # the error names the file meshplan read instead, once.
+        message = str(error).removeprefix(f"Pulumi.{stack}.yaml: ")
+        raise ConfigError(file=source, path="", message=message) from None
     finally:
         if added:
             sys.path.remove(str(project_dir))
     return Rendered(project=PROJECT, stack=stack, source=source, settings=settings,
-                    resources=_registrations(captured.records), outputs=plain(outputs),
+                    resources=registrations_of(captured.records), outputs=plain(outputs),
                     reads=sorted(captured.reads, key=lambda read: read["urn"]))
 
 

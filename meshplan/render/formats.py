@@ -8,9 +8,10 @@ import json
 import yaml
 
 from meshplan.render.recording import Rendered, holds
-from model.names import HELM_RELEASE_TYPE
+from model.names import CONFIG_FILE_TYPE, HELM_RELEASE_TYPE, STACK_REFERENCE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, secret_not_set
-from model.traffic import format_percent, route_aspects, traffic_table
+from model.route_aspects import route_aspects
+from model.traffic import format_percent, traffic_table
 
 
 def as_json(rendered: Rendered) -> str:
@@ -36,15 +37,32 @@ def as_yaml(rendered: Rendered) -> str:
             repo = (i.get("repositoryOpts") or {}).get("repo", "")
             lines.append(f"#   {i.get('name')}: chart {i.get('chart')} {i.get('version')} from {repo}"
                          f" in namespace {i.get('namespace')}")
-    if rendered.reads:
+    files = [r.inputs.get("file") for r in rendered.resources if r.type == CONFIG_FILE_TYPE]
+    if files:
+        lines.append("# Manifest files (applied by the program from where they are published, not part of this manifest):")
+        lines += [f"#   {file}" for file in files]
+    stacks, cluster = _reads(rendered)
+    if stacks:
         lines.append("# Stacks read (StackReferences; their outputs are not part of this manifest):")
-        lines += [f"#   {read['name']}" for read in rendered.reads]
+        lines += [f"#   {name}" for name in stacks]
+    if cluster:
+        lines.append(f"# {CLUSTER_READS}:")
+        lines += [f"#   {name}" for name in cluster]
     documents = [yaml.dump(_manifest_order(obj), Dumper=_ManifestDumper, default_flow_style=False, sort_keys=False)
                  for obj in rendered.objects()]
     return "\n".join(lines) + "\n---\n" + "---\n".join(documents)
 
 
 _HEAD = ("apiVersion", "kind", "metadata")
+CLUSTER_READS = "Cluster objects read (by pulumi preview and up; not read offline)"
+
+
+def _reads(rendered: Rendered) -> tuple[list[str], list[str]]:
+    """Names of the stacks read, and `<kind> <name>` of the cluster objects read."""
+    stacks = [read["name"] for read in rendered.reads if read["type"] == STACK_REFERENCE_TYPE]
+    cluster = [f"{read['type'].rpartition(':')[2]} {read['id']}" for read in rendered.reads
+               if read["type"] != STACK_REFERENCE_TYPE]
+    return stacks, cluster
 
 
 def _manifest_order(obj: dict) -> dict:
@@ -72,25 +90,28 @@ def summary(rendered: Rendered) -> str:
             walk(resource.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
     walk(None, "")
-    if rendered.reads:
-        out += ["", "Stacks read (StackReferences)"] + [f"  {read['name']}" for read in rendered.reads]
+    stacks, cluster = _reads(rendered)
+    if stacks:
+        out += ["", "Stacks read (StackReferences)"] + [f"  {name}" for name in stacks]
+    if cluster:
+        out += ["", CLUSTER_READS] + [f"  {name}" for name in cluster]
     objects = rendered.objects()
     table = traffic_table(objects)
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]
-        width = max(len(f"{s.namespace}/{s.virtual_service}") for s in table)
+        width = max(len(route_object(s)) for s in table)
         route_width = min(max(len(s.route) for s in table), 40)
         for share in table:
             target = share.host + (f" {share.subset}" if share.subset else "")
-            out.append(f"  {share.namespace + '/' + share.virtual_service:<{width}}  "
+            out.append(f"  {route_object(share):<{width}}  "
                        f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
     aspects = route_aspects(objects)
     if aspects:
         out += ["", "Route faults, mirrors, timeouts and retries"]
-        width = max(len(f"{a.namespace}/{a.virtual_service}") for a in aspects)
+        width = max(len(route_object(a)) for a in aspects)
         route_width = min(max(len(a.route) for a in aspects), 40)
         for a in aspects:
-            out.append(f"  {a.namespace + '/' + a.virtual_service:<{width}}  "
+            out.append(f"  {route_object(a):<{width}}  "
                        f"{clip(a.route, route_width):<{route_width}}  {a.reading}")
     return "\n".join(out) + "\n"
 
@@ -103,6 +124,13 @@ def secrets_not_set_warnings(rendered: Rendered) -> list[str]:
             for key in settings.secrets_not_set]
 
 
+def route_object(row) -> str:
+    """The route object a traffic or aspect row belongs to: `namespace/name`, its kind
+    first when it is not a VirtualService (`HTTPRoute bookinfo/reviews`)."""
+    name = f"{row.namespace}/{row.virtual_service}"
+    return name if row.kind == "VirtualService" else f"{row.kind} {name}"
+
+
 def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -111,6 +139,8 @@ def _detail(resource) -> str:
     inputs = resource.inputs
     if resource.type == HELM_RELEASE_TYPE:
         return f"  ({inputs.get('chart')} {inputs.get('version')} → ns {inputs.get('namespace')})"
+    if resource.type == CONFIG_FILE_TYPE:
+        return f"  ({inputs.get('file')})"
     metadata = inputs.get("metadata") or {}
     if metadata.get("namespace"):
         return f"  ({metadata['namespace']}/{metadata.get('name')})"

@@ -25,10 +25,15 @@ class Registration:
     depends_on: list[str]
     protect: bool
     custom: bool
+    retain_on_delete: bool = False
+    """Deleting it from the stack leaves the object on the cluster."""
 
     def as_json(self) -> dict:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
+        found = {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                 "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
+        if self.retain_on_delete:
+            found["retainOnDelete"] = True
+        return found
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -45,7 +50,8 @@ class Rendered:
     outputs: dict = field(default_factory=dict)
     reads: list[dict] = field(default_factory=list)
     """Resources the program read rather than registered (a StackReference, one per
-    stack read), sorted by URN: `{"urn", "type", "name", "id"}`."""
+    stack read; a cluster object it judges, such as a CRD), sorted by URN:
+    `{"urn", "type", "name", "id"}`."""
 
     def objects(self) -> list[dict]:
         """The Kubernetes objects (Helm releases excluded), as manifests."""
@@ -112,10 +118,11 @@ def _construction_order(records: list[dict]) -> list[dict]:
     return ordered
 
 
-def _registrations(records: list[dict]) -> list[Registration]:
+def registrations_of(records: list[dict]) -> list[Registration]:
     """The recording monitor's records (under the engine's URNs) as registrations, in
     construction order, with wire values made JSON-ready."""
     return [Registration(urn=record["urn"], type=record["type"], name=record["name"], parent=record["parent"],
                          inputs=plain(record["inputs"]), depends_on=sorted(set(record["deps"])),
-                         protect=record["protect"], custom=record["custom"])
+                         protect=record["protect"], custom=record["custom"],
+                         retain_on_delete=record.get("retain_on_delete", False))
             for record in _construction_order(records)]

@@ -19,8 +19,8 @@ upgrade removes or alters one:
   type_, name)`, overridden to give the URNs the engine gives (the SDK's own keeps
   only the parent's last type and counts the root stack's); requests are
   `pulumi.runtime.proto.resource_pb2` messages (`RegisterResourceRequest`: type,
-  name, parent, dependencies, protect, custom, object; `ReadResourceRequest`: type,
-  name, parent, id).
+  name, parent, dependencies, protect, retainOnDelete, custom, object;
+  `ReadResourceRequest`: type, name, parent, id).
 - `pulumi.runtime.proto.resource_pb2.RegisterResourceResponse(urn, id, object)`: the
   recording monitor answers with the request's own inputs, which is what the echo
   mocks would return, without a deserialize/serialize round trip per resource.
@@ -50,7 +50,7 @@ import atexit
 import contextlib
 import gc
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
 
@@ -71,11 +71,19 @@ raised by `generateURN` in pkg/resource/deploy/step_generator.go, which registra
 and reads share). The SDK's mock monitor has no such check."""
 
 
-def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str, dict] | None = None):
+READ_MISSING = "resource '{id}' does not exist"
+"""The engine's failure of a read whose object the cluster does not have (the
+provider answers a 404 with no object)."""
+
+
+def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str, dict] | None = None,
+               cluster_objects: Mapping[str, dict | None] | None = None):
     """Mocks whose every resource has its inputs as outputs and its name + `-id` as ID;
     a StackReference reads the outputs `reference_outputs` holds under its fully
     qualified stack name (a layer below), else `previous_outputs` (the stack's own
-    last deployment)."""
+    last deployment). A cluster object read by ID is not read offline (no object
+    comes back) unless `cluster_objects` stands in for the cluster: ID → the object,
+    or None for one the cluster does not have (the read then fails as the engine's does)."""
     import pulumi
 
     class EchoMocks(pulumi.runtime.Mocks):
@@ -83,6 +91,11 @@ def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str
             if args.typ == STACK_REFERENCE_TYPE:
                 outputs = (reference_outputs or {}).get(args.name, previous_outputs)
                 return [f"{args.name}-id", {**args.inputs, "outputs": outputs or {}}]
+            if args.resource_id and cluster_objects is not None:
+                found = cluster_objects.get(args.resource_id)
+                if found is None:
+                    raise pulumi.RunError(READ_MISSING.format(id=args.resource_id))
+                return [args.resource_id, found]
             return [f"{args.name}-id", args.inputs]
 
         def call(self, args):
@@ -142,6 +155,7 @@ def recording_monitor(mocks, captured: Captured):
                 "urn": urn, "type": request.type, "name": request.name,
                 "parent": request.parent or None, "deps": list(request.dependencies),
                 "protect": bool(request.protect), "custom": request.custom,
+                "retain_on_delete": request.HasField("retainOnDelete") and request.retainOnDelete,
                 "inputs": json_format.MessageToDict(request.object),
             })
             return response

@@ -88,7 +88,7 @@ def run_rollout(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, int
                 max_failures: int, emit: Callable[[dict], None], clock: Clock | None = None) -> Outcome:
     clock = clock or SystemClock()
     recorded = plan.steps[0] if plan.steps and plan.steps[0].planned.resumed else None
-    now = _step(recorded) if recorded else _weights(plan.current) if plan.resumed else _start(plan)
+    now = _step(recorded) if recorded else weights_text(plan.current) if plan.resumed else _start(plan)
     held = _Held(config=now, stack=now, todo="resume" if plan.resumed else "start the rollout")
     try:
         if plan.repair:
@@ -100,7 +100,7 @@ def run_rollout(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, int
     try:
         if plan.rolling_back:
             held.config, held.todo = _start(plan, rolling_back=True), "finish the rollback"
-            why = f"finished rolling back {plan.service} to {_weights(plan.start)} (rollout.startedFrom.rollingBack)"
+            why = f"finished rolling back {plan.service} to {weights_text(plan.start)} (rollout.startedFrom.rollingBack)"
             return _roll_back(plan, applier, emit, held, why=why, number=None)
         outcome = _steps(plan, applier=applier, prometheus=prometheus, interval=interval,
                          max_failures=max_failures, emit=emit, clock=clock, held=held)
@@ -125,8 +125,8 @@ def run_rollout(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, int
     if outcome is not None:
         return outcome
     final = plan.steps[-1].planned.weights if plan.steps else plan.current
-    why = f"would promote {plan.service} to {_weights(final)}; nothing was applied (rehearsal)" \
-        if _rehearsal(applier) else f"promoted {plan.service} to {_weights(final)}"
+    why = f"would promote {plan.service} to {weights_text(final)}; nothing was applied (rehearsal)" \
+        if _rehearsal(applier) else f"promoted {plan.service} to {weights_text(final)}"
     emit({"event": "done", "weights": final, "reason": why})
     return Outcome(promoted=True, reason=why)
 
@@ -159,7 +159,7 @@ def _steps(plan: Plan, *, applier: StepApplier, prometheus: Prometheus, interval
                 break
             if failures >= max_failures:
                 verb = "would roll back" if _rehearsal(applier) else "rolled back"
-                why = (f"{verb} {plan.service} to {_weights(plan.start)} at step {number} "
+                why = (f"{verb} {plan.service} to {weights_text(plan.start)} at step {number} "
                        f"({version} {percent}%) after {failures} failed analyses: {reason}"
                        + ("; nothing was applied (rehearsal)" if _rehearsal(applier) else ""))
                 return _roll_back(plan, applier, emit, held, why=why, number=number)
@@ -191,15 +191,15 @@ def _rehearsal(applier: StepApplier) -> bool:
 
 
 def _start(plan: Plan, *, rolling_back: bool = False) -> str:
-    return f"the weights before the rollout ({_weights(plan.start)})" + \
+    return f"the weights before the rollout ({weights_text(plan.start)})" + \
         (" with rollout.startedFrom.rollingBack" if rolling_back else "")
 
 
 def _step(step) -> str:
-    return f"step {step.planned.number} ({_weights(step.planned.weights)})"
+    return f"step {step.planned.number} ({weights_text(step.planned.weights)})"
 
 
-def _weights(weights: dict[str, int]) -> str:
+def weights_text(weights: dict[str, int]) -> str:
     return ", ".join(f"{v} {w}%" for v, w in weights.items())
 
 
@@ -211,7 +211,7 @@ def human_line(event: dict) -> str:
     kind = event["event"]
     if kind == "applied":
         what = "resumed at" if event["resumed"] else "step"
-        return f"{what} {event['step']}: {_weights(event['weights'])} — {event['detail']}"
+        return f"{what} {event['step']}: {weights_text(event['weights'])} — {event['detail']}"
     if kind == "analysis":
         lines = [f"  analysis: {event['decision'].upper()} ({event['failures']}/{event['maxFailures']} failures) "
                  f"— {event['reason']}"]

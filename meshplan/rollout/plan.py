@@ -1,7 +1,7 @@
 """`meshplan rollout`, first half: the plan. From the weights the stack config holds
 now to the canary's target, one weight state per step, each rendered through the
 program and diffed against the one before: a step must be exactly one
-VirtualService update, within `rollout.maxStep` (the step guard), with no analyzer
+VirtualService (or HTTPRoute) update, within `rollout.maxStep` (the step guard), with no analyzer
 error — otherwise the rollout is refused before anything is applied. Each step also
 names its targets: the URNs whose inputs differ from the state before it, the only
 objects its `pulumi up` may touch."""
@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from meshplan.diff import compare as diffing
 from meshplan.diff.states import state_from_rendered
 from meshplan.check import check_rendered
-from meshplan.render.engine import Rendered, _shown_path, run_program
+from meshplan.render.engine import Rendered, run_program, shown_path
 from model.errors import ConfigError
 from model.gates import Canary, GateQuery, gate_queries
 from model.traffic_changes import step_violations
@@ -23,7 +23,9 @@ from model.rollout_plan import (ROLLING_BACK_PATH, STARTED_FROM_PATH, PlannedSte
                                 even_steps, plan_steps, started_from_edits, weight_edits, weights_at)
 from model.settings import PROJECT, Settings, parse_settings, read_stack_file
 
-VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
+ROUTE_TYPES = ("kubernetes:networking.istio.io/v1:VirtualService",
+               "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+"""The objects a weight step updates: a service's VirtualService, or its HTTPRoute."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
                steps: tuple[int, ...] | None) -> Plan:
     """The plan for a fresh, resumed or rolling-back rollout. Over a screen because
     every part of it (steps, targets, rollback) comes from the same renders, made once."""
-    source = str(_shown_path(Path(config_file)))
+    source = str(shown_path(Path(config_file)))
     raw = read_stack_file(source)
     repair = _unfinished_first_edit(raw, service)
     raw = repair.apply_to(raw)
@@ -183,7 +185,7 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
         label = "the stack config now" if i == 0 else f"step {planned[i - 1].number}"
         diff = diffing.diff_states(state_from_rendered(before, label),
                                    state_from_rendered(rendered, f"step {step.number} ({step.percent}%)"))
-        _refuse_unless_one_weight_change(diff, step, settings.rollout.max_step, rendered, source)
+        refuse_unless_one_weight_change(diff, step, settings.rollout.max_step, rendered, source)
         result.append(Step(planned=step, edit=edit, config=config, diff=diff, rendered=rendered, targets=targets))
         before, before_config = rendered, config
 
@@ -229,7 +231,7 @@ def _render(config: dict, settings: Settings, stack: str, source: str) -> Render
     return run_program(config, settings=settings, stack=stack, source=source)
 
 
-def _refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_step: float | None,
+def refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_step: float | None,
                                      rendered: Rendered, source: str) -> None:
     where = f"step {step.number} ({step.percent}%)"
     if step.resumed:
@@ -237,11 +239,12 @@ def _refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_
             raise ConfigError(file=source, path="", message=f"{where}: resuming should change nothing, "
                                                              f"but {len(diff.changes)} resources would change")
         return
-    updates = [c for c in diff.changes if c.op == diffing.UPDATE and c.type == VIRTUAL_SERVICE]
+    updates = [c for c in diff.changes if c.op == diffing.UPDATE and c.type in ROUTE_TYPES]
     if len(diff.changes) != 1 or len(updates) != 1:
         shown = ", ".join(f"{c.op} {c.type.rsplit(':', 1)[-1]} {c.name}" for c in diff.changes) or "nothing"
+        noun = "HTTPRoute" if any(c.type == ROUTE_TYPES[1] for c in diff.changes) else "VirtualService"
         raise ConfigError(file=source, path="",
-                          message=f"{where}: a rollout step must be exactly one VirtualService update; it would {shown}")
+                          message=f"{where}: a rollout step must be exactly one {noun} update; it would {shown}")
     refused = step_violations(diff.traffic, max_step)
     if refused:
         raise ConfigError(file=source, path="", message=f"{where}: {refused[0]}")

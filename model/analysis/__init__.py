@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
-                            exports, istio_annotations, membership, mtls, proxy_image, routes, schema, security, services,
-                            serviceentries, sidecars, virtualservices, weight_sums)  # registers every rule
+# Importing the rule modules registers every rule.
+from model.analysis import (ambient, deprecation, destinationrules, envoyfilters, gateway_api,  # noqa: F401
+                            gateways_rules, exports, istio_annotations, locality, membership, mtls, proxy_image,
+                            routes, schema, security, services, serviceentries, sidecars, virtualservices,
+                            weight_sums)
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches

@@ -10,6 +10,8 @@ read-only view every rule works on.
   ReplicaSets, Jobs and CronJobs.
 - Objects in kube-system, kube-public, kube-node-lease and local-path-storage are
   ignored, as istioctl analyze ignores them.
+- A Gateway API object is filed under `gateway_api(kind)`: `of("Gateway")` is Istio's
+  networking.istio.io Gateway only, never a gateway.networking.k8s.io one.
 """
 from __future__ import annotations
 
@@ -18,29 +20,33 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from model import names
-from model.bodies import as_list  # noqa: F401 (the rules take it from here)
+from model.bodies import TEMPLATE_PATHS, as_list  # noqa: F401 (the rules take them from here)
+from model.names import fqdn  # noqa: F401 (the rules take it from here)
 
 MESH_GATEWAY = "mesh"
 ISTIO_NAMESPACE = "istio-system"
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
-CLUSTER_SCOPED = frozenset({"Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
+CLUSTER_SCOPED = frozenset({"Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                            "GatewayClass"})
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
 SCOPE_GATEWAY_TO_NAMESPACE = "PILOT_SCOPE_GATEWAY_TO_NAMESPACE"
 """istiod setting: a Gateway selects gateway pods of its own namespace only (default: any)."""
-TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"), "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
 WORKLOAD_KINDS = ("Pod", *TEMPLATE_PATHS)
 
 
-def fqdn(host: str, namespace: str) -> str:
-    """Istio's short-name rule: a host without a dot lives in the namespace of the
-    object naming it."""
-    if "." in host or "*" in host:
-        return host
-    return names.service_fqdn(host, namespace)
+def group_of(obj: Mapping) -> str:  # '' for the core group, or no apiVersion
+    group, slash, _ = str(obj.get("apiVersion") or "").rpartition("/")
+    return group if slash else ""
+
+
+def gateway_api(kind: str) -> str:
+    """The index key of a Gateway API kind: its Gateway is not Istio's Gateway."""
+    return f"{kind}.{GATEWAY_API_GROUP}"
+
+
+def index_key(obj: Mapping) -> str:
+    return gateway_api(str(obj["kind"])) if group_of(obj) == GATEWAY_API_GROUP else str(obj["kind"])
 
 
 def host_matches(pattern: str, host: str) -> bool:
@@ -140,7 +146,7 @@ class Index:
         own = self.by_kind.get(kind, [])
         if not with_assumed:
             return own
-        return [*own, *(o for o, _ in self.assumed if o.get("kind") == kind)]
+        return [*own, *(o for o, _ in self.assumed if index_key(o) == kind)]
 
     def why_assumed(self, obj: Mapping) -> str:
         return next((why for o, why in self.assumed if o is obj), "")
@@ -377,5 +383,5 @@ def build_index(objects: Iterable[Mapping], *, default_namespace: str,
         if index.ns(obj) in IGNORED_NAMESPACES:
             continue
         index.objects.append(obj)
-        index.by_kind.setdefault(str(obj["kind"]), []).append(obj)
+        index.by_kind.setdefault(index_key(obj), []).append(obj)
     return index

@@ -84,15 +84,23 @@ def namespace_injected_by_default(index: Index) -> Iterable:
 @rule("BM128", WARNING, "namespace with conflicting injection labels (injection and revision, or sidecar and ambient)",
       istio="IST0123", analyzer=INJECTION)
 def conflicting_injection_labels(index: Index) -> Iterable:
+    # istio@1.30.3 pkg/config/analysis/analyzers/injection/injection.go: istio-injection (any
+    # value) counts, and istio.io/rev and istio.io/dataplane-mode (any value, `none` too) count
+    # unless istio-injection is set to something other than `enabled`, which switches them off;
+    # more than one label is IST0123 (release note 46348: "more than one Istio labels in the same
+    # namespace. Including istio-injection, istio.io/rev, istio.io/dataplane-mode"). istio-system
+    # is not judged.
     for namespace in index.of("Namespace"):
-        labels = _labels(namespace)
-        if labels.get(INJECTION_LABEL) == "disabled":
+        if _name(namespace) == ISTIO_NAMESPACE:
             continue
-        modes = [m for m, on in ((f"{INJECTION_LABEL}=enabled", labels.get(INJECTION_LABEL) == "enabled"),
-                                 (f"{REVISION_LABEL}={labels.get(REVISION_LABEL)}", bool(labels.get(REVISION_LABEL))),
-                                 (f"{DATAPLANE_LABEL}=ambient", _ambient(labels))) if on]
-        if len(modes) > 1:
-            yield namespace, f"labels {' and '.join(modes)} ask for different injection"
+        labels = _labels(namespace)
+        counted = [f"{INJECTION_LABEL}={labels[INJECTION_LABEL]}"] if INJECTION_LABEL in labels else []
+        if INJECTION_LABEL not in labels or labels[INJECTION_LABEL] == "enabled":
+            counted += [f"{key}={labels[key]}" for key in (REVISION_LABEL, DATAPLANE_LABEL) if key in labels]
+        if len(counted) > 1:
+            yield namespace, (f"metadata.labels {' and '.join(counted)} each choose how its pods join the mesh: "
+                              f"keep one ({INJECTION_LABEL} or {REVISION_LABEL} for sidecars, "
+                              f"{DATAPLANE_LABEL}=ambient for ambient; sidecar injection wins over ambient)")
 
 
 def namespace_is_ambient(index: Index, namespace: str) -> bool:

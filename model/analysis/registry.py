@@ -9,6 +9,7 @@ code); it reads only the shared, read-only `Index` of the objects, never another
 rule's results, so rules run in any order and alone."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -49,6 +50,9 @@ class Rule:
         return out
 
 
+CODE_RE = re.compile(r"(BM|MC)\d{3}")
+"""BM: one cluster's objects; MC: a mesh over several clusters."""
+
 CATALOGUE: dict[str, Rule] = {}
 """Every rule by code, in code order once all rule modules are imported."""
 
@@ -57,6 +61,7 @@ def rule(code: str, level: str, doc: str, *, istio: str = "", kiali: str = "", o
          analyzer: str | tuple[str, ...] = "", level_doc: str = "") -> Callable:
     """Register the decorated function as the rule `code`."""
     assert level in (ERROR, WARNING, INFO), level
+    assert CODE_RE.fullmatch(code), code
 
     def register(run: Callable[[Index], Iterable[Report]]) -> Callable:
         if code in CATALOGUE:

@@ -112,7 +112,7 @@ def subset_not_defined(index: Index) -> Iterable:
                            f"(subsets: {', '.join(names) or 'none'})")
 
 
-def _route_rules(vs: Mapping) -> Iterable[tuple[str, list]]:
+def route_rules(vs: Mapping) -> Iterable[tuple[str, list]]:
     """Every http, tls and tcp rule of a VirtualService: its label (`tcp[0] (name)`)
     and its destinations. Weights mean the same in all three."""
     for kind in ("http", "tls", "tcp"):
@@ -125,7 +125,7 @@ def _route_rules(vs: Mapping) -> Iterable[tuple[str, list]]:
 @rule("BM108", WARNING, "same host+subset twice in one route", kiali="KIA1105")
 def duplicate_destination(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
-        for label, destinations in _route_rules(vs):
+        for label, destinations in route_rules(vs):
             keys = []
             for dest in destinations:
                 target = dest.get("destination") or {}
@@ -141,7 +141,7 @@ def duplicate_destination(index: Index) -> Iterable:
 @rule("BM109", WARNING, "lone destination with 0 < weight < 100 (it gets 100%)", kiali="KIA1104")
 def lone_partial_weight(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
-        for label, destinations in _route_rules(vs):
+        for label, destinations in route_rules(vs):
             weight = destinations[0].get("weight") if len(destinations) == 1 else None
             if isinstance(weight, (int, float)) and 0 < weight < 100:
                 yield vs, f"{label}: lone destination has weight {weight}; Istio sends it 100%"
@@ -150,7 +150,7 @@ def lone_partial_weight(index: Index) -> Iterable:
 @rule("BM110", ERROR, "a negative weight, or all weights of a route zero", other="Istio validation webhook")
 def invalid_weights(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
-        for label, destinations in _route_rules(vs):
+        for label, destinations in route_rules(vs):
             weights = [d.get("weight") for d in destinations]
             negative = [w for w in weights if isinstance(w, (int, float)) and w < 0]
             if negative:

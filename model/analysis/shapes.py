@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from model.analysis.index import gateway_api, index_key
 from model.bodies import is_list
 from model.errors import ConfigError
 from model.settings.types import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
@@ -119,6 +120,18 @@ CONTAINER = obj(name=STR, image=STR, ports=list_of(obj(containerPort=INT, name=S
 POD_SPEC = obj(containers=list_of(CONTAINER), initContainers=list_of(CONTAINER), serviceAccountName=STR)
 POD_TEMPLATE = obj(metadata=METADATA, spec=POD_SPEC)
 WORKLOAD_SPEC = obj(replicas=INT, selector=MATCH_LABELS, template=POD_TEMPLATE)
+# Gateway API (gateway.networking.k8s.io/v1): what the traffic table reads of an HTTPRoute.
+BACKEND_REF = obj(name=STR, namespace=STR, group=STR, kind=STR, port=INT, weight=INT)
+NAMED_MATCH = list_of(obj(name=STR, value=STR, type=STR))
+ROUTE_MATCH = obj(path=obj(type=STR, value=STR), headers=NAMED_MATCH, queryParams=NAMED_MATCH, method=STR)
+ROUTE_FILTER = obj(type=STR, requestMirror=obj(backendRef=BACKEND_REF, percent=INT,
+                                               fraction=obj(numerator=INT, denominator=INT)))
+ROUTE_RULE = obj(name=STR, matches=list_of(ROUTE_MATCH), backendRefs=list_of(BACKEND_REF),
+                 filters=list_of(ROUTE_FILTER), timeouts=obj(request=STR, backendRequest=STR),
+                 retry=obj(attempts=INT, codes=list_of(INT), backoff=STR))
+LABEL_SELECTOR = obj(matchLabels=LABELS, matchExpressions=list_of(obj(key=STR, operator=STR, values=STRINGS)))
+REFERENCE = obj(group=STR, kind=STR, namespace=STR, name=STR, sectionName=STR, port=INT, weight=INT)
+GATEWAY_API_ROUTE = obj(parentRefs=list_of(REFERENCE), hostnames=STRINGS, rules=list_of(ROUTE_RULE))
 
 SPECS: Mapping[str, Shape] = {
     "VirtualService": obj(hosts=STRINGS, gateways=STRINGS, exportTo=STRINGS, http=list_of(HTTP_ROUTE),
@@ -140,12 +153,22 @@ SPECS: Mapping[str, Shape] = {
         when=list_of(obj(key=STR, values=STRINGS))))),
     "PeerAuthentication": obj(selector=MATCH_LABELS, mtls=obj(mode=STR), portLevelMtls=map_of(obj(mode=STR))),
     "RequestAuthentication": obj(selector=MATCH_LABELS),
+    "Telemetry": obj(selector=MATCH_LABELS),
+    "WasmPlugin": obj(selector=MATCH_LABELS),
     "EnvoyFilter": obj(workloadSelector=WORKLOAD_SELECTOR, configPatches=list_of(obj())),
     "Service": obj(selector=LABELS, type=STR, clusterIP=STR, externalName=STR, ports=list_of(obj(
         port=INT, name=STR, targetPort=INT_OR_STR, protocol=STR, appProtocol=STR, nodePort=INT))),
     "Pod": POD_SPEC,
     **{kind: WORKLOAD_SPEC for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")},
     "CronJob": obj(jobTemplate=obj(spec=WORKLOAD_SPEC)),
+    # Gateway API kinds by their index key: their Gateway is not Istio's.
+    gateway_api("Gateway"): obj(gatewayClassName=STR, infrastructure=obj(labels=LABELS), listeners=list_of(obj(
+        name=STR, hostname=STR, port=INT, protocol=STR, allowedRoutes=obj(namespaces=obj(
+            from_=STR, selector=LABEL_SELECTOR))))),
+    gateway_api("HTTPRoute"): GATEWAY_API_ROUTE,
+    gateway_api("GRPCRoute"): GATEWAY_API_ROUTE,
+    gateway_api("ReferenceGrant"): obj(from_=list_of(obj(group=STR, kind=STR, namespace=STR)),
+                                       to=list_of(obj(group=STR, kind=STR, name=STR))),
 }
 
 
@@ -162,7 +185,7 @@ def shape_errors(document: Any) -> Iterator[tuple[str, Any, str]]:
     if "metadata" in document and document["metadata"] is not None:
         yield from METADATA(document["metadata"], "metadata")
     spec = document.get("spec")
-    shape = SPECS.get(document.get("kind", ""))
+    shape = SPECS.get(index_key(document)) if "kind" in document else None
     if spec is not None:
         yield from (shape or obj())(spec, "spec")
     if document.get("kind") == "Secret":

@@ -42,6 +42,8 @@ def sidecars_share_a_workload(index: Index) -> Iterable:
     selecting = [s for s in index.of("Sidecar") if _selector(s)]
     for sidecar in selecting:
         for workload in _selected(index, sidecar):
+            if ambient_workload(index, workload):
+                continue  # no sidecar to disagree about: BM139's finding, as Istio reports IST0167 instead
             others = [index.ref(o) for o in selecting if o is not sidecar and index.ns(o) == index.ns(sidecar)
                       and any(w.obj is workload.obj for w in _selected(index, o))]
             if others:
@@ -57,7 +59,7 @@ def several_namespace_sidecars(index: Index) -> Iterable:
         if not _selector(sidecar):
             by_namespace.setdefault(index.ns(sidecar), []).append(sidecar)
     for namespace, sidecars in by_namespace.items():
-        if len(sidecars) > 1:
+        if len(sidecars) > 1 and not namespace_is_ambient(index, namespace):  # ambient: BM139 (IST0167) instead
             for sidecar in sidecars:
                 others = ", ".join(index.ref(o) for o in sidecars if o is not sidecar)
                 yield sidecar, (f"namespace {namespace} has other Sidecars without a workloadSelector ({others}): "
@@ -67,15 +69,22 @@ def several_namespace_sidecars(index: Index) -> Iterable:
 @rule("BM139", WARNING, "Sidecar for workloads in ambient mode (no sidecar proxy, so it has no effect)",
       istio="IST0167", analyzer=SIDECARS)
 def sidecar_in_ambient(index: Index) -> Iterable:
+    # istio@1.30.3 pkg/config/analysis/analyzers/sidecar/selector.go: IneffectivePolicy for a
+    # namespace-wide Sidecar in an ambient namespace (util.NamespaceInAmbientMode: labelled
+    # ambient, neither istio-injection=enabled nor istio.io/rev) and for one selecting a Pod
+    # the CNI redirects. Here a pod template in an ambient namespace counts too, and
+    # istio-injection=disabled switches istio.io/rev off, as it does for the injector.
     for sidecar in index.of("Sidecar"):
         namespace = index.ns(sidecar)
         if not _selector(sidecar):
             if namespace_is_ambient(index, namespace):
-                yield sidecar, f"namespace {namespace} runs in ambient mode: a Sidecar has no proxy to configure"
+                yield sidecar, (f"no spec.workloadSelector, and namespace {namespace} runs in ambient mode: "
+                                "the Sidecar has no proxy to configure")
             continue
         ambient = [w.name for w in _selected(index, sidecar) if ambient_workload(index, w)]
         if ambient:
-            yield sidecar, f"it selects {', '.join(ambient)}, which run in ambient mode: no sidecar proxy to configure"
+            yield sidecar, (f"spec.workloadSelector {labels_text(_selector(sidecar))} selects {', '.join(ambient)}, "
+                            "which run in ambient mode: no sidecar proxy to configure")
 
 
 @rule("BM163", WARNING, "Sidecar in the root namespace with a workloadSelector (the mesh-wide default takes none)",

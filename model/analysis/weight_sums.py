@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from model.analysis.findings import WARNING
 from model.analysis.index import Index
 from model.analysis.registry import rule
-from model.analysis.routes import _route_rules
+from model.analysis.routes import route_rules
 from model.traffic import format_percent, shares
 
 
 @rule("BM165", WARNING, "route weights that do not sum to 100 (each gets weight / sum)", other="project policy")
 def weights_not_summing_to_100(index: Index) -> Iterable:
     for vs in index.of("VirtualService"):
-        for label, destinations in _route_rules(vs):
+        for label, destinations in route_rules(vs):
             weights = [d.get("weight") for d in destinations]
             numbers = [w if isinstance(w, (int, float)) and not isinstance(w, bool) else 0 for w in weights]
             total = sum(numbers)

@@ -3,6 +3,7 @@ and Kafka, one of them (payment) outside the mesh in a namespace of its own."""
 from __future__ import annotations
 
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from model.apps.types import Application, IngressRoute, SecretKey, Service, SpringBoot, Store, Version
 
@@ -71,6 +72,9 @@ def spring(service: str, version: str, image: str, *, upstreams: tuple[tuple[str
         secret_env = (("SPRING_DATASOURCE_PASSWORD", BMS_DATABASE_PASSWORD),)
     properties += list(upstreams)
     return Version(
+        # A service is called at the host of its upstream URL: `bookinfo-rating` or
+        # `bookinfo-payment.<namespace>`.
+        calls=tuple(urlsplit(url).hostname.split(".")[0] for _, url in upstreams),
         name=version,
         image=image,
         secret_env=secret_env,

@@ -65,6 +65,9 @@ class Version:
     """Environment variables read from a Kubernetes Secret (secretKeyRef), never inline."""
     spring: SpringBoot | None = None
     """How a Spring Boot version is configured; None for a plain container."""
+    calls: tuple[str, ...] = ()
+    """Services this version sends requests to, where the application's `callers`
+    cannot say (a service anyone may call)."""
 
     def __post_init__(self) -> None:
         _refuse_builder_fields(f"version {self.name} ({self.image})", self.container_extras)
@@ -205,3 +208,12 @@ class Application:
     @property
     def service_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.services)
+
+    def calls(self) -> tuple[tuple[str, str], ...]:
+        """Who calls whom, as (caller, callee) pairs in definition order: each caller
+        `callers` names (not `*`, which names nobody), then each service a version
+        calls."""
+        pairs = [(caller, callee) for callee, callers in self.callers.items() for caller in callers if caller != "*"]
+        pairs += [(service.name, callee) for service in self.services for version in service.versions
+                  for callee in version.calls]
+        return tuple(dict.fromkeys(pairs))

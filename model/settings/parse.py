@@ -14,8 +14,8 @@ from model.apps import APPLICATIONS, Application
 from model.errors import ConfigError
 from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
-from model.settings.parse_data_plane import (check_data_plane, check_gateway_api_traffic, parse_gateway_api,
-                                             parse_traffic_api, platform)
+from model.settings.parse_data_plane import (check_ambient_egress, check_data_plane, check_gateway_api_traffic,
+                                             parse_gateway_api, parse_traffic_api, platform)
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
@@ -53,6 +53,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     services = parse_services(root, app)
     ingress = parse_ingress(root, istio)
     security = parse_security(root, env)
+    check_ambient_egress(root, istio)
     egress = parse_egress(root, istio, app, services)
     stores = parse_stores(root, app.application, env)
     gateway_api = parse_gateway_api(root)

@@ -151,3 +151,29 @@ def gateway_api_duration(text: str) -> str | None:
             parts.append(f"{count}{unit}")
     written = "".join(parts)
     return written if GATEWAY_API_DURATION_RE.match(written) else None
+
+
+AMBIENT_EGRESS_REFUSED = ("{what} needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress "
+                          "waypoint in namespace istio-egress, which is not built yet")
+"""Egress settings whose objects only sidecars and the egress gateway carry out, refused
+rather than rendered to no effect in ambient mode."""
+
+
+def check_ambient_egress(root: Cursor, istio: IstioSettings) -> None:
+    """Refuse the egress settings ambient mode would silently drop: the egress gateway
+    (no chart in ambient mode) and, per external service, routing through it or TLS
+    origination (a DestinationRule only a sidecar or waypoint applies). Read before
+    `egress` is parsed, so the egress gateway's own checks do not ask to enable it."""
+    if istio.data_plane != "ambient":
+        return
+    if istio.egress_gateway:
+        raise root["istio"]["egressGateway"]["enabled"].fail(
+            AMBIENT_EGRESS_REFUSED.format(what="the egress gateway"), True)
+    listed = root["egress"]["externalServices"]
+    if not isinstance(listed.raw, list):
+        return  # not a list: parsing `egress` refuses it
+    for item in listed.elements(what="a list of external services"):
+        for key, what in (("egressGateway", "routing through the egress gateway"),
+                          ("tlsOrigination", "TLS origination")):
+            if key in item:
+                raise item[key].fail(AMBIENT_EGRESS_REFUSED.format(what=what), item[key].raw)

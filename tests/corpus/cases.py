@@ -384,6 +384,23 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
         '{file}: bookinfo-mesh:services.reviews.timeout = "1.5ms": HTTPRoute durations count whole milliseconds; write it in ms'),
     "gateway api observability": (stack("  bookinfo-mesh:istio: {addons: {kiali: true}}\n  bookinfo-mesh:ingress: {observability: {kiali: kiali.example.com}}\n") + GATEWAY_API_ROUTES,
         '{file}: bookinfo-mesh:ingress.observability = {"kiali": "kiali.example.com"}: the addons are exposed through the Istio ingress gateway\'s Gateway and VirtualService, which traffic.api=gateway-api does not render; use traffic.api=istio, or kubectl port-forward'),
+    # --- egress ambient mode cannot carry out: refused, never rendered to no effect
+    "ambient egress gateway": (stack("  bookinfo-mesh:istio: {dataPlane: ambient, egressGateway: {enabled: true}}\n"
+                                     "  bookinfo-mesh:traffic: {api: gateway-api}\n"),
+        '{file}: bookinfo-mesh:istio.egressGateway.enabled = true: the egress gateway needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress waypoint in namespace istio-egress, which is not built yet'),
+    "ambient egress through the gateway": (stack(
+        "  bookinfo-mesh:istio: {dataPlane: ambient}\n  bookinfo-mesh:traffic: {api: gateway-api}\n"
+        "  bookinfo-mesh:egress:\n    externalServices:\n"
+        "      - {host: api.example.com, ports: [{number: 443, protocol: HTTPS}], egressGateway: {port: 443}}\n"),
+        '{file}: bookinfo-mesh:egress.externalServices[0].egressGateway = {"port": 443}: routing through the egress gateway needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress waypoint in namespace istio-egress, which is not built yet'),
+    "ambient tls origination": (stack(
+        "  bookinfo-mesh:istio: {dataPlane: ambient}\n  bookinfo-mesh:traffic: {api: gateway-api}\n"
+        "  bookinfo-mesh:egress:\n    externalServices:\n"
+        "      - {host: api.example.com, ports: [{number: 443, protocol: HTTPS}], tlsOrigination: {port: 443}}\n"),
+        '{file}: bookinfo-mesh:egress.externalServices[0].tlsOrigination = {"port": 443}: TLS origination needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress waypoint in namespace istio-egress, which is not built yet'),
+    "ambient plain external host accepted": (stack(
+        "  bookinfo-mesh:istio: {dataPlane: ambient}\n  bookinfo-mesh:traffic: {api: gateway-api}\n"
+        + EGRESS.format(host="api.example.com")), OK),
 }
 
 
