@@ -49,11 +49,13 @@ workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secr
 # Istio objects need the app namespaces, not every pod: depending on the whole
 # workloads component would tie each Istio object to every Deployment.
 after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
+# HTTPRoutes and L7 policies need the waypoint that applies them (ambient only).
+after_waypoint = [*after_namespaces, *(workloads.waypoint if workloads else [])]
 routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
-                  pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
+                  pulumi.ResourceOptions(depends_on=[*after_waypoint, *waiting_for(step_allowed)])) \
     if holds("traffic") else None
 security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
-                    pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
+                    pulumi.ResourceOptions(depends_on=after_waypoint)) if holds("app") else None
 egress = Egress("egress", StackArgs(settings=settings),
                 pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 

@@ -27,7 +27,8 @@ LAYER_CODE = {
     "app": ("components/workloads.py", "components/security.py", "model/workloads.py", "model/stores.py",
             "model/security.py"),
     "traffic": ("components/routing.py", "components/egress.py", "model/routing.py", "model/egress.py",
-                "model/observability.py", "model/traffic.py"),
+                "model/observability.py", "model/traffic.py", "model/gateway_api_routing.py",
+                "model/routing_common.py"),
 }
 TOUCHES_ALSO = {"mesh": ("mesh",), "app": ("app", "traffic"), "traffic": ("traffic",)}
 NO_STACK = re.compile(r"^(README\.md|requirements-dev\.txt|\.github/.*|tests/.*|bench/.*|examples/.*|upstream/.*)$")

@@ -19,8 +19,12 @@ from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
 from components.workloads import Workloads
 from model.observability import observability_objects
+from model.gateway_api_routing import route_waits
 from model.routing import routing_objects
 from model.traffic import ObjectKey, needed_before, object_key, traffic_table
+
+
+ROUTE_KINDS = ("VirtualService", "HTTPRoute")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,9 +50,12 @@ class Routing(pulumi.ComponentResource):
         workloads = args.workloads
         # Which Deployment runs which version is read from labels, as Istio reads it.
         waits = needed_before([*objects, *(workloads.objects if workloads else [])])
+        if args.settings.gateway_api_routes:
+            # An HTTPRoute waits for its per-version Services and their Deployments.
+            waits = {**waits, **route_waits(args.settings)}
         registered: dict[ObjectKey, pulumi.Resource] = dict(workloads.deployments if workloads else {})
-        # Everything else first, so each VirtualService finds what it waits for registered.
-        for body in sorted(objects, key=lambda b: b["kind"] == "VirtualService"):
+        # Everything else first, so each route finds what it waits for registered.
+        for body in sorted(objects, key=lambda b: b["kind"] in ROUTE_KINDS):
             key = object_key(body)
             before = [registered[k] for k in waits.get(key, ()) if k in registered]
             registered[key] = register(logical_name(name, body), body,

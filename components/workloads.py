@@ -1,7 +1,7 @@
 """The application's workloads: its namespaces (labelled for sidecar injection unless
-outside the mesh), Services, ServiceAccounts, ConfigMaps and one Deployment per
-deployed version, plus its stateful stores (StatefulSets with their Services) and
-the Secrets its pods read."""
+outside the mesh) and, in ambient mode, the waypoint its namespace label enrolls it in,
+Services, ServiceAccounts, ConfigMaps and one Deployment per deployed version, plus
+its stateful stores (StatefulSets with their Services) and the Secrets its pods read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,6 +15,7 @@ from components.args import StackArgs
 from components.kubernetes import child_options, logical_name, register
 from model.stores import protected, store_objects
 from model.traffic import ObjectKey, object_key
+from model.waypoint import namespace_waypoint, waypoint_objects
 from model.workloads import application_objects
 
 
@@ -35,16 +36,22 @@ class Workloads(pulumi.ComponentResource):
     """The application namespace, once it exists."""
     namespace_resources: list[pulumi.CustomResource]
     """The application's Namespaces, for others that only need them to exist."""
+    waypoint: list[pulumi.CustomResource]
+    """The namespace's waypoint Gateway (ambient, with an L7 feature), else empty:
+    the routes and policies it applies wait for it."""
     deployments: dict[ObjectKey, pulumi.CustomResource]
     """One Deployment per deployed version, by (kind, namespace, name): the routes
     sending traffic to a version wait for its pods (make before break)."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("workloads", "Workloads"), name, None, opts)
-        objects = application_objects(args.settings) + store_objects(args.settings, dict(args.secrets))
+        objects = application_objects(args.settings, waypoint=namespace_waypoint(args.settings)) + store_objects(args.settings, dict(args.secrets))
         self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
         namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]
+        # Registered with the namespace label that sends traffic through it, by the same layer.
+        self.waypoint = [register(logical_name(name, b), b, child_options(self, opts, depends_on=namespaces))
+                         for b in waypoint_objects(args.settings)]
         self.deployments = {}
         for body in objects:
             if body["kind"] == "Namespace":

@@ -6,15 +6,12 @@ spec reaches the cluster verbatim."""
 from __future__ import annotations
 
 from model.mesh import GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, INGRESS_GATEWAY_LABELS
-from model.settings import Destination, Fault, RequestMatch, Retries, Route, Settings, TrafficPolicy
+from model.gateway_api_routing import gateway_api_routing_objects
+from model.routing_common import GATEWAY_NAME, INGRESS_VIRTUAL_SERVICE, traffic_policy
+from model.settings import Destination, Fault, RequestMatch, Retries, Route, Settings
 from model.workloads import subset_labels
 from model.names import NETWORKING_API, istio_object
 
-GATEWAY_NAME = "bookinfo-gateway"
-INGRESS_VIRTUAL_SERVICE = "bookinfo"
-
-
-ISTIO_MUTUAL = {"mode": "ISTIO_MUTUAL"}
 
 
 def _object(kind: str, name: str, namespace: str, spec: dict) -> dict:
@@ -118,14 +115,6 @@ def ingress_virtual_service(settings: Settings) -> dict:
     })
 
 
-def traffic_policy(policy: TrafficPolicy | None, *, istio_mutual: bool = False) -> dict:
-    """A DestinationRule trafficPolicy; empty when there is nothing to say."""
-    body = policy.as_istio() if policy is not None else {}
-    if istio_mutual:
-        body["tls"] = dict(ISTIO_MUTUAL)
-    return body
-
-
 def destination_rule(settings: Settings, service_name: str) -> dict:
     """One subset per deployed version; `trafficPolicy.tls` ISTIO_MUTUAL is the
     destination-rule-all-mtls.yaml variant, switched by a parameter."""
@@ -154,7 +143,10 @@ def service_virtual_service(settings: Settings, service_name: str) -> dict:
 
 def routing_objects(settings: Settings) -> list[dict]:
     """Gateway and ingress VirtualService, then per routed service its
-    DestinationRule and VirtualService."""
+    DestinationRule and VirtualService; a gateway-api stack's objects instead
+    (`model.gateway_api_routing`)."""
+    if settings.gateway_api_routes:
+        return gateway_api_routing_objects(settings)
     objects = [gateway(settings), ingress_virtual_service(settings)]
     for configured in settings.routed_services:
         objects.append(destination_rule(settings, configured.name))

@@ -5,12 +5,14 @@ service admitting exactly its callers), and the ingress gateway's TLS Secret.
 
 Principals are computed, never written: `cluster.local/ns/<namespace>/sa/<account>`
 for the accounts of the caller's deployed versions, callers taken from
-`Application.callers`."""
+`Application.callers`. In ambient mode an HTTP service's viewer is attached to its
+Service for the waypoint, and `<service>-ztunnel` lets the waypoint through ztunnel."""
 from __future__ import annotations
 
 from model.apps import Application
 from model.mesh import INGRESS_NAMESPACE
 from model.settings import Settings
+from model.waypoint import WAYPOINT_ACCOUNT, l7_service
 from model.workloads import labels, version_account
 from model.names import CLUSTER_DOMAIN, SECURITY_API, istio_object
 
@@ -64,15 +66,38 @@ def caller_principals(settings: Settings, target: str) -> tuple[str, ...] | None
 
 def viewer(settings: Settings, service_name: str) -> dict:
     """`<service>-viewer`: ALLOW GET from the service's callers (HTTP services), or
-    any connection from them (TCP backing stores, where no method is seen)."""
-    svc = settings.app.application.service(service_name)
+    any connection from them (TCP backing stores, where no method is seen). In
+    ambient mode a policy naming methods is attached to the Service (`targetRefs`),
+    so the waypoint enforces it: ztunnel sees no methods and would turn it into a DENY."""
     principals = caller_principals(settings, service_name)
     rule: dict = {}
     if principals is not None:
         rule["from"] = [{"source": {"principals": list(principals)}}]
-    if svc.port_name == "http":
+    layer7 = l7_service(settings, service_name)
+    if layer7:
         rule["to"] = [{"operation": {"methods": ["GET"]}}]
     return _object("AuthorizationPolicy", f"{service_name}-viewer", settings.app.namespace, {
+        **(_attached(service_name) if layer7 and settings.ambient
+           else {"selector": {"matchLabels": labels(service_name)}}),
+        "action": "ALLOW",
+        "rules": [rule],
+    })
+
+
+def _attached(service_name: str) -> dict:
+    return {"targetRefs": [{"kind": "Service", "group": "", "name": service_name}]}
+
+
+def ztunnel_viewer(settings: Settings, service_name: str) -> dict:
+    """`<service>-ztunnel` (ambient): what the service's ztunnel admits under
+    allow-nothing, L4 only. The waypoint, which enforces the L7 viewer and
+    connects with its own identity, and, for a service anyone may call, anyone
+    (the ingress gateway reaches it directly, not through the waypoint)."""
+    principals = caller_principals(settings, service_name)
+    rule: dict = {}
+    if principals is not None:
+        rule["from"] = [{"source": {"principals": [principal(settings.app.namespace, WAYPOINT_ACCOUNT)]}}]
+    return _object("AuthorizationPolicy", f"{service_name}-ztunnel", settings.app.namespace, {
         "selector": {"matchLabels": labels(service_name)},
         "action": "ALLOW",
         "rules": [rule],
@@ -87,8 +112,10 @@ def ingress_tls_secret(settings: Settings) -> dict | None:
     tls = settings.ingress.tls
     if tls is None or tls.certificate is None:
         return None
+    # A Gateway API listener reads its certificateRefs in the Gateway's own namespace.
+    namespace = settings.app.namespace if settings.gateway_api_routes else INGRESS_NAMESPACE
     return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": tls.credential_name, "namespace": INGRESS_NAMESPACE}}
+            "metadata": {"name": tls.credential_name, "namespace": namespace}}
 
 
 def security_objects(settings: Settings) -> list[dict]:
@@ -105,4 +132,6 @@ def security_objects(settings: Settings) -> list[dict]:
         for name in settings.services:
             if name in app.callers:
                 objects.append(viewer(settings, name))
+                if settings.ambient and l7_service(settings, name):
+                    objects.append(ztunnel_viewer(settings, name))
     return objects

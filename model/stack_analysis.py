@@ -19,6 +19,7 @@ from model.routing import routing_objects
 from model.security import security_objects
 from model.settings import SECRET_SHOWN, Settings
 from model.stores import store_objects
+from model.waypoint import namespace_waypoint, waypoint_objects
 from model.workloads import application_objects
 
 UNKNOWN_STACK_NAMESPACE = "default"
@@ -48,7 +49,8 @@ def objects_implied(settings: Settings) -> list[Mapping]:
     if not (layers.holds("app") or layers.holds("traffic")):
         return []
     placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
-    return [*application_objects(settings), *store_objects(settings, placeholders), *routing_objects(settings),
+    return [*application_objects(settings, waypoint=namespace_waypoint(settings)), *waypoint_objects(settings),
+            *store_objects(settings, placeholders), *routing_objects(settings),
             *observability_objects(settings), *security_objects(settings), *egress_objects(settings)]
 
 

@@ -294,3 +294,25 @@ def layered_stacks(draw) -> Environment:
 def environments() -> st.SearchStrategy[Environment]:
     """Single stacks three times in four, layered environments the rest."""
     return st.one_of(single_stack(), single_stack(), single_stack(), layered_stacks())
+
+
+@st.composite
+def gateway_api_stacks(draw) -> Environment:
+    """A single stack routed with the Gateway API: what an HTTPRoute cannot say left
+    out (faults), the experimental channel where a route retries, a per-try timeout at
+    most the route's; ambient half the time for Bookinfo (without egress or a revision,
+    which ambient refuses or sets up its own way)."""
+    [(stack, config)] = draw(single_stack()).stacks
+    config["traffic"] = {"api": "gateway-api"}
+    for settings in config["services"].values():
+        for route in [settings, *settings.get("routes", [])]:
+            route.pop("fault", None)
+            retries = route.get("retries")
+            if retries:
+                config["gatewayApi"] = {"channel": "experimental"}
+                if "timeout" in route and int(retries["perTryTimeout"][:-1]) > int(route["timeout"][:-1]):
+                    retries["perTryTimeout"] = route["timeout"]
+    if config.get("app", {}).get("name") != "bms" and draw(st.booleans()):
+        config.pop("egress", None)
+        config["istio"] = {"dataPlane": "ambient"}
+    return Environment(stacks=(("generated-gateway-api", config),))

@@ -171,7 +171,8 @@ def test_an_ambient_app_namespace_is_enrolled_and_never_injected(tmp_path):
     for istio in ("", ", revision: canary"):
         rendered = render(ambient(tmp_path, istio=istio, name=f"amb{len(istio)}"))
         [app] = [o for o in rendered.objects() if o["kind"] == "Namespace" and o["metadata"]["name"] == "bookinfo"]
-        assert app["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient"}
+        # Enrolled in the waypoint too: its routes need one (model/waypoint.py).
+        assert app["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}
 
 
 def test_a_sidecar_app_namespace_keeps_its_injection_label(tmp_path):

@@ -18,8 +18,9 @@ def test_an_app_stack_change_also_previews_the_traffic_stack_built_on_it():
 
 
 def test_layer_code_previews_the_stacks_holding_that_layer_and_shared_code_every_stack():
-    single = {"bms", "dev", "prod", "staging"}
+    single = {"bms", "dev", "dev-ambient", "prod", "staging"}
     assert set(touched_stacks(["model/routing.py"])) == single | {"prod-traffic"}
+    assert set(touched_stacks(["model/gateway_api_routing.py"])) == single | {"prod-traffic"}
     assert set(touched_stacks(["components/mesh.py"])) == single | {"prod-mesh", "prod-app", "prod-traffic"}
     assert touched_stacks(["model/settings/parse.py"]) == sorted(STACKS)
     assert touched_stacks(["README.md", "tests/test_layers.py", "upstream/manifest.json"]) == []

@@ -10,7 +10,10 @@ sum to 100. Without the CRD file the test skips (fails under
 The sections generated are listed in tests/generated_stacks.py: services of both
 apps with their routes and traffic policies, the bms app's stores, egress, ingress,
 the istio revision, rollout settings, and layered environments, whose traffic stack
-renders against the outputs of the mesh and app stacks it references.
+renders against the outputs of the mesh and app stacks it references; and the same
+stacks routed with the Gateway API (sidecar or ambient), whose Gateway API objects
+pass the v1.5.1 CRDs of their channel, and whose HTTPRoutes send only to Services
+the stack renders.
 
 300 examples by default; `BOOKINFO_MESH_EXAMPLES` (CI: 2000) sets how many. No
 example database: every run draws afresh, and nothing is written to the checkout."""
@@ -30,11 +33,13 @@ from meshplan.render.engine import run_program
 from model.analysis import CATALOGUE, analyze
 from model.settings import parse_settings
 from model.object_names import name_problems, release_problems
-from tests.generated_stacks import Environment, environments, stack_ref
-from tests.test_helm_values import chart, readable_defaults, unknown_or_mistyped
+from tests.generated_stacks import Environment, environments, gateway_api_stacks, stack_ref
+from tests.test_helm_values import values_problems
 from tests.upstream import SHARED_TOOLS, upstream
 
 CRDS = "istio-1.30.3/crd-all.gen.yaml"
+GATEWAY_API_CRDS = "istio-ambient/gateway-api/v1.5.1/{channel}-install.yaml"
+CHECKED_GROUPS = (".istio.io", "gateway.networking.k8s.io")
 SCHEMA_RULES = tuple(code for code, r in CATALOGUE.items() if r.istio == "IST0106")
 """The project's CRD schema check (fields, types, enums, CEL rules)."""
 EXAMPLES = int(os.environ.get("BOOKINFO_MESH_EXAMPLES", "300"))
@@ -54,6 +59,19 @@ def crds():
 
     celpy.Environment()
     return Crds(project_crds())
+
+
+@pytest.fixture(scope="module")
+def crds_by_channel():
+    """Istio's CRDs with the Gateway API's of each channel, as `meshplan check --crds
+    crd-all.gen.yaml --crds <channel>-install.yaml` reads them."""
+    import celpy
+
+    from model.analysis.schema import load_crds
+
+    celpy.Environment()
+    return {channel: Crds(load_crds([str(upstream(CRDS)), str(upstream(GATEWAY_API_CRDS.format(channel=channel)))]))
+            for channel in ("standard", "experimental")}
 
 
 class Crds:
@@ -80,7 +98,7 @@ def crd_problems(crds: Crds, objects: list[dict]) -> list[str]:
     passes over it: it cannot know it)."""
     schemas = crds.schemas
     problems = [f"{o['kind']}: no served CRD version {o['apiVersion']}" for o in objects
-                if o["apiVersion"].split("/")[0].endswith(".istio.io")
+                if o["apiVersion"].split("/")[0].endswith(CHECKED_GROUPS)
                 and (o["apiVersion"], o["kind"]) not in schemas.specs]
     return problems + [f"{f.code} {f.kind} {f.name}: {f.message}"
                        for f in analyze(objects, schemas=schemas, only=SCHEMA_RULES)]
@@ -163,9 +181,25 @@ def problems_of(crds: Crds, rendered) -> list[str]:
     for release in rendered.releases():
         problems += [f"release {release.inputs['name']}: {p}" for p in release_problems(
             release.inputs["name"], release.inputs["chart"], release.inputs.get("values") or {})]
-        _, defaults, _, cr_spec = chart(release.inputs["chart"])
         problems += [f"release {release.inputs['name']}: {p}"
-                     for p in unknown_or_mistyped(release.inputs["values"], readable_defaults(defaults), cr_spec)]
+                     for p in values_problems(release.inputs["chart"], release.inputs["values"])]
+    return problems
+
+
+def backend_problems(body: dict, services: set[tuple[str, str]]) -> list[str]:
+    """Each rule's weights sum to 100 (a lone backend carries none), and each backend
+    is a Service the stack renders."""
+    problems = []
+    namespace = body["metadata"]["namespace"]
+    for n, rule in enumerate(body["spec"]["rules"]):
+        refs = rule.get("backendRefs") or []
+        weights = [ref.get("weight") for ref in refs]
+        # A redirect rule sends nowhere.
+        if refs and ((weights != [None]) if len(refs) == 1 else (sum(w or 0 for w in weights) != 100)):
+            problems.append(f"HTTPRoute {body['metadata']['name']} rules[{n}]: weights {weights}")
+        mirrors = [f["requestMirror"]["backendRef"] for f in rule.get("filters") or [] if f["type"] == "RequestMirror"]
+        problems += [f"HTTPRoute {body['metadata']['name']}: no Service {ref['name']}"
+                     for ref in [*refs, *mirrors] if (namespace, ref["name"]) not in services]
     return problems
 
 
@@ -174,6 +208,24 @@ def problems_of(crds: Crds, rendered) -> list[str]:
 def test_a_generated_valid_config_renders_into_objects_the_cluster_accepts(crds, environment):
     problems = environment_problems(crds, environment)
     assert {stack: found for stack, found in problems.items() if found} == {}
+
+
+@settings(settings.get_profile("generated-configs"))
+@given(gateway_api_stacks())
+def test_a_generated_gateway_api_config_renders_routes_to_services_it_renders(crds_by_channel, environment):
+    [(stack, config)] = environment.stacks
+    parsed = parse_settings(config, stack=stack, source=f"Pulumi.{stack}.yaml")
+    rendered = run_program(config, settings=parsed, stack=stack, source=f"Pulumi.{stack}.yaml")
+    objects = list(rendered.objects())
+    problems = problems_of(crds_by_channel[parsed.gateway_api.channel], rendered)
+    services = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Service"}
+    problems += [p for body in objects if body["kind"] == "HTTPRoute" for p in backend_problems(body, services)]
+    # The app's traffic is HTTPRoutes; egress through the egress gateway stays Istio's API.
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "VirtualService"
+            and not any(g.endswith("egressgateway") for g in o["spec"].get("gateways", []))] == []
+    waypoints = [o for o in objects if o["kind"] == "Gateway" and o["metadata"]["name"] == "waypoint"]
+    assert len(waypoints) == (1 if parsed.ambient else 0)
+    assert problems == []
 
 
 BAD_ROUTE = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",

@@ -28,6 +28,12 @@ EXPECTED: dict[str, tuple[dict[str, int], list[str]]] = {
     "prod-mesh": ({"Namespace": 2}, ISTIO),
     "prod-app": ({"Namespace": 1, **BOOKINFO, "Deployment": 4, **PROD_SECURITY}, []),
     "prod-traffic": (ROUTING, []),
+    # Istio's Gateway API Bookinfo: a Service per version, the ingress Gateway and
+    # the waypoint, the ingress HTTPRoute and one per service.
+    # No ingress gateway chart (istiod deploys the Gateway's pods): no istio-ingress namespace.
+    "dev-ambient": ({"Namespace": 2, "Service": 4 + 6, "ServiceAccount": 4, "Deployment": 6,
+                     "Gateway": 2, "HTTPRoute": 5},
+                    ["istio-base", "istiod", "istio-cni", "ztunnel"] + DEV_ADDONS),
     "bms": ({"Namespace": 4, "Service": 7, "ServiceAccount": 4, "Deployment": 5, "StatefulSet": 2,
              "ConfigMap": 10, "Secret": 1, "ServiceEntry": 1, "Gateway": 2, "VirtualService": 5,
              "DestinationRule": 4}, ISTIO + ["istio-egressgateway"] + DEV_ADDONS),

@@ -14,8 +14,8 @@ from model.apps import APPLICATIONS, Application
 from model.errors import ConfigError
 from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
-from model.settings.parse_data_plane import (check_ambient_egress, check_data_plane, parse_gateway_api, parse_traffic_api,
-                                             platform)
+from model.settings.parse_data_plane import (check_ambient_egress, check_data_plane, check_gateway_api_traffic,
+                                             parse_gateway_api, parse_traffic_api, platform)
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
@@ -56,6 +56,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     check_ambient_egress(root, istio)
     egress = parse_egress(root, istio, app, services)
     stores = parse_stores(root, app.application, env)
+    gateway_api = parse_gateway_api(root)
+    check_gateway_api_traffic(root, traffic_api, gateway_api, services, ingress)
     layers = parse_layers(root)
     # Only the layer that writes the Secrets needs their values.
     not_set = _check_secrets(root, app.application, stack, required=layers.holds("app"))
@@ -75,7 +77,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         rollout=parse_rollout(root),
         layers=layers,
         traffic_api=traffic_api,
-        gateway_api=parse_gateway_api(root),
+        gateway_api=gateway_api,
         secrets_not_set=not_set,
     )
 

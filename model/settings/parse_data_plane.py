@@ -4,11 +4,14 @@ combinations Istio 1.30.3 cannot run, each refused in one line naming the settin
 the reason."""
 from __future__ import annotations
 
+import re
+from typing import Mapping
+
 from model.apps import Application
 from model.settings.reader import Cursor, Keys
-from model.settings.types import GatewayApiSettings, IstioSettings
-from model.vocabulary import (DEFAULT_ISTIO_VERSION, GATEWAY_API_CHANNELS, GATEWAY_API_VERSION, ISTIO_PLATFORMS,
-                              TRAFFIC_APIS)
+from model.settings.types import GatewayApiSettings, IngressSettings, IstioSettings, Route, ServiceSettings
+from model.vocabulary import (DEFAULT_ISTIO_VERSION, DURATION_UNIT_MS, GATEWAY_API_CHANNELS, GATEWAY_API_VERSION,
+                              ISTIO_PLATFORMS, TRAFFIC_APIS, duration_ms)
 
 TRAFFIC_KEYS = Keys("traffic", "api")
 GATEWAY_API_KEYS = Keys("gatewayApi", "version", "channel", "installCrds")
@@ -63,6 +66,91 @@ def check_data_plane(root: Cursor, istio: IstioSettings, traffic_api: str, appli
     if reason:
         raise data_plane.fail(f"istio.dataPlane=ambient cannot run app.name={application.name}: {reason}",
                               istio.data_plane)
+
+
+GATEWAY_API_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+"""HTTPRoute's Duration (GEP-2257): whole numbers only, so 0.5s is written 500ms."""
+RETRY_STATUS_RE = re.compile(r"[45][0-9][0-9]")
+"""HTTPRouteRetryStatusCode's range in the v1.5.1 CRD."""
+FAULT_REFUSED = ("fault injection cannot be expressed in Gateway API (no filter; Istio 1.30 rejects ExtensionRef) "
+                 "— use traffic.api=istio with dataPlane=sidecar")
+RETRIES_NEED_EXPERIMENTAL = ("retries need gatewayApi.channel=experimental "
+                             "(HTTPRoute.retry is not in the standard v1.5.1 CRD)")
+RETRY_ON_REFUSED = ("HTTPRoute.retry takes HTTP status codes only; "
+                    "Istio always adds connect-failure,refused-stream,unavailable,cancelled")
+
+
+def check_gateway_api_traffic(root: Cursor, traffic_api: str, gateway_api: GatewayApiSettings,
+                              services: Mapping[str, ServiceSettings], ingress: IngressSettings) -> None:
+    """Refuse, in one line naming the setting, what an HTTPRoute cannot say: nothing a
+    gateway-api stack configures is dropped on the way to the cluster."""
+    if traffic_api != "gateway-api":
+        return
+    if ingress.observability:
+        raise root["ingress"]["observability"].fail(
+            "the addons are exposed through the Istio ingress gateway's Gateway and VirtualService, which "
+            "traffic.api=gateway-api does not render; use traffic.api=istio, or kubectl port-forward",
+            dict(ingress.observability))
+    for name, configured in services.items():
+        service = root["services"][name]
+        match_routes = service["routes"].elements(what="a list of routes") if "routes" in service else []
+        for route, at in zip(configured.routes, [*match_routes, service]):
+            _check_route(route, at, gateway_api)
+
+
+def _check_route(route: Route, at: Cursor, gateway_api: GatewayApiSettings) -> None:
+    if route.fault is not None:
+        raise at["fault"].fail(FAULT_REFUSED, at["fault"].raw)
+    for match, match_at in zip(route.matches, _match_cursors(at["match"])):
+        for header in match.headers:
+            if header.kind == "prefix":
+                condition = match_at["headers"][header.name]["prefix"]
+                raise condition.fail("a header prefix match cannot be expressed in HTTPRoute (Exact or "
+                                     "RegularExpression only); write it as regex", header.value)
+    if route.timeout is not None:
+        _check_duration(at["timeout"], route.timeout)
+    if route.retries is not None:
+        retries = at["retries"]
+        if gateway_api.channel != "experimental":
+            raise retries.fail(RETRIES_NEED_EXPERIMENTAL, retries.raw)
+        for condition in route.retries.retry_on.split(",") if route.retries.retry_on else ():
+            if not condition.isdigit():
+                raise retries["retryOn"].fail(RETRY_ON_REFUSED, route.retries.retry_on)
+            if not RETRY_STATUS_RE.fullmatch(condition):
+                raise retries["retryOn"].fail(f"HTTPRoute.retry codes are HTTP statuses 400 to 599, not {condition}",
+                                              route.retries.retry_on)
+        per_try = route.retries.per_try_timeout
+        if per_try is not None:
+            _check_duration(retries["perTryTimeout"], per_try)
+            if route.timeout is not None and duration_ms(per_try) > duration_ms(route.timeout):
+                raise retries["perTryTimeout"].fail(
+                    f"HTTPRoute timeouts.backendRequest must not exceed timeouts.request ({route.timeout})", per_try)
+
+
+def _match_cursors(at: Cursor) -> list[Cursor]:
+    return at.elements(what="a list") if isinstance(at.raw, list) else [at]
+
+
+def _check_duration(at: Cursor, text: str) -> None:
+    if gateway_api_duration(text) is None:
+        raise at.fail("HTTPRoute durations count whole milliseconds; write it in ms", text)
+
+
+def gateway_api_duration(text: str) -> str | None:
+    """An Istio duration (0.5s, 7s, 1.5m) as HTTPRoute writes it (500ms, 7s, 1m30s);
+    None when it is not a whole number of milliseconds."""
+    if GATEWAY_API_DURATION_RE.match(text):
+        return text
+    ms = duration_ms(text)
+    if ms is None or ms != int(ms):
+        return None
+    parts, rest = [], int(ms)
+    for unit in ("h", "m", "s", "ms"):
+        count, rest = divmod(rest, DURATION_UNIT_MS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    written = "".join(parts)
+    return written if GATEWAY_API_DURATION_RE.match(written) else None
 
 
 AMBIENT_EGRESS_REFUSED = ("{what} needs sidecars (istio.dataPlane=sidecar): in ambient mode it takes an egress "

@@ -68,6 +68,8 @@ def resource(inputs, **extra) -> dict:
 
 
 EGRESS = "  bookinfo-mesh:egress:\n    externalServices:\n      - {{host: {host}, ports: [{{number: 443, protocol: HTTPS}}]}}\n"
+GATEWAY_API_ROUTES = "  bookinfo-mesh:traffic: {api: gateway-api}\n"
+EXPERIMENTAL_CHANNEL = "  bookinfo-mesh:gatewayApi: {channel: experimental}\n"
 JASON = "versions: [v1, v2]\nroutes:\n  - {{match: {{headers: {{end-user: {{{kind}: {value}}}}}}}, to: v2}}\nto: v1"
 BMS = "  bookinfo-mesh:app: {name: bms}\n  bookinfo-mesh:istio: {egressGateway: {enabled: true}}\n"
 STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
@@ -357,6 +359,31 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
         '{file}: bookinfo-mesh:gatewayApi.channel = "beta": allowed: standard, experimental'),
     "gateway api install not a boolean": (stack("  bookinfo-mesh:gatewayApi: {installCrds: 'no'}\n"),
         '{file}: bookinfo-mesh:gatewayApi.installCrds = "no": expected true or false'),
+    # --- traffic.api=gateway-api: what an HTTPRoute cannot say is refused, in one line each
+    "gateway api fault": (reviews("to: v1\nfault: {abort: {httpStatus: 500}}") + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:services.reviews.fault = {"abort": {"httpStatus": 500}}: fault injection cannot be expressed in Gateway API (no filter; Istio 1.30 rejects ExtensionRef) — use traffic.api=istio with dataPlane=sidecar'),
+    "gateway api fault on a match route": (reviews(JASON.format(kind="exact", value="jason").replace("to: v2}", "to: v2, fault: {delay: {fixedDelay: 7s}}}")) + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:services.reviews.routes[0].fault = {"delay": {"fixedDelay": "7s"}}: fault injection cannot be expressed in Gateway API (no filter; Istio 1.30 rejects ExtensionRef) — use traffic.api=istio with dataPlane=sidecar'),
+    "gateway api retries on the standard channel": (reviews("to: v1\nretries: {attempts: 3}") + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:services.reviews.retries = {"attempts": 3}: retries need gatewayApi.channel=experimental (HTTPRoute.retry is not in the standard v1.5.1 CRD)'),
+    "gateway api retryOn not a status": (reviews("to: v1\nretries: {attempts: 3, retryOn: '5xx,503'}") + GATEWAY_API_ROUTES + EXPERIMENTAL_CHANNEL,
+        '{file}: bookinfo-mesh:services.reviews.retries.retryOn = "5xx,503": HTTPRoute.retry takes HTTP status codes only; Istio always adds connect-failure,refused-stream,unavailable,cancelled'),
+    "gateway api retryOn a 3xx status": (reviews("to: v1\nretries: {attempts: 3, retryOn: '302'}") + GATEWAY_API_ROUTES + EXPERIMENTAL_CHANNEL,
+        '{file}: bookinfo-mesh:services.reviews.retries.retryOn = "302": HTTPRoute.retry codes are HTTP statuses 400 to 599, not 302'),
+    "gateway api retryOn 429 accepted": (reviews("to: v1\nretries: {attempts: 3, retryOn: '429,503'}") + GATEWAY_API_ROUTES + EXPERIMENTAL_CHANNEL,
+        OK),
+    "gateway api per-try above the timeout": (reviews("to: v1\ntimeout: 1s\nretries: {attempts: 3, perTryTimeout: 2s}") + GATEWAY_API_ROUTES + EXPERIMENTAL_CHANNEL,
+        '{file}: bookinfo-mesh:services.reviews.retries.perTryTimeout = "2s": HTTPRoute timeouts.backendRequest must not exceed timeouts.request (1s)'),
+    "gateway api retries accepted on experimental": (reviews("to: v1\ntimeout: 2s\nretries: {attempts: 3, perTryTimeout: 0.5s, retryOn: '503'}") + GATEWAY_API_ROUTES + EXPERIMENTAL_CHANNEL,
+        OK),
+    "gateway api header prefix": (reviews(JASON.format(kind="prefix", value="jas")) + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:services.reviews.routes[0].match.headers.end-user.prefix = "jas": a header prefix match cannot be expressed in HTTPRoute (Exact or RegularExpression only); write it as regex'),
+    "gateway api header regex accepted": (reviews(JASON.format(kind="regex", value="jas.*")) + GATEWAY_API_ROUTES,
+        OK),
+    "gateway api timeout below a millisecond": (reviews("to: v1\ntimeout: 1.5ms") + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:services.reviews.timeout = "1.5ms": HTTPRoute durations count whole milliseconds; write it in ms'),
+    "gateway api observability": (stack("  bookinfo-mesh:istio: {addons: {kiali: true}}\n  bookinfo-mesh:ingress: {observability: {kiali: kiali.example.com}}\n") + GATEWAY_API_ROUTES,
+        '{file}: bookinfo-mesh:ingress.observability = {"kiali": "kiali.example.com"}: the addons are exposed through the Istio ingress gateway\'s Gateway and VirtualService, which traffic.api=gateway-api does not render; use traffic.api=istio, or kubectl port-forward'),
     # --- egress ambient mode cannot carry out: refused, never rendered to no effect
     "ambient egress gateway": (stack("  bookinfo-mesh:istio: {dataPlane: ambient, egressGateway: {enabled: true}}\n"
                                      "  bookinfo-mesh:traffic: {api: gateway-api}\n"),
