@@ -15,7 +15,8 @@
    (`meshplan.render.sdk.offline_registration`: no stack trace per registration, no
    cyclic garbage collection during the run): the figure before they existed.
 
-`python bench/bench.py --synthetic N [--full-sdk]` runs one synthetic size alone.
+`python bench/bench.py --synthetic N [--full-sdk]` runs one synthetic size alone;
+`--ambient` the dev-ambient render beside dev alone.
 """
 from __future__ import annotations
 
@@ -148,11 +149,29 @@ def layered_against_single() -> None:
     print(f"{'  … --stack prod-traffic':<34} {t:6.3f} s   {100 * (s - t) / s:4.1f}% less")
 
 
+def ambient_against_dev() -> None:
+    """`render --stack dev-ambient` beside dev, interleaved with the import floor in one
+    run: ambient adds the cni and ztunnel releases, the Gateway API CRD file, the
+    per-version Services, HTTPRoutes and the waypoint (goal: its ratio to the floor at
+    most 1.10 × dev's)."""
+    render = [sys.executable, "-m", "meshplan", "render", "--stack"]
+    floors, devs, ambients = [], [], []
+    wall([sys.executable, "-c", FLOOR])
+    for _ in range(RUNS):
+        floors.append(wall([sys.executable, "-c", FLOOR]))
+        devs.append(wall([*render, "dev"]))
+        ambients.append(wall([*render, "dev-ambient"]))
+    f, d, a = (statistics.median(x) for x in (floors, devs, ambients))
+    print(f"{'meshplan render --stack dev-ambient':<34} {a:6.3f} s   ratio {a / f:4.2f}, dev's {d / f:4.2f} "
+          f"({(a / f) / (d / f):4.2f} × dev's; goal ≤ 1.10)")
+
+
 def main() -> None:
     print("Wall times on a shared machine drift with its load; the cpu figure (this process only) less so.")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{RUNS} interleaved runs, medians")
     compare("meshplan render --stack dev", [sys.executable, "-m", "meshplan", "render", "--stack", "dev"])
+    ambient_against_dev()
     # Both states of a diff of two stack files render in one process (goal: ratio ≤ 1.5).
     compare("meshplan diff all-v1 → 50/50 v3", [
         sys.executable, "-m", "meshplan", "diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
@@ -166,7 +185,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--synthetic" in sys.argv:
+    if "--ambient" in sys.argv:
+        ambient_against_dev()
+    elif "--synthetic" in sys.argv:
         synthetic(int(sys.argv[sys.argv.index("--synthetic") + 1]), full_sdk="--full-sdk" in sys.argv)
     else:
         main()
