@@ -8,7 +8,8 @@ registers none of it (components/verdicts.py)."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
-from components.config import load_secrets, settings_from_engine
+from components.clusters import build_multicluster
+from components.config import load_cluster_secrets, load_secrets, settings_from_engine
 from components.args import StackArgs
 from components.egress import Egress
 from components.layers import check_references, export_contract
@@ -32,36 +33,43 @@ references_fit = check_references(settings, reads)
 step_allowed = guard_rollout(settings, reads)
 after_references = waiting_for(references_fit)
 
-mesh = IstioMesh("mesh", StackArgs(settings=settings)) if holds("mesh") else None
-control_plane = mesh.control_plane if mesh else []
-# Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
-# and validate objects), never for the gateways' external addresses.
-secrets = load_secrets(settings) if holds("app") else {}
-workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secrets),
-                      pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
-    if holds("app") else None
-# Istio objects need the app namespaces, not every pod: depending on the whole
-# workloads component would tie each Istio object to every Deployment.
-after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
-routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
-                  pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
-    if holds("traffic") else None
-security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
-                    pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
-egress = Egress("egress", StackArgs(settings=settings),
-                pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
+if settings.multicluster is not None:
+    # One mesh over several clusters, each on its own provider (components/clusters.py).
+    clusters = build_multicluster(settings, secrets=load_cluster_secrets(settings),
+                                  app_secrets=load_secrets(settings) if holds("app") else {}, holds=holds,
+                                  after=after_references, traffic_after=waiting_for(step_allowed))
+    pulumi.export("clusters", {c.name: c.role for c in settings.multicluster.clusters})
+else:
+    mesh = IstioMesh("mesh", StackArgs(settings=settings)) if holds("mesh") else None
+    control_plane = mesh.control_plane if mesh else []
+    # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
+    # and validate objects), never for the gateways' external addresses.
+    secrets = load_secrets(settings) if holds("app") else {}
+    workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secrets),
+                          pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
+        if holds("app") else None
+    # Istio objects need the app namespaces, not every pod: depending on the whole
+    # workloads component would tie each Istio object to every Deployment.
+    after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
+    routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
+                      pulumi.ResourceOptions(depends_on=[*after_namespaces, *waiting_for(step_allowed)])) \
+        if holds("traffic") else None
+    security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
+                        pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("app") else None
+    egress = Egress("egress", StackArgs(settings=settings),
+                    pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 
 
-if workloads:
-    pulumi.export("namespace", workloads.namespace)
-if mesh:
-    pulumi.export("istioReleases", mesh.release_names)
-if routing:
-    pulumi.export("traffic", routing.traffic)
-if security:
-    pulumi.export("securityPolicies", security.policies)
-if egress:
-    pulumi.export("externalHosts", egress.external_hosts)
-if routing:
-    pulumi.export("rolloutGuard", step_allowed.summary)
+    if workloads:
+        pulumi.export("namespace", workloads.namespace)
+    if mesh:
+        pulumi.export("istioReleases", mesh.release_names)
+    if routing:
+        pulumi.export("traffic", routing.traffic)
+    if security:
+        pulumi.export("securityPolicies", security.policies)
+    if egress:
+        pulumi.export("externalHosts", egress.external_hosts)
+    if routing:
+        pulumi.export("rolloutGuard", step_allowed.summary)
 export_contract(settings, references_fit)

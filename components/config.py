@@ -20,6 +20,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
+from model.settings.cluster_types import TRUST_PROVIDED
+from model.settings.parse_clusters import cacerts_key
 from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, Settings, from_engine_config, parse_settings,
                             secret_not_set)
 
@@ -83,4 +85,26 @@ def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
         ingress = config.require_secret_object("ingress")
         for leaf in INGRESS_TLS_LEAVES:
             values[f"ingress.tls.{leaf}"] = ingress.apply(lambda value, leaf=leaf: value["tls"][leaf])
+    return values
+
+
+def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
+    """The secret keys a multi-cluster stack names (each cluster's kubeconfig key,
+    each primary's `cacerts-<cluster>`), by key, as secret Outputs; a key not set
+    shows as not set in an offline render and stops any other run."""
+    mc = settings.multicluster
+    if mc is None:
+        return {}
+    config = pulumi.Config(PROJECT)
+    keys = [c.kubeconfig.secret for c in mc.clusters if c.kubeconfig.secret]
+    if mc.mesh.trust_mode == TRUST_PROVIDED:
+        keys += [cacerts_key(c.name) for c in mc.primaries]
+    values = {}
+    for key in keys:
+        if key not in mc.secrets_not_set:
+            values[key] = config.require_secret(key)
+        elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
+            values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
+        else:
+            raise pulumi.RunError(str(secret_not_set(key, stack=settings.stack, source=settings.source)))
     return values

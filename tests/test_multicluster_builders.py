@@ -124,11 +124,13 @@ def shape(plan) -> dict:
 
 ALL_RELEASES = {"base": ("istio-base", "base"), "istiod": ("istiod", "istiod"),
                 "eastwest": ("istio-eastwestgateway", "gateway")}
+PRIMARY_RELEASES = {**ALL_RELEASES, "ingress": ("istio-ingressgateway", "gateway")}
+"""A primary also runs the ingress gateway the traffic objects applied there select."""
 
 
 def test_multi_primary_multi_network_gives_each_primary_a_gateway_exposure_and_the_others_secret():
     east, west = plans(MULTI_PRIMARY_MULTI_NETWORK).values()
-    assert shape(east) == {"releases": ALL_RELEASES, "reader_token": True, "cacerts": True,
+    assert shape(east) == {"releases": PRIMARY_RELEASES, "reader_token": True, "cacerts": True,
                            "expose": ["cross-network-gateway"], "remote_secrets": ["istio-remote-secret-west"]}
     assert shape(west)["remote_secrets"] == ["istio-remote-secret-east"]
     assert east.release("istiod").values["global"] == {"meshID": "mesh1", "multiCluster": {"clusterName": "east"},
@@ -140,7 +142,7 @@ def test_multi_primary_multi_network_gives_each_primary_a_gateway_exposure_and_t
 
 def test_primary_remote_gives_the_primary_istiod_exposure_and_the_remote_the_remote_profile():
     east, west = plans(PRIMARY_REMOTE_MULTI_NETWORK).values()
-    assert shape(east) == {"releases": ALL_RELEASES, "reader_token": False, "cacerts": True,
+    assert shape(east) == {"releases": PRIMARY_RELEASES, "reader_token": False, "cacerts": True,
                            "expose": ["cross-network-gateway", "istiod-gateway", "istiod-vs"],
                            "remote_secrets": ["istio-remote-secret-west"]}
     assert shape(west) == {"releases": ALL_RELEASES, "reader_token": True, "cacerts": False, "expose": [],

@@ -8,7 +8,8 @@ import pytest
 from model.apps import APPLICATIONS
 from model.errors import ConfigError
 from model.settings import CONFIG_KEYS, parse_settings, read_stack_file
-from model.settings.parse_clusters import PENDING_KEYS, parse_clusters
+from model.settings import SecretValue
+from model.settings.parse_clusters import parse_clusters
 from model.settings.reader import Cursor
 from tests.corpus.cluster_cases import CLUSTER_STACKS, EAST, MULTI_PRIMARY, OK, PRIMARY_REMOTE, stack
 
@@ -88,12 +89,48 @@ def test_a_secret_key_from_the_engine_is_accepted_only_as_a_secret(tmp_path):
     assert parsed_from(root, config, "sidecar", False).clusters[0].kubeconfig.secret == "kubeconfig-east"
 
 
-def test_the_keys_stay_out_of_the_accepted_keys_until_the_program_builds_them(tmp_path):
-    """A stack using them must be refused as unknown keys, not render as one cluster."""
-    assert not {"mesh", "clusters"} & set(CONFIG_KEYS[""])
-    assert "placement" not in CONFIG_KEYS["app"]
-    assert not set(PENDING_KEYS) & set(CONFIG_KEYS)
+def test_parse_settings_reads_the_cluster_keys_and_their_secret_keys(tmp_path):
+    assert {"mesh", "clusters"} <= set(CONFIG_KEYS[""]) and "placement" in CONFIG_KEYS["app"]
+    assert {"mesh", "mesh.trust", "clusters.<cluster>", "clusters.<cluster>.kubeconfig",
+            "clusters.<cluster>.eastWest"} <= set(CONFIG_KEYS)
     path = tmp_path / "Pulumi.test.yaml"
-    path.write_text(stack(EAST, mesh="{trust: {mode: selfSigned}}", secrets=("kubeconfig-east",)))
-    with pytest.raises(ConfigError, match=r"bookinfo-mesh:mesh: unknown key"):
+    path.write_text(stack(PRIMARY_REMOTE, secrets=("kubeconfig-east", "kubeconfig-west")))
+    settings = parse_settings(read_stack_file(str(path)), stack="test", source=str(path),
+                              unset_secrets_allowed=True)
+    assert [c.name for c in settings.multicluster.clusters] == ["east", "west"]
+    assert settings.secrets_not_set == ("cacerts-east",)
+    # A deploy stops at the first secret not set, naming it.
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:cacerts-east: not set; set it with pulumi config set "
+                                          r"--secret cacerts-east"):
         parse_settings(read_stack_file(str(path)), stack="test", source=str(path))
+
+
+def test_a_secret_key_no_cluster_names_stays_an_unknown_key(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(stack(MULTI_PRIMARY, secrets=("kubeconfig-east", "kubeconfig-west", "cacerts-east",
+                                                  "cacerts-west", "kubeconfig-north")))
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:kubeconfig-north: unknown key"):
+        parse_settings(read_stack_file(str(path)), stack="test", source=str(path))
+
+
+def test_mesh_without_clusters_is_refused(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text("config:\n  bookinfo-mesh:mesh: {id: mesh1}\n")
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:mesh = .*needs bookinfo-mesh:clusters"):
+        parse_settings(read_stack_file(str(path)), stack="test", source=str(path))
+
+
+def test_the_engine_hands_a_cluster_secret_key_over_as_a_mark_never_its_plaintext():
+    from model.settings import from_engine_config
+    plaintext = "apiVersion: v1\nusers: [{name: x, user: {token: s3cr3t}}]"
+    engine = {"bookinfo-mesh:environment": "staging", "bookinfo-mesh:mesh": '{"trust": {"mode": "selfSigned"}}',
+              "bookinfo-mesh:clusters": '{"east": {"role": "primary", "network": "n"}}',
+              "bookinfo-mesh:kubeconfig-east": plaintext}
+    project = from_engine_config(engine, {"bookinfo-mesh:kubeconfig-east"})
+    assert isinstance(project["kubeconfig-east"], SecretValue) and "s3cr3t" not in repr(project)
+    settings = parse_settings(project, stack="test", source="Pulumi.test.yaml")
+    assert settings.multicluster.clusters[0].kubeconfig.secret == "kubeconfig-east"
+    # Not marked secret by the engine: refused as plaintext, the value never echoed.
+    with pytest.raises(ConfigError, match="holds plaintext") as refused:
+        parse_settings(from_engine_config(engine, set()), stack="test", source="Pulumi.test.yaml")
+    assert "s3cr3t" not in str(refused.value)

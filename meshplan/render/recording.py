@@ -10,6 +10,7 @@ from typing import Any
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -25,10 +26,15 @@ class Registration:
     depends_on: list[str]
     protect: bool
     custom: bool
+    provider: str | None = None
+    """An explicit provider (`<urn>::<id>`): only a multi-cluster stack gives one."""
 
     def as_json(self) -> dict:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
+        shown = {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                 "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
+        if self.provider is not None:
+            shown["provider"] = self.provider
+        return shown
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -57,9 +63,15 @@ class Rendered:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.resources}
 
+    def providers(self) -> list[Registration]:
+        return [r for r in self.resources if r.type.startswith(PROVIDER_TYPE_PREFIX)]
+
     def as_json(self) -> dict:
-        return {"project": self.project, "stack": self.stack,
-                "resources": [r.as_json() for r in self.resources], "reads": self.reads}
+        shown = {"project": self.project, "stack": self.stack}
+        if self.providers():
+            shown["providers"] = [{"urn": p.urn, "type": p.type, "name": p.name, "inputs": p.inputs}
+                                  for p in self.providers()]
+        return {**shown, "resources": [r.as_json() for r in self.resources], "reads": self.reads}
 
 
 def plain(value: Any) -> Any:
@@ -117,5 +129,6 @@ def registrations_of(records: list[dict]) -> list[Registration]:
     construction order, with wire values made JSON-ready."""
     return [Registration(urn=record["urn"], type=record["type"], name=record["name"], parent=record["parent"],
                          inputs=plain(record["inputs"]), depends_on=sorted(set(record["deps"])),
-                         protect=record["protect"], custom=record["custom"])
+                         protect=record["protect"], custom=record["custom"],
+                         provider=record.get("provider"))
             for record in _construction_order(records)]

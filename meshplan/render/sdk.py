@@ -143,6 +143,8 @@ def recording_monitor(mocks, captured: Captured):
                 "parent": request.parent or None, "deps": list(request.dependencies),
                 "protect": bool(request.protect), "custom": request.custom,
                 "inputs": json_format.MessageToDict(request.object),
+                # `<provider urn>::<provider id>`, the reference form the engine records.
+                "provider": request.provider or None,
             })
             return response
 

@@ -16,6 +16,7 @@ from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
 from model.settings.parse_data_plane import check_data_plane, parse_gateway_api, parse_traffic_api, platform
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
+from model.settings.parse_clusters import cluster_secret_keys, parse_clusters
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
 from model.settings.parse_services import parse_services
@@ -34,7 +35,8 @@ from model.vocabulary import (DATA_PLANES, DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX,
 SECRET_KEYS = ("databasePassword",)
 
 TOP_LEVEL_KEYS = Keys("", "environment", "istio", "app", "services", "ingress", "security", "egress",
-                      "stores", "rollout", "layers", "stackRefs", "traffic", "gatewayApi", *SECRET_KEYS)
+                      "stores", "rollout", "layers", "stackRefs", "traffic", "gatewayApi", "mesh", "clusters",
+                      *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
@@ -42,7 +44,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
     `unset_secrets_allowed`: an offline render, which shows a secret the file does not
     hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
-    root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(TOP_LEVEL_KEYS)
+    root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(
+        TOP_LEVEL_KEYS.with_names(*cluster_secret_keys(config)))
     env_name = root.get("environment", DEFAULT_ENVIRONMENT, lambda c: c.string(choices=tuple(ENVIRONMENTS)))
     env = ENVIRONMENTS[env_name]
     istio = parse_istio(root, env)
@@ -59,6 +62,11 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     not_set = _check_secrets(root, app.application, stack, required=layers.holds("app"))
     if not_set and not unset_secrets_allowed:
         raise secret_not_set(not_set[0], stack=stack, source=source)
+    multicluster = parse_clusters(root, application=app.application, environment=env_name,
+                                  data_plane=istio.data_plane, stack=stack, install=istio.install,
+                                  unset_secrets_allowed=unset_secrets_allowed)
+    if multicluster is not None:
+        not_set = (*not_set, *multicluster.secrets_not_set)
     return Settings(
         stack=stack,
         source=source,
@@ -75,6 +83,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         traffic_api=traffic_api,
         gateway_api=parse_gateway_api(root),
         secrets_not_set=not_set,
+        multicluster=multicluster,
     )
 
 
@@ -128,7 +137,8 @@ def _revision(at: Cursor) -> str:
     return revision
 
 
-APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
+APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing",
+                "placement")
 IMAGE_KEYS = Keys("app.image", "registry", "tag")
 TRACING_KEYS = Keys("app.tracing", "endpoint")
 

@@ -1,0 +1,125 @@
+"""The program over several clusters, run under the SDK's mocks on the example
+stacks (examples/multicluster/): a provider per cluster on every resource, names
+carrying the cluster, the objects of design §6.2 per cluster, the order edges of
+`model.multicluster.graph`, and no secret plaintext anywhere a render shows."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshplan.render.engine import run_program
+from model.settings import SECRET_SHOWN, SecretValue, parse_settings, read_stack_file
+from tests.conftest import ROOT
+
+EXAMPLES = ROOT / "examples" / "multicluster"
+PLAINTEXT = "s3cr3t-kubeconfig-plaintext"
+
+
+def render(name: str):
+    path = EXAMPLES / f"{name}.yaml"
+    raw = read_stack_file(str(path))
+    settings = parse_settings(raw, stack=name, source=str(path), unset_secrets_allowed=True)
+    return run_program(raw, settings=settings, stack=name, source=str(path))
+
+
+@pytest.fixture(scope="module")
+def primary_remote():
+    return render("primary-remote-multi-network")
+
+
+@pytest.fixture(scope="module")
+def multi_primary():
+    return render("multi-primary-multi-network")
+
+
+def by_name(rendered) -> dict:
+    return {r.name: r for r in rendered.resources}
+
+
+def test_the_example_files_are_the_texts_the_model_tests_parse():
+    from tests.multicluster_stacks import MULTI_PRIMARY_MULTI_NETWORK, PRIMARY_REMOTE_MULTI_NETWORK
+    assert (EXAMPLES / "multi-primary-multi-network.yaml").read_text() == MULTI_PRIMARY_MULTI_NETWORK
+    assert (EXAMPLES / "primary-remote-multi-network.yaml").read_text() == PRIMARY_REMOTE_MULTI_NETWORK
+
+
+@pytest.mark.parametrize("fixture", ["primary_remote", "multi_primary"])
+def test_every_resource_has_its_clusters_provider(fixture, request):
+    rendered = request.getfixturevalue(fixture)
+    providers = {p.name: p.urn for p in rendered.providers()}
+    assert sorted(providers) == ["east", "west"]
+    for r in rendered.resources:
+        if r.custom and not r.type.startswith("pulumi:providers:"):
+            cluster = r.name.split("-", 1)[0]
+            assert r.provider == f"{providers[cluster]}::{cluster}-id", r.name
+    shown = rendered.as_json()
+    assert [p["inputs"]["clusterIdentifier"] for p in shown["providers"]] == ["east", "west"]
+    assert {p["inputs"]["kubeconfig"] for p in shown["providers"]} == {"[secret: not set]"}
+
+
+def test_primary_remote_objects_and_values_per_cluster(primary_remote):
+    names = by_name(primary_remote)
+    west_istiod = names["west-istiod"].inputs["values"]
+    assert west_istiod == {"profile": "remote", "global": {"meshID": "mesh1", "multiCluster": {"clusterName": "west"},
+                           "network": "net-west", "configCluster": True, "remotePilotAddress": "34.75.71.237"},
+                           "istiodRemote": {"injectionPath": "/inject/cluster/west/net/net-west"}}
+    east_istiod = names["east-istiod"].inputs["values"]
+    assert east_istiod["global"]["externalIstiod"] is True and east_istiod["global"]["network"] == "net-east"
+    assert names["west-base"].inputs["values"] == {"profile": "remote"}
+    assert names["west-namespace-istio-system"].inputs["metadata"]["annotations"] == {
+        "topology.istio.io/controlPlaneClusters": "east"}
+    # Traffic objects on the primary only; every Service in both clusters; versions per placement.
+    assert not [n for n in names if n.startswith("west-routing")]
+    assert {"east-istiod-gateway", "east-istiod-vs", "east-cross-network-gateway", "east-cacerts",
+            "east-remote-secret-west", "west-reader-token", "west-eastwest"} <= set(names)
+    assert "west-cacerts" not in names and "west-remote-secret-east" not in names
+    for cluster in ("east", "west"):
+        assert f"{cluster}-workloads-service-reviews" in names
+    assert "west-workloads-deployment-reviews-v3" in names and "east-workloads-deployment-reviews-v3" not in names
+
+
+def test_order_edges_are_recorded_as_dependencies(primary_remote, multi_primary):
+    for rendered in (primary_remote, multi_primary):
+        names = by_name(rendered)
+        for before, after in [("east-cacerts", "east-istiod"), ("east-base", "east-istiod"),
+                              ("east-istiod", "east-eastwest")]:
+            assert names[before].urn in names[after].depends_on, (before, after)
+    names = by_name(primary_remote)
+    for before in ("east-eastwest", "east-istiod-gateway"):
+        assert names[before].urn in names["west-istiod"].depends_on
+    assert names["west-reader-token"].urn in names["east-remote-secret-west"].depends_on
+    names = by_name(multi_primary)
+    assert names["west-cacerts"].urn in names["west-istiod"].depends_on
+    assert names["east-reader-token"].urn in names["west-remote-secret-east"].depends_on
+
+
+def test_remote_secrets_and_cacerts_are_secret_from_end_to_end(multi_primary):
+    names = by_name(multi_primary)
+    for name in ("east-remote-secret-west", "west-remote-secret-east", "east-cacerts", "west-cacerts"):
+        assert names[name].inputs["stringData"] in (SECRET_SHOWN, "[secret: not set]"), name
+
+
+def test_a_set_kubeconfig_reaches_the_provider_only_as_a_secret():
+    path = EXAMPLES / "primary-remote-multi-network.yaml"
+    raw = read_stack_file(str(path))
+    pem = f"-----BEGIN CERTIFICATE-----\n{PLAINTEXT}\n-----END CERTIFICATE-----\n"
+    raw["kubeconfig-east"] = SecretValue(f"apiVersion: v1\nusers: [{{name: e, user: {{token: {PLAINTEXT}}}}}]")
+    raw["kubeconfig-west"] = SecretValue(f"{PLAINTEXT}-west")
+    raw["cacerts-east"] = SecretValue(json.dumps({k: pem for k in ("ca-cert.pem", "ca-key.pem", "root-cert.pem",
+                                                                   "cert-chain.pem")}))
+    settings = parse_settings(raw, stack="pr", source=str(path))
+    rendered = run_program(raw, settings=settings, stack="pr", source=str(path))
+    text = json.dumps(rendered.as_json()) + yaml.safe_dump(rendered.as_json())
+    assert PLAINTEXT not in text
+    assert {p.inputs["kubeconfig"] for p in rendered.providers()} == {SECRET_SHOWN}
+
+
+def test_a_one_cluster_stack_shows_no_providers_nor_provider_keys():
+    path = ROOT / "Pulumi.dev.yaml"
+    raw = read_stack_file(str(path))
+    rendered = run_program(raw, settings=parse_settings(raw, stack="dev", source=str(path)), stack="dev",
+                           source=str(path))
+    shown = rendered.as_json()
+    assert "providers" not in shown and not any("provider" in r for r in shown["resources"])
