@@ -111,8 +111,9 @@ def test_a_set_kubeconfig_reaches_the_provider_only_as_a_secret():
                                                                    "cert-chain.pem")}))
     settings = parse_settings(raw, stack="pr", source=str(path))
     rendered = run_program(raw, settings=settings, stack="pr", source=str(path))
-    text = json.dumps(rendered.as_json()) + yaml.safe_dump(rendered.as_json())
-    assert PLAINTEXT not in text
+    from meshplan.render.formats import as_json, as_yaml, summary
+    shown = as_json(rendered) + as_yaml(rendered) + summary(rendered)
+    assert "BEGIN CERTIFICATE" not in shown and PLAINTEXT not in shown
     assert {p.inputs["kubeconfig"] for p in rendered.providers()} == {SECRET_SHOWN}
 
 
@@ -123,3 +124,17 @@ def test_a_one_cluster_stack_shows_no_providers_nor_provider_keys():
                            source=str(path))
     shown = rendered.as_json()
     assert "providers" not in shown and not any("provider" in r for r in shown["resources"])
+
+
+def test_the_text_render_opens_with_the_mesh_and_its_clusters_and_says_where_versions_run(primary_remote):
+    from meshplan.render.formats import as_yaml, summary
+    text = summary(primary_remote)
+    assert text.splitlines()[2:6] == [
+        "mesh mesh1 · trust domain cluster.local · trust provided",
+        "cluster  role     network   control plane",
+        "east     primary  net-east  istiod 1.30.3",
+        "west     remote   net-west  → east 34.75.71.237",
+    ]
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith("  bookinfo/reviews")] == [
+        "east", "east", "west"]
+    assert as_yaml(primary_remote).count("# cluster: west\napiVersion: v1\nkind: Service\n") == 4

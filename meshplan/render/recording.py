@@ -66,6 +66,14 @@ class Rendered:
     def providers(self) -> list[Registration]:
         return [r for r in self.resources if r.type.startswith(PROVIDER_TYPE_PREFIX)]
 
+    def provider_clusters(self) -> list[tuple[str, str, str | None]]:
+        """(name, type, the name of its explicit provider or None) of every resource a
+        provider deploys (the stack, components and providers aside)."""
+        names = {p.urn: p.name for p in self.providers()}
+        return [(r.name, r.type, names.get((r.provider or "").rsplit("::", 1)[0]))
+                for r in self.resources
+                if r.custom and not r.type.startswith(PROVIDER_TYPE_PREFIX) and r.type != "pulumi:pulumi:StackReference"]
+
     def as_json(self) -> dict:
         shown = {"project": self.project, "stack": self.stack}
         if self.providers():

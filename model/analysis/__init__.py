@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules,  # noqa: F401
+from model.analysis import (deprecation, destinationrules, envoyfilters, gateways_rules, multicluster_rules,  # noqa: F401,E501
                             exports, istio_annotations, locality, membership, mtls, proxy_image, routes, schema, security,
                             services, serviceentries, sidecars, virtualservices, weight_sums)  # registers every rule
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
