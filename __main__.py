@@ -8,7 +8,6 @@ registers none of it (components/verdicts.py)."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
-from components.clusters import build_multicluster
 from components.config import load_cluster_secrets, load_secrets, settings_from_engine
 from components.args import StackArgs
 from components.egress import Egress
@@ -34,7 +33,9 @@ step_allowed = guard_rollout(settings, reads)
 after_references = waiting_for(references_fit)
 
 if settings.multicluster is not None:
-    # One mesh over several clusters, each on its own provider (components/clusters.py).
+    # One mesh over several clusters, each on its own provider; imported here only,
+    # so a one-cluster preview does not pay for it.
+    from components.clusters import build_multicluster
     clusters = build_multicluster(settings, secrets=load_cluster_secrets(settings),
                                   app_secrets=load_secrets(settings) if holds("app") else {}, holds=holds,
                                   after=after_references, traffic_after=waiting_for(step_allowed))
