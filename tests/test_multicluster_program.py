@@ -39,12 +39,6 @@ def by_name(rendered) -> dict:
     return {r.name: r for r in rendered.resources}
 
 
-def test_the_example_files_are_the_texts_the_model_tests_parse():
-    from tests.multicluster_stacks import MULTI_PRIMARY_MULTI_NETWORK, PRIMARY_REMOTE_MULTI_NETWORK
-    assert (EXAMPLES / "multi-primary-multi-network.yaml").read_text() == MULTI_PRIMARY_MULTI_NETWORK
-    assert (EXAMPLES / "primary-remote-multi-network.yaml").read_text() == PRIMARY_REMOTE_MULTI_NETWORK
-
-
 @pytest.mark.parametrize("fixture", ["primary_remote", "multi_primary"])
 def test_every_resource_has_its_clusters_provider(fixture, request):
     rendered = request.getfixturevalue(fixture)
@@ -138,3 +132,34 @@ def test_the_text_render_opens_with_the_mesh_and_its_clusters_and_says_where_ver
     assert [line.split()[-1] for line in text.splitlines() if line.startswith("  bookinfo/reviews")] == [
         "east", "east", "west"]
     assert as_yaml(primary_remote).count("# cluster: west\napiVersion: v1\nkind: Service\n") == 4
+
+
+MESH_LAYER = {
+    "primary-remote-multi-network": {
+        "east": {"base", "namespace-istio-system", "cacerts", "istiod", "eastwest", "cross-network-gateway",
+                 "istiod-gateway", "istiod-vs", "remote-secret-west", "namespace-istio-ingress", "ingress"},
+        "west": {"base", "namespace-istio-system", "istiod", "eastwest", "reader-token"},
+    },
+    "multi-primary-multi-network": {
+        cluster: {"base", "namespace-istio-system", "cacerts", "istiod", "eastwest", "cross-network-gateway",
+                  f"remote-secret-{other}", "reader-token", "namespace-istio-ingress", "ingress"}
+        for cluster, other in (("east", "west"), ("west", "east"))},
+}
+
+
+@pytest.mark.parametrize("name", list(MESH_LAYER))
+def test_each_cluster_gets_exactly_the_install_objects_of_the_design(name):
+    rendered = render(name)
+    got: dict[str, set] = {}
+    for r in rendered.resources:
+        cluster, _, thing = r.name.partition("-")
+        if r.custom and thing and not thing.startswith(("workloads", "routing", "security", "egress")):
+            got.setdefault(cluster, set()).add(thing)
+    assert got == MESH_LAYER[name]
+    names = by_name(rendered)
+    for cluster in MESH_LAYER[name]:
+        values = names[f"{cluster}-eastwest"].inputs["values"]
+        assert (values["name"], values["networkGateway"]) == ("istio-eastwestgateway", f"net-{cluster}")
+        assert "ports" not in values.get("service", {})
+        assert names[f"{cluster}-namespace-istio-system"].inputs["metadata"]["labels"] == {
+            "topology.istio.io/network": f"net-{cluster}"}
