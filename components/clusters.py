@@ -11,7 +11,6 @@ cluster (two clusters' `istiod` would share a URN); Kubernetes names stay upstre
 The order is `model.multicluster.graph.dependency_edges` turned into `depends_on`."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -29,7 +28,7 @@ from model.mesh import HelmRelease
 from model.multicluster.graph import dependency_edges, in_order, node
 from model.multicluster.placement import settings_in_cluster
 from model.multicluster.plan import CACERTS_SECRET, ClusterPlan, cluster_plans
-from model.multicluster.secrets import cacerts_bundle, remote_secret
+from model.multicluster.secrets import cacerts_bundle, remote_secret, remote_secret_data
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 from model.settings import PROJECT, Settings
 from model.settings.parse_clusters import CACERTS_KEYS, cacerts_key
@@ -83,13 +82,9 @@ def _cacerts_body(settings: Settings, cluster_name: str, secrets: Mapping[str, p
 def _remote_secret_body(source: str, server: str, token_secret: pulumi.CustomResource) -> dict:
     """The remote Secret for `source`, its kubeconfig built from the source's token
     Secret once Kubernetes has filled it; secret from end to end."""
-    def kubeconfig(data: dict | None) -> dict:
-        data = data or {}
-        token = base64.b64decode(data["token"]).decode() if data.get("token") else SECRET_SHOWN
-        return remote_secret(source, server=server, ca_data=data.get("ca.crt") or SECRET_SHOWN,
-                             token=token)["stringData"]
     body = remote_secret(source, server=server, ca_data=SECRET_SHOWN, token=SECRET_SHOWN)
-    body["stringData"] = pulumi.Output.secret(pulumi.Output.all(token_secret.data).apply(lambda d: kubeconfig(d[0])))
+    body["stringData"] = pulumi.Output.secret(pulumi.Output.all(token_secret.data).apply(
+        lambda d: remote_secret_data(source, server=server, token_data=d[0], shown=SECRET_SHOWN)))
     return body
 
 
