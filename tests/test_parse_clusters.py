@@ -134,3 +134,33 @@ def test_the_engine_hands_a_cluster_secret_key_over_as_a_mark_never_its_plaintex
     with pytest.raises(ConfigError, match="holds plaintext") as refused:
         parse_settings(from_engine_config(engine, set()), stack="test", source="Pulumi.test.yaml")
     assert "s3cr3t" not in str(refused.value)
+
+
+THROUGH_PARSE_SETTINGS_OTHERWISE = {
+    # The one-cluster rule that ambient needs HTTPRoutes is checked first.
+    "ambient with two clusters": "{file}: bookinfo-mesh:istio.dataPlane = \"ambient\": istio.dataPlane=ambient needs "
+                                 "traffic.api=gateway-api: VirtualService with waypoints is Alpha in Istio 1.30 and "
+                                 "mixing it with HTTPRoute is undefined",
+}
+
+
+@pytest.mark.parametrize("name", list(CLUSTER_STACKS))
+def test_parse_settings_ends_each_cluster_case_in_the_same_line(name, tmp_path):
+    content, expected = CLUSTER_STACKS[name]
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(content)
+    try:
+        parse_settings(read_stack_file(str(path)), stack="test", source=str(path))
+        got = OK
+    except ConfigError as error:
+        got = str(error).replace(str(path), "{file}")
+    assert got == THROUGH_PARSE_SETTINGS_OTHERWISE.get(name, expected)
+
+
+def test_ambient_over_two_clusters_is_refused_by_parse_settings(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(stack(MULTI_PRIMARY, extra="  bookinfo-mesh:istio: {dataPlane: ambient}\n"
+                                               "  bookinfo-mesh:traffic: {api: gateway-api}\n"))
+    with pytest.raises(ConfigError, match=r"bookinfo-mesh:istio.dataPlane = \"ambient\": ambient with 2 clusters is "
+                                          r"not supported"):
+        parse_settings(read_stack_file(str(path)), stack="test", source=str(path))

@@ -16,7 +16,7 @@ from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
 from model.settings.parse_data_plane import check_data_plane, parse_gateway_api, parse_traffic_api, platform
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
-from model.settings.parse_clusters import cluster_secret_keys, parse_clusters
+from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cluster_secret_keys, parse_clusters
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
 from model.settings.parse_services import parse_services
@@ -44,8 +44,13 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
     `unset_secrets_allowed`: an offline render, which shows a secret the file does not
     hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
+    named = cluster_secret_keys(config)
+    # A cluster's secret key no cluster names is refused after the clusters are read:
+    # a misspelt cluster name is the error to show, not the key that follows it.
+    stray = [key for key in config if isinstance(key, str) and key.startswith(CLUSTER_SECRET_PREFIXES)
+             and key not in named and key not in TOP_LEVEL_KEYS]
     root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(
-        TOP_LEVEL_KEYS.with_names(*cluster_secret_keys(config)))
+        TOP_LEVEL_KEYS.with_names(*named, *stray))
     env_name = root.get("environment", DEFAULT_ENVIRONMENT, lambda c: c.string(choices=tuple(ENVIRONMENTS)))
     env = ENVIRONMENTS[env_name]
     istio = parse_istio(root, env)
@@ -65,6 +70,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     multicluster = parse_clusters(root, application=app.application, environment=env_name,
                                   data_plane=istio.data_plane, stack=stack, install=istio.install,
                                   unset_secrets_allowed=unset_secrets_allowed)
+    if stray:
+        raise root.unknown_key(stray[0], TOP_LEVEL_KEYS.with_names(*named))
     if multicluster is not None:
         not_set = (*not_set, *multicluster.secrets_not_set)
     return Settings(

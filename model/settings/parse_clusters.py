@@ -45,12 +45,15 @@ _LOCAL_HOSTS = ("localhost", "localhost.localdomain")
 DEV_ONLY_CONTEXT = "dev"
 
 
+CLUSTER_SECRET_PREFIXES = ("kubeconfig-", "cacerts-")
+
+
 def kubeconfig_key(cluster: str) -> str:
-    return f"kubeconfig-{cluster}"
+    return f"{CLUSTER_SECRET_PREFIXES[0]}{cluster}"
 
 
 def cacerts_key(cluster: str) -> str:
-    return f"cacerts-{cluster}"
+    return f"{CLUSTER_SECRET_PREFIXES[1]}{cluster}"
 
 
 def cluster_secret_keys(config: Mapping[str, Any]) -> tuple[str, ...]:
