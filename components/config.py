@@ -21,7 +21,8 @@ from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
 from model.settings.cluster_types import TRUST_PROVIDED
-from model.settings.parse_clusters import cacerts_key
+from model.multicluster.secrets import cacerts_bundle
+from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cacerts_key
 from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, Settings, from_engine_config, parse_settings,
                             secret_not_set)
 
@@ -102,9 +103,21 @@ def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
     values = {}
     for key in keys:
         if key not in mc.secrets_not_set:
+            if key.startswith(CLUSTER_SECRET_PREFIXES[1]):
+                _check_cacerts(config, key, settings)
             values[key] = config.require_secret(key)
         elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
             values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
         else:
             raise pulumi.RunError(str(secret_not_set(key, stack=settings.stack, source=settings.source)))
     return values
+
+
+def _check_cacerts(config: pulumi.Config, key: str, settings: Settings) -> None:
+    """A bundle istiod would fail on stops the run here, in one line naming the key,
+    before anything is registered (inside an apply it would surface mid-update). The
+    plaintext is read only to check it and is never echoed."""
+    try:
+        cacerts_bundle(config.require(key), file=settings.source, path=f"{PROJECT}:{key}")
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None

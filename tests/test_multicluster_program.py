@@ -163,3 +163,27 @@ def test_each_cluster_gets_exactly_the_install_objects_of_the_design(name):
         assert "ports" not in values.get("service", {})
         assert names[f"{cluster}-namespace-istio-system"].inputs["metadata"]["labels"] == {
             "topology.istio.io/network": f"net-{cluster}"}
+
+
+def test_a_cacerts_bundle_istiod_would_fail_on_stops_the_run_in_one_line_registering_nothing():
+    from meshplan.render import sdk
+    from model.errors import ConfigError
+    path = EXAMPLES / "primary-remote-multi-network.yaml"
+    raw = read_stack_file(str(path))
+    raw["kubeconfig-east"], raw["kubeconfig-west"] = SecretValue("a"), SecretValue("b")
+    raw["cacerts-east"] = SecretValue(json.dumps({"ca-cert.pem": f"-----BEGIN {PLAINTEXT}"}))
+    settings = parse_settings(raw, stack="pr", source=str(path))
+    records = []
+    real = sdk.recording_monitor
+
+    def recording(echo, captured):
+        records.append(captured)
+        return real(echo, captured)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sdk, "recording_monitor", recording)
+        with pytest.raises(ConfigError) as refused:
+            run_program(raw, settings=settings, stack="pr", source=str(path))
+    assert str(refused.value).endswith("bookinfo-mesh:cacerts-east: missing ca-key.pem, root-cert.pem, cert-chain.pem; "
+                                       "allowed: exactly ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem")
+    assert PLAINTEXT not in str(refused.value) and "\n" not in str(refused.value)
+    assert [r["type"] for r in records[0].records if r["type"] != "pulumi:pulumi:Stack"] == []
