@@ -23,7 +23,7 @@ from model.errors import ConfigError
 from model.settings.cluster_types import TRUST_PROVIDED
 from model.multicluster.secrets import cacerts_bundle
 from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cacerts_key
-from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, Settings, from_engine_config, parse_settings,
+from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, SECRET_SHOWN, Settings, from_engine_config, parse_settings,
                             secret_not_set)
 
 _UNSET_SECRETS_AS_PLACEHOLDERS: ContextVar[bool] = ContextVar("bookinfo_mesh_unset_secrets_as_placeholders",
@@ -117,7 +117,10 @@ def _check_cacerts(config: pulumi.Config, key: str, settings: Settings) -> None:
     """A bundle istiod would fail on stops the run here, in one line naming the key,
     before anything is registered (inside an apply it would surface mid-update). The
     plaintext is read only to check it and is never echoed."""
+    text = config.require(key)
+    if text == SECRET_SHOWN:  # an offline render's stand-in for a value it cannot decrypt
+        return
     try:
-        cacerts_bundle(config.require(key), file=settings.source, path=f"{PROJECT}:{key}")
+        cacerts_bundle(text, file=settings.source, path=f"{PROJECT}:{key}")
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None

@@ -6,9 +6,9 @@ multi-cluster checks (MC1xx) on the cluster plans. Called through
 pack judge a multi-cluster stack alike."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from model.analysis import CATALOGUE, Finding, analyze, installed_gateways
+from model.analysis import CATALOGUE, Finding
 from model.egress import egress_objects
 from model.multicluster import check_traffic, checks
 from model.multicluster.checks import ClusterFinding
@@ -47,10 +47,12 @@ def as_finding(found: ClusterFinding) -> Finding:
                    istio=rule.istio)
 
 
-def analyze_multicluster(settings: Settings, *, schemas=None,
+def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Finding]], schemas=None,
                          registrations: Iterable[tuple[str, str, str | None]] | None = None) -> list[Finding]:
-    """`registrations`: (Pulumi name, type, its provider's cluster or None) of what
-    was registered, when known (a render): MC116 checks them."""
+    """`judge`: the entry point's one-cluster judgement (`model.stack_analysis.judge`,
+    handed in: this module is what that entry point calls). `registrations`: (Pulumi
+    name, type, its provider's cluster or None) of what was registered, when known (a
+    render): MC116 checks them."""
     mc = settings.multicluster
     plans = cluster_plans(settings, mc)
     edges = dependency_edges(mc, plans)
@@ -59,8 +61,7 @@ def analyze_multicluster(settings: Settings, *, schemas=None,
     for plan in plans:
         releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
                     for r in plan.releases if r.key in GATEWAY_RELEASES]
-        found += analyze(objects[plan.name], gateways=installed_gateways(releases) or (),
-                         default_namespace=settings.app.namespace, schemas=schemas)
+        found += judge(objects[plan.name], releases, default_namespace=settings.app.namespace, schemas=schemas)
     traffic = {name: [o for o in objs if "istio.io" in o["apiVersion"]] for name, objs in objects.items()}
     # Services as each cluster defines them (all the application's, whatever is placed there).
     services = {p.name: [o for o in application_objects(settings_in_cluster(settings, p.name)) if o["kind"] == "Service"]
