@@ -187,3 +187,12 @@ def test_a_cacerts_bundle_istiod_would_fail_on_stops_the_run_in_one_line_registe
                                        "allowed: exactly ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem")
     assert PLAINTEXT not in str(refused.value) and "\n" not in str(refused.value)
     assert [r["type"] for r in records[0].records if r["type"] != "pulumi:pulumi:Stack"] == []
+
+
+def test_a_diff_between_multicluster_stacks_counts_each_share_once(multi_primary, primary_remote):
+    from meshplan.diff.compare import diff_states
+    from meshplan.diff.states import state_from_rendered
+    diff = diff_states(state_from_rendered(primary_remote), state_from_rendered(multi_primary))
+    moves = {(c.host.split(".")[0], c.subset): (c.before, c.after) for c in diff.traffic if c.before != c.after}
+    assert moves == {("reviews", "v1"): (45, 50), ("reviews", "v2"): (45, 30), ("reviews", "v3"): (10, 20)}
+    assert not diff.refused

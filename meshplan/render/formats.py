@@ -99,12 +99,7 @@ def summary(rendered: Rendered) -> str:
     walk(None, "")
     if rendered.reads:
         out += ["", "Stacks read (StackReferences)"] + [f"  {read['name']}" for read in rendered.reads]
-    objects = rendered.objects()
-    if mc is not None:
-        # Every primary holds the same traffic objects: the first one's stand for all.
-        first = mc.primaries[0].name
-        clusters = {name: cluster for name, _, cluster in rendered.provider_clusters()}
-        objects = [r.inputs for r in rendered.resources if r.is_kubernetes_object and clusters.get(r.name) == first]
+    objects = rendered.mesh_objects()
     table = traffic_table(objects)
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]

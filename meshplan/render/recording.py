@@ -57,6 +57,18 @@ class Rendered:
         """The Kubernetes objects (Helm releases excluded), as manifests."""
         return [r.inputs for r in self.resources if r.is_kubernetes_object]
 
+    def mesh_objects(self) -> list[dict]:
+        """The objects as one mesh sees them: over several clusters each object once
+        (every primary holds the same traffic objects; a version's Deployment counts
+        wherever it runs), so shares are not counted once per primary."""
+        if self.settings.multicluster is None:
+            return self.objects()
+        seen: dict[tuple, dict] = {}
+        for obj in self.objects():
+            meta = obj.get("metadata") or {}
+            seen.setdefault((obj["kind"], meta.get("namespace", ""), meta.get("name")), obj)
+        return list(seen.values())
+
     def releases(self) -> list[Registration]:
         return [r for r in self.resources if r.type == HELM_RELEASE_TYPE]
 
