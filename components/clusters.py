@@ -18,13 +18,13 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
+from components.args import StackArgs
+from components.egress import Egress
 from components.kubernetes import register
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
-from components.egress import Egress
-from components.args import StackArgs
 from components.workloads import Workloads, WorkloadsArgs
-from model.mesh import HelmRelease
+from model.mesh import ISTIO_NAMESPACE, HelmRelease
 from model.multicluster.graph import dependency_edges, in_order, node
 from model.multicluster.placement import settings_in_cluster
 from model.multicluster.plan import CACERTS_SECRET, ClusterPlan, cluster_plans
@@ -32,7 +32,6 @@ from model.multicluster.secrets import cacerts_bundle, remote_secret, remote_sec
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 from model.settings import PROJECT, Settings
 from model.settings.parse_clusters import CACERTS_KEYS, cacerts_key
-from model.mesh import ISTIO_NAMESPACE
 
 RELEASE_NODES = {"base": "istio-base", "istiod": "istiod", "eastwest": "istio-eastwestgateway"}
 """A release's key in the plan → its node in the dependency graph."""

@@ -5,10 +5,8 @@ carrying the cluster, the objects of design §6.2 per cluster, the order edges o
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import yaml
 
 from meshplan.render.engine import run_program
 from model.settings import SECRET_SHOWN, SecretValue, parse_settings, read_stack_file
