@@ -194,3 +194,17 @@ def test_a_diff_between_multicluster_stacks_counts_each_share_once(multi_primary
     moves = {(c.host.split(".")[0], c.subset): (c.before, c.after) for c in diff.traffic if c.before != c.after}
     assert moves == {("reviews", "v1"): (45, 50), ("reviews", "v2"): (45, 30), ("reviews", "v3"): (10, 20)}
     assert not diff.refused
+
+
+def test_the_bench_three_cluster_stack_renders_two_primaries_and_a_remote(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_module", ROOT / "bench" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = bench.three_cluster_stack(tmp_path)
+    raw = read_stack_file(str(path))
+    settings = parse_settings(raw, stack="three-clusters", source=str(path), unset_secrets_allowed=True)
+    rendered = run_program(raw, settings=settings, stack="three-clusters", source=str(path))
+    assert sorted(p.name for p in rendered.providers()) == ["east", "edge", "west"]
+    assert {n for n in by_name(rendered) if n.endswith("-istiod")} == {"east-istiod", "west-istiod", "edge-istiod"}
+    assert by_name(rendered)["edge-istiod"].inputs["values"]["profile"] == "remote"
