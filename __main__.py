@@ -8,7 +8,7 @@ registers none of it (components/verdicts.py)."""
 import pulumi
 
 from components.checks import check_objects, guard_rollout
-from components.config import load_secrets, settings_from_engine
+from components.config import load_cluster_secrets, load_secrets, settings_from_engine
 from components.args import StackArgs
 from components.egress import Egress
 from components.gateway_api import check_gateway_api_crds
@@ -36,42 +36,50 @@ step_allowed = guard_rollout(settings, reads)
 crds_fit = check_gateway_api_crds(settings, reads)
 after_references = waiting_for(references_fit, crds_fit)
 
-mesh = IstioMesh("mesh", StackArgs(settings=settings),
-                 pulumi.ResourceOptions(depends_on=waiting_for(crds_fit)) if crds_fit else None) \
-    if holds("mesh") else None
-control_plane = mesh.control_plane if mesh else []
-# Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
-# and validate objects), never for the gateways' external addresses.
-secrets = load_secrets(settings) if holds("app") else {}
-workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secrets),
-                      pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
-    if holds("app") else None
-# Istio objects need the app namespaces, not every pod: depending on the whole
-# workloads component would tie each Istio object to every Deployment.
-after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
-# HTTPRoutes and L7 policies need the waypoint that applies them (ambient only).
-after_waypoint = [*after_namespaces, *(workloads.waypoint if workloads else [])]
-routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
-                  pulumi.ResourceOptions(depends_on=[*after_waypoint, *waiting_for(step_allowed)])) \
-    if holds("traffic") else None
-security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
-                    pulumi.ResourceOptions(depends_on=after_waypoint)) if holds("app") else None
-egress = Egress("egress", StackArgs(settings=settings),
-                pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
+if settings.multicluster is not None:
+    # One mesh over several clusters, each on its own provider; imported here only,
+    # so a one-cluster preview does not pay for it.
+    from components.clusters import build_multicluster
+    clusters = build_multicluster(settings, secrets=load_cluster_secrets(settings),
+                                  app_secrets=load_secrets(settings) if holds("app") else {}, holds=holds,
+                                  after=after_references, traffic_after=waiting_for(step_allowed))
+    pulumi.export("clusters", {c.name: c.role for c in settings.multicluster.clusters})
+else:
+    mesh = IstioMesh("mesh", StackArgs(settings=settings),
+                     pulumi.ResourceOptions(depends_on=waiting_for(crds_fit)) if crds_fit else None) \
+        if holds("mesh") else None
+    control_plane = mesh.control_plane if mesh else []
+    # Pods and Istio objects wait for the CRDs and istiod (its webhooks inject sidecars
+    # and validate objects), never for the gateways' external addresses.
+    secrets = load_secrets(settings) if holds("app") else {}
+    workloads = Workloads("workloads", WorkloadsArgs(settings=settings, secrets=secrets),
+                          pulumi.ResourceOptions(depends_on=[*control_plane, *after_references])) \
+        if holds("app") else None
+    # Istio objects need the app namespaces, not every pod: depending on the whole
+    # workloads component would tie each Istio object to every Deployment.
+    after_namespaces = [*control_plane, *(workloads.namespace_resources if workloads else []), *after_references]
+    # HTTPRoutes and L7 policies need the waypoint that applies them (ambient only).
+    after_waypoint = [*after_namespaces, *(workloads.waypoint if workloads else [])]
+    routing = Routing("routing", RoutingArgs(settings=settings, workloads=workloads),
+                      pulumi.ResourceOptions(depends_on=[*after_waypoint, *waiting_for(step_allowed)])) \
+        if holds("traffic") else None
+    security = Security("security", SecurityArgs(settings=settings, secrets=secrets),
+                        pulumi.ResourceOptions(depends_on=after_waypoint)) if holds("app") else None
+    egress = Egress("egress", StackArgs(settings=settings),
+                    pulumi.ResourceOptions(depends_on=after_namespaces)) if holds("traffic") else None
 
-
-if workloads:
-    pulumi.export("namespace", workloads.namespace)
-if mesh:
-    pulumi.export("istioReleases", mesh.release_names)
-if routing:
-    pulumi.export("traffic", routing.traffic)
-if security:
-    pulumi.export("securityPolicies", security.policies)
-if egress:
-    pulumi.export("externalHosts", egress.external_hosts)
-if routing:
-    pulumi.export("rolloutGuard", step_allowed.summary)
-if crds_fit:
-    pulumi.export("gatewayApiCrdsChecked", crds_fit.summary)
+    if workloads:
+        pulumi.export("namespace", workloads.namespace)
+    if mesh:
+        pulumi.export("istioReleases", mesh.release_names)
+    if routing:
+        pulumi.export("traffic", routing.traffic)
+    if security:
+        pulumi.export("securityPolicies", security.policies)
+    if egress:
+        pulumi.export("externalHosts", egress.external_hosts)
+    if routing:
+        pulumi.export("rolloutGuard", step_allowed.summary)
+    if crds_fit:
+        pulumi.export("gatewayApiCrdsChecked", crds_fit.summary)
 export_contract(settings, references_fit)

@@ -20,7 +20,10 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
-from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, Settings, from_engine_config, parse_settings,
+from model.settings.cluster_types import TRUST_PROVIDED
+from model.multicluster.secrets import cacerts_bundle
+from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cacerts_key
+from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, SECRET_SHOWN, Settings, from_engine_config, parse_settings,
                             secret_not_set)
 
 _UNSET_SECRETS_AS_PLACEHOLDERS: ContextVar[bool] = ContextVar("bookinfo_mesh_unset_secrets_as_placeholders",
@@ -84,3 +87,40 @@ def load_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
         for leaf in INGRESS_TLS_LEAVES:
             values[f"ingress.tls.{leaf}"] = ingress.apply(lambda value, leaf=leaf: value["tls"][leaf])
     return values
+
+
+def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
+    """The secret keys a multi-cluster stack names (each cluster's kubeconfig key,
+    each primary's `cacerts-<cluster>`), by key, as secret Outputs; a key not set
+    shows as not set in an offline render and stops any other run."""
+    mc = settings.multicluster
+    if mc is None:
+        return {}
+    config = pulumi.Config(PROJECT)
+    keys = [c.kubeconfig.secret for c in mc.clusters if c.kubeconfig.secret]
+    if mc.mesh.trust_mode == TRUST_PROVIDED:
+        keys += [cacerts_key(c.name) for c in mc.primaries]
+    values = {}
+    for key in keys:
+        if key not in mc.secrets_not_set:
+            if key.startswith(CLUSTER_SECRET_PREFIXES[1]):
+                _check_cacerts(config, key, settings)
+            values[key] = config.require_secret(key)
+        elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
+            values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
+        else:
+            raise pulumi.RunError(str(secret_not_set(key, stack=settings.stack, source=settings.source)))
+    return values
+
+
+def _check_cacerts(config: pulumi.Config, key: str, settings: Settings) -> None:
+    """A bundle istiod would fail on stops the run here, in one line naming the key,
+    before anything is registered (inside an apply it would surface mid-update). The
+    plaintext is read only to check it and is never echoed."""
+    text = config.require(key)
+    if text == SECRET_SHOWN:  # an offline render's stand-in for a value it cannot decrypt
+        return
+    try:
+        cacerts_bundle(text, file=settings.source, path=f"{PROJECT}:{key}")
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None

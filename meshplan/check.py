@@ -21,7 +21,7 @@ def check_rendered(rendered: Rendered, *, schemas=None) -> list[Finding]:
     """Findings of a rendered stack, judged as the program and the policy pack judge
     it (`model.stack_analysis`)."""
     return analyze_stack(rendered.settings, rendered.objects(), [r.inputs for r in rendered.releases()],
-                         schemas=schemas)
+                         schemas=schemas, registrations=rendered.provider_clusters())
 
 
 def manifest_files(paths: Iterable[str]) -> list[str]:

@@ -27,17 +27,30 @@ UNKNOWN_STACK_NAMESPACE = "default"
 
 
 def analyze_stack(settings: Settings | None, objects: Iterable[Mapping], releases: Iterable[Mapping], *,
-                  schemas=None) -> list[Finding]:
+                  schemas=None, registrations: Iterable[tuple[str, str, str | None]] | None = None) -> list[Finding]:
     """Every finding about a stack, given what it registers (or is about to): its
     Kubernetes and Istio objects and its Helm releases' inputs (name, chart, namespace,
     values). A layered stack's settings replace both with its environment's (see the
     module docstring). `settings` None: a stack whose settings are unknown (the policy
     pack without the stack's file), judged by what it registers alone. `schemas`:
-    Istio's CRD schemas to validate against (`meshplan check --crds`)."""
+    Istio's CRD schemas to validate against (`meshplan check --crds`). A stack with
+    `clusters` is judged per cluster from its settings, plus the multi-cluster checks
+    (`registrations`: what a render registered, for MC116)."""
+    if settings is not None and settings.multicluster is not None:
+        from model.multicluster.analysis import analyze_multicluster
+        return analyze_multicluster(settings, judge=judge, schemas=schemas, registrations=registrations)
     if settings is not None and settings.layers.layered:
         objects, releases = objects_implied(settings), installed_releases(settings)
     namespace = settings.app.namespace if settings is not None else UNKNOWN_STACK_NAMESPACE
-    return analyze(objects, gateways=installed_gateways(releases), default_namespace=namespace, schemas=schemas)
+    return judge(objects, releases, default_namespace=namespace, schemas=schemas)
+
+
+def judge(objects: Iterable[Mapping], releases: Iterable[Mapping], *, default_namespace: str,
+          schemas=None) -> list[Finding]:
+    """The one-cluster rules on objects beside the gateways the releases install: what
+    `analyze_stack` runs on a stack, and on each cluster of a multi-cluster stack."""
+    return analyze(objects, gateways=installed_gateways(releases), default_namespace=default_namespace,
+                   schemas=schemas)
 
 
 def objects_implied(settings: Settings) -> list[Mapping]:

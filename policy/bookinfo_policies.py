@@ -35,6 +35,7 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation
 
 from model.analysis import ERROR
 from model.errors import ConfigError
+from model.settings.parse_clusters import cluster_secret_keys
 from model.names import HELM_RELEASE_TYPE
 from model.stack_analysis import analyze_stack
 from model.settings import (DEFAULT_ENVIRONMENT, SECRET_KEYS, SECRET_SHOWN, SecretValue, Settings, parse_settings,
@@ -86,17 +87,19 @@ def stack_file_environment(stack: str, project_dir: Path = PROJECT_DIR) -> str |
 @lru_cache(maxsize=None)
 def layered_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings | None:
     """The settings of `Pulumi.<stack>.yaml` when it holds fewer than all layers (its
-    objects are judged together with the rest of its environment); else None."""
+    objects are judged together with the rest of its environment) or spans several
+    clusters (judged per cluster from its settings); else None."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not stack or not path.is_file():
         return None
     try:
         # The pack never sees secret values; it only needs to know they are set.
-        raw = {**{key: SecretValue(SECRET_SHOWN) for key in SECRET_KEYS}, **read_stack_file(str(path))}
+        raw = read_stack_file(str(path))
+        raw = {**{key: SecretValue(SECRET_SHOWN) for key in (*SECRET_KEYS, *cluster_secret_keys(raw))}, **raw}
         settings = parse_settings(raw, stack=stack, source=str(path))
     except ConfigError:
         return None
-    return settings if settings.layers.layered else None
+    return settings if settings.layers.layered or settings.multicluster is not None else None
 
 
 def environment(config: Mapping[str, Any] | None, stack_tags: Mapping[str, str] | None, urn: str,
@@ -203,8 +206,12 @@ def _stack_findings(resources: Iterable) -> tuple[list, dict]:
             urns[(props["kind"], metadata.get("namespace") or "default", metadata.get("name"))] = r.urn
     releases = [r.props for r in resources if r.resource_type == HELM_RELEASE_TYPE]
     layered = layered_settings(stack_of(resources[0].urn)) if resources else None
-    findings = analyze_stack(layered, objects, releases)
-    if layered is None:
+    registrations = None
+    if layered is not None and layered.multicluster is not None:
+        registrations = [(r.name, r.resource_type, r.provider.name if r.provider else None)
+                         for r in resources if r.resource_type.startswith("kubernetes:")]
+    findings = analyze_stack(layered, objects, releases, registrations=registrations)
+    if layered is None or not layered.layers.layered:
         return findings, urns
     # A layered stack is judged with the environment's other objects (built from its
     # settings, as the program does): report only on what this stack registers.

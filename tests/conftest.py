@@ -38,7 +38,9 @@ def pytest_collection_modifyitems(items):
 def with_secrets_set(raw: dict) -> dict:
     """A stack's config as it is once its user has run `pulumi config set --secret`
     for every secret key: the repository's stack files hold no secret values."""
-    return {**{key: SecretValue(SECRET_SHOWN) for key in SECRET_KEYS}, **raw}
+    from model.settings.parse_clusters import cluster_secret_keys
+    keys = (*SECRET_KEYS, *cluster_secret_keys(raw))
+    return {**{key: SecretValue(SECRET_SHOWN) for key in keys}, **raw}
 
 
 def render_file(path: str | Path, stack: str | None = None) -> Rendered:

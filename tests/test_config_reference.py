@@ -40,7 +40,9 @@ def mentions(text: str, word: str) -> bool:
 
 # Names the stack chooses, and what each table's mapping needs around it to be reached
 # (the parser checks a route's destination before its fault, a host before its ports).
-NAMED = {"<service>": "reviews", "<store>": "bookinfo-db"}
+NAMED = {"<service>": "reviews", "<store>": "bookinfo-db", "<cluster>": "east"}
+ONE_CLUSTER = {"mesh": {"trust": {"mode": "selfSigned"}}, "clusters": {"east": {"role": "primary", "network": "n"}},
+               "kubeconfig-east": SecretValue(SECRET_SHOWN)}
 AROUND = {
     "services.<service>.fault": {"services": {"reviews": {"to": "v1"}}},
     "services.<service>.retries": {"services": {"reviews": {"to": "v1"}}},
@@ -49,6 +51,8 @@ AROUND = {
     "stores.<store>": {"app": {"name": "bms"}, "istio": {"egressGateway": {"enabled": True}}},
     "egress.externalServices[].": {"egress": {"externalServices": [
         {"host": "api.example.com", "ports": [{"number": 443, "protocol": "TLS"}]}]}},
+    "mesh": ONE_CLUSTER,
+    "clusters": ONE_CLUSTER,
 }
 
 

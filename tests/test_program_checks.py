@@ -94,6 +94,9 @@ def test_the_program_judges_exactly_the_objects_its_components_register():
         rendered = render_file(path)
         if rendered.settings.layers.layered:
             continue  # a layered stack judges what the whole environment implies
+        if rendered.settings.multicluster is not None:
+            _judges_what_the_clusters_register(rendered, key)
+            continue
         implied = {key(o): json.dumps(o, sort_keys=True) for o in model.stack_analysis.objects_implied(rendered.settings)}
         mesh_namespaces = {("Namespace", "", "istio-system"), ("Namespace", "", "istio-ingress")}
         registered = {key(o): json.dumps(o, sort_keys=True) for o in rendered.objects() if key(o) not in mesh_namespaces}
@@ -101,3 +104,22 @@ def test_the_program_judges_exactly_the_objects_its_components_register():
         # Registered numbers come back from the wire as integers where whole.
         assert [k for k in implied if json.loads(implied[k]) != json.loads(registered[k])
                 and k[0] != "Secret"] == [], path.name
+
+
+def _judges_what_the_clusters_register(rendered, key):
+    """Over several clusters each cluster's objects are judged (a primary's against the
+    pods of every cluster, which its istiod serves): together they are what the
+    clusters register, the install objects aside (the MC checks judge those)."""
+    import json
+    from model.multicluster.analysis import cluster_objects
+    from model.multicluster.plan import cluster_plans
+
+    settings = rendered.settings
+    install = set()
+    for plan in cluster_plans(settings, settings.multicluster):
+        bodies = [plan.namespace, *plan.expose, *plan.remote_secrets, *([plan.reader_token] if plan.reader_token else [])]
+        install |= {key(b) for b in bodies} | {("Secret", "istio-system", "cacerts"), ("Namespace", "", "istio-ingress")}
+    implied = {key(o): json.dumps(o, sort_keys=True) for c in settings.multicluster.clusters
+               for o in cluster_objects(settings, c.name)}
+    registered = {key(o): json.dumps(o, sort_keys=True) for o in rendered.objects() if key(o) not in install}
+    assert implied.keys() == registered.keys(), rendered.source

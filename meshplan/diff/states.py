@@ -64,7 +64,7 @@ def urn_key(urn: str) -> str:
 def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
     resources = {urn_key(r.urn): Resource(r.urn, r.type, r.name, r.inputs)
                  for r in rendered.resources if r.custom and not _skipped(r.type)}
-    return State(label or rendered.source, resources, rendered.objects(), service_calls(rendered.settings))
+    return State(label or rendered.source, resources, rendered.mesh_objects(), service_calls(rendered.settings))
 
 
 def service_calls(settings: Settings) -> tuple[tuple[ServiceEnd, ServiceEnd], ...]:

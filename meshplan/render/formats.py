@@ -48,8 +48,13 @@ def as_yaml(rendered: Rendered) -> str:
     if cluster:
         lines.append(f"# {CLUSTER_READS}:")
         lines += [f"#   {name}" for name in cluster]
-    documents = [yaml.dump(_manifest_order(obj), Dumper=_ManifestDumper, default_flow_style=False, sort_keys=False)
-                 for obj in rendered.objects()]
+    mc = rendered.settings.multicluster
+    clusters = {name: cluster for name, _, cluster in rendered.provider_clusters()} if mc else {}
+    # With several clusters each document says where it is applied (kubectl ignores the comment).
+    documents = [(f"# cluster: {clusters.get(r.name)}\n" if mc else "") +
+                 yaml.dump(_manifest_order(r.inputs), Dumper=_ManifestDumper, default_flow_style=False,
+                           sort_keys=False)
+                 for r in rendered.resources if r.is_kubernetes_object]
     return "\n".join(lines) + "\n---\n" + "---\n".join(documents)
 
 
@@ -70,9 +75,28 @@ def _manifest_order(obj: dict) -> dict:
     return {**{k: obj[k] for k in _HEAD if k in obj}, **{k: v for k, v in obj.items() if k not in _HEAD}}
 
 
+def cluster_header(rendered: Rendered) -> list[str]:
+    """The mesh and its clusters, for a stack with `clusters`: who runs istiod, who
+    is served by whom, and on which network."""
+    mc = rendered.settings.multicluster
+    rows = [("cluster", "role", "network", "control plane")]
+    for c in mc.clusters:
+        if c.is_primary:
+            plane = "istiod " + rendered.settings.istio.version
+        else:
+            plane = f"→ {c.control_plane} {mc.cluster(c.control_plane).east_west.address}"
+        rows.append((c.name, c.role, c.network or "—", plane))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return [f"mesh {mc.mesh.id or '—'} · trust domain {mc.mesh.trust_domain} · trust {mc.mesh.trust_mode}",
+            *(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {n:<{widths[2]}}  {p}".rstrip() for a, b, n, p in rows), ""]
+
+
 def summary(rendered: Rendered) -> str:
     out = [f"{rendered.project} · stack {rendered.stack} · {rendered.source} · "
            f"{len(rendered.resources)} resources", ""]
+    mc = rendered.settings.multicluster
+    if mc is not None:
+        out += cluster_header(rendered)
     children: dict[str | None, list] = {}
     unset_secrets = bool(rendered.settings.secrets_not_set)
     for resource in rendered.resources:
@@ -95,16 +119,22 @@ def summary(rendered: Rendered) -> str:
         out += ["", "Stacks read (StackReferences)"] + [f"  {name}" for name in stacks]
     if cluster:
         out += ["", CLUSTER_READS] + [f"  {name}" for name in cluster]
-    objects = rendered.objects()
+    objects = rendered.mesh_objects()
     table = traffic_table(objects)
     if table:
         out += ["", "Traffic (effective share of each destination per route)"]
+        if mc is not None:
+            out[-1] += f", applied to primaries {', '.join(c.name for c in mc.primaries)}; clusters serving it"
         width = max(len(route_object(s)) for s in table)
         route_width = min(max(len(s.route) for s in table), 40)
         for share in table:
             target = share.host + (f" {share.subset}" if share.subset else "")
+            served = ""
+            if mc is not None and share.subset:
+                served = "  " + ", ".join(mc.clusters_running(share.host.split(".")[0], share.subset))
             out.append(f"  {route_object(share):<{width}}  "
-                       f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
+                       f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}"
+                       f"{served}")
     aspects = route_aspects(objects)
     if aspects:
         out += ["", "Route faults, mirrors, timeouts and retries"]

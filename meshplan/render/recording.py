@@ -10,6 +10,7 @@ from typing import Any
 from model.names import HELM_RELEASE_TYPE
 from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -27,13 +28,17 @@ class Registration:
     custom: bool
     retain_on_delete: bool = False
     """Deleting it from the stack leaves the object on the cluster."""
+    provider: str | None = None
+    """An explicit provider (`<urn>::<id>`): only a multi-cluster stack gives one."""
 
     def as_json(self) -> dict:
-        found = {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+        shown = {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
                  "inputs": self.inputs, "dependsOn": self.depends_on, "protect": self.protect}
         if self.retain_on_delete:
-            found["retainOnDelete"] = True
-        return found
+            shown["retainOnDelete"] = True
+        if self.provider is not None:
+            shown["provider"] = self.provider
+        return shown
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -57,15 +62,41 @@ class Rendered:
         """The Kubernetes objects (Helm releases excluded), as manifests."""
         return [r.inputs for r in self.resources if r.is_kubernetes_object]
 
+    def mesh_objects(self) -> list[dict]:
+        """The objects as one mesh sees them: over several clusters each object once
+        (every primary holds the same traffic objects; a version's Deployment counts
+        wherever it runs), so shares are not counted once per primary."""
+        if self.settings.multicluster is None:
+            return self.objects()
+        seen: dict[tuple, dict] = {}
+        for obj in self.objects():
+            meta = obj.get("metadata") or {}
+            seen.setdefault((obj["kind"], meta.get("namespace", ""), meta.get("name")), obj)
+        return list(seen.values())
+
     def releases(self) -> list[Registration]:
         return [r for r in self.resources if r.type == HELM_RELEASE_TYPE]
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.resources}
 
+    def providers(self) -> list[Registration]:
+        return [r for r in self.resources if r.type.startswith(PROVIDER_TYPE_PREFIX)]
+
+    def provider_clusters(self) -> list[tuple[str, str, str | None]]:
+        """(name, type, the name of its explicit provider or None) of every resource a
+        provider deploys (the stack, components and providers aside)."""
+        names = {p.urn: p.name for p in self.providers()}
+        return [(r.name, r.type, names.get((r.provider or "").rsplit("::", 1)[0]))
+                for r in self.resources
+                if r.custom and not r.type.startswith(PROVIDER_TYPE_PREFIX) and r.type != "pulumi:pulumi:StackReference"]
+
     def as_json(self) -> dict:
-        return {"project": self.project, "stack": self.stack,
-                "resources": [r.as_json() for r in self.resources], "reads": self.reads}
+        shown = {"project": self.project, "stack": self.stack}
+        if self.providers():
+            shown["providers"] = [{"urn": p.urn, "type": p.type, "name": p.name, "inputs": p.inputs}
+                                  for p in self.providers()]
+        return {**shown, "resources": [r.as_json() for r in self.resources], "reads": self.reads}
 
 
 def plain(value: Any) -> Any:
@@ -124,5 +155,6 @@ def registrations_of(records: list[dict]) -> list[Registration]:
     return [Registration(urn=record["urn"], type=record["type"], name=record["name"], parent=record["parent"],
                          inputs=plain(record["inputs"]), depends_on=sorted(set(record["deps"])),
                          protect=record["protect"], custom=record["custom"],
-                         retain_on_delete=record.get("retain_on_delete", False))
+                         retain_on_delete=record.get("retain_on_delete", False),
+                         provider=record.get("provider"))
             for record in _construction_order(records)]

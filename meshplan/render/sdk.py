@@ -157,6 +157,8 @@ def recording_monitor(mocks, captured: Captured):
                 "protect": bool(request.protect), "custom": request.custom,
                 "retain_on_delete": request.HasField("retainOnDelete") and request.retainOnDelete,
                 "inputs": json_format.MessageToDict(request.object),
+                # `<provider urn>::<provider id>`, the reference form the engine records.
+                "provider": request.provider or None,
             })
             return response
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 # Importing the rule modules registers every rule.
 from model.analysis import (ambient, deprecation, destinationrules, envoyfilters, gateway_api,  # noqa: F401
-                            gateways_rules, exports, istio_annotations, locality, membership, mtls, proxy_image,
-                            routes, schema, security, services, serviceentries, sidecars, virtualservices,
-                            weight_sums)
+                            gateways_rules, exports, istio_annotations, locality, membership, mtls,
+                            multicluster_rules, proxy_image, routes, schema, security, services, serviceentries,
+                            sidecars, virtualservices, weight_sums)
 from model.analysis.findings import ERROR, INFO, LEVELS, WARNING, Finding, errors
 from model.analysis.gateways import DEFAULT_GATEWAYS, GatewayWorkload, installed_gateways
 from model.analysis.index import MESH_GATEWAY, build_index, fqdn, host_matches

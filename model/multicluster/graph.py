@@ -82,3 +82,17 @@ def cycle(edges: tuple[tuple[str, str], ...]) -> list[str] | None:
                     ready.append(after)
     left = sorted(n for n, count in incoming.items() if count)
     return left or None
+
+
+def in_order(edges: tuple[tuple[str, str], ...], nodes: list[str]) -> list[str]:
+    """`nodes` in an order where every node comes after those it has an edge from
+    (a stable topological sort: ties keep the order given). A node on a cycle is
+    an error of the plan, not something to guess around."""
+    before = {n: {b for b, a in edges if a == n and b in nodes} for n in nodes}
+    ordered: list[str] = []
+    while len(ordered) < len(nodes):
+        ready = [n for n in nodes if n not in ordered and before[n] <= set(ordered)]
+        if not ready:
+            raise ValueError(f"dependency cycle among {sorted(set(nodes) - set(ordered))}")
+        ordered.append(ready[0])
+    return ordered

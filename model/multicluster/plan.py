@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.mesh import BASE_RELEASE, ISTIO_NAMESPACE, ISTIOD_RELEASE, HelmRelease
+from model.mesh import BASE_RELEASE, ISTIO_NAMESPACE, ISTIOD_RELEASE, HelmRelease, istio_install
 from model.multicluster.objects import (EASTWEST_RELEASE, cross_network_gateway, istiod_gateway,
                                         istiod_virtual_service, system_namespace)
 from model.multicluster.secrets import reader_token_secret, remote_secret
@@ -13,6 +13,7 @@ from model.names import SECRET_SHOWN
 from model.settings import Settings
 from model.settings.cluster_types import TRUST_PROVIDED, ClusterSettings, MultiClusterSettings
 
+GATEWAY_RELEASES = ("ingress", "egress")
 CACERTS_SECRET = "cacerts"
 """The plug-in CA Secret istiod mounts (optionally) at start."""
 
@@ -63,6 +64,10 @@ def cluster_plan(settings: Settings, mc: MultiClusterSettings, cluster: ClusterS
     if needs_eastwest(mc, cluster):
         releases.append(release("eastwest", EASTWEST_RELEASE, "gateway", eastwest_values(settings, cluster),
                                 ("istiod",), skip_await=cluster.east_west.service_type == "LoadBalancer"))
+    if cluster.is_primary:
+        # The ingress (and egress) gateway of the one-cluster install, on every primary:
+        # the traffic objects applied there select it.
+        releases += [r for r in istio_install(settings).releases if r.key in GATEWAY_RELEASES]
     expose: list[dict] = []
     remote_secrets: list[dict] = []
     if cluster.is_primary:

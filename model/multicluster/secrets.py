@@ -3,6 +3,7 @@ token of the reader ServiceAccount in every cluster, and in each primary a remot
 Secret per other cluster shaped as `istioctl create-remote-secret` prints it."""
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -59,6 +60,16 @@ def remote_secret(cluster: str, *, server: str, ca_data: str, token: str) -> dic
             "metadata": {"annotations": {CLUSTER_ANNOTATION: cluster}, "labels": {MULTICLUSTER_LABEL: "true"},
                          "name": remote_secret_name(cluster), "namespace": ISTIO_NAMESPACE},
             "stringData": {cluster: kubeconfig}}
+
+
+def remote_secret_data(cluster: str, *, server: str, token_data: dict | None, shown: str) -> dict[str, str]:
+    """The remote Secret's `stringData` from the source cluster's reader token Secret
+    `data` (base64, as Kubernetes fills it): the token decoded, the CA kept base64 as
+    `certificate-authority-data` wants it. Before Kubernetes has filled it (or in an
+    offline render) each stands as `shown`."""
+    data = token_data or {}
+    token = base64.b64decode(data["token"]).decode() if data.get("token") else shown
+    return remote_secret(cluster, server=server, ca_data=data.get("ca.crt") or shown, token=token)["stringData"]
 
 
 def untrusted_kubeconfig_problem(kubeconfig: Any) -> str | None:

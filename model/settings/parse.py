@@ -14,9 +14,11 @@ from model.apps import APPLICATIONS, Application
 from model.errors import ConfigError
 from model.names import PROJECT
 from model.settings.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, Environment
-from model.settings.parse_data_plane import (check_ambient_egress, check_data_plane, check_gateway_api_traffic,
-                                             parse_gateway_api, parse_traffic_api, platform)
+from model.settings.parse_data_plane import (check_ambient_egress, check_clusters_traffic, check_data_plane,
+                                             check_gateway_api_traffic, parse_gateway_api, parse_traffic_api,
+                                             platform)
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
+from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cluster_secret_keys, parse_clusters
 from model.settings.parse_layers import parse_layers
 from model.settings.parse_rollout import parse_rollout
 from model.settings.parse_services import parse_services
@@ -35,7 +37,8 @@ from model.vocabulary import (DATA_PLANES, DEFAULT_ISTIO_VERSION, DNS_LABEL_MAX,
 SECRET_KEYS = ("databasePassword",)
 
 TOP_LEVEL_KEYS = Keys("", "environment", "istio", "app", "services", "ingress", "security", "egress",
-                      "stores", "rollout", "layers", "stackRefs", "traffic", "gatewayApi", *SECRET_KEYS)
+                      "stores", "rollout", "layers", "stackRefs", "traffic", "gatewayApi", "mesh", "clusters",
+                      *SECRET_KEYS)
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
@@ -43,7 +46,13 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
     `unset_secrets_allowed`: an offline render, which shows a secret the file does not
     hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
-    root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(TOP_LEVEL_KEYS)
+    named = cluster_secret_keys(config)
+    # A cluster's secret key no cluster names is refused after the clusters are read:
+    # a misspelt cluster name is the error to show, not the key that follows it.
+    stray = [key for key in config if isinstance(key, str) and key.startswith(CLUSTER_SECRET_PREFIXES)
+             and key not in named and key not in TOP_LEVEL_KEYS]
+    root = Cursor.root(config, source=source, path=f"{PROJECT}:").mapping(
+        TOP_LEVEL_KEYS.with_names(*named, *stray))
     env_name = root.get("environment", DEFAULT_ENVIRONMENT, lambda c: c.string(choices=tuple(ENVIRONMENTS)))
     env = ENVIRONMENTS[env_name]
     istio = parse_istio(root, env)
@@ -63,6 +72,14 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     not_set = _check_secrets(root, app.application, stack, required=layers.holds("app"))
     if not_set and not unset_secrets_allowed:
         raise secret_not_set(not_set[0], stack=stack, source=source)
+    multicluster = parse_clusters(root, application=app.application, environment=env_name,
+                                  data_plane=istio.data_plane, stack=stack, install=istio.install,
+                                  unset_secrets_allowed=unset_secrets_allowed)
+    if stray:
+        raise root.unknown_key(stray[0], TOP_LEVEL_KEYS.with_names(*named))
+    check_clusters_traffic(root, traffic_api, multicluster is not None)
+    if multicluster is not None:
+        not_set = (*not_set, *multicluster.secrets_not_set)
     return Settings(
         stack=stack,
         source=source,
@@ -79,6 +96,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         traffic_api=traffic_api,
         gateway_api=gateway_api,
         secrets_not_set=not_set,
+        multicluster=multicluster,
     )
 
 
@@ -132,7 +150,8 @@ def _revision(at: Cursor) -> str:
     return revision
 
 
-APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing")
+APP_KEYS = Keys("app", "name", "namespace", "replicas", "image", "restrictedPods", "resources", "tracing",
+                "placement")
 IMAGE_KEYS = Keys("app.image", "registry", "tag")
 TRACING_KEYS = Keys("app.tracing", "endpoint")
 

@@ -2,13 +2,14 @@
 Kubernetes clusters, each refusal one line naming the file, the key path, the
 value and what is allowed.
 
-Not yet part of `parse_settings`: the key tables here are `PendingKeys`, kept out of
-`CONFIG_KEYS` until the program builds what they describe, so a stack using them is
-refused as unknown keys instead of rendering as one cluster."""
+Called by `parse_settings`; the per-cluster secret keys (`kubeconfig-<cluster>`,
+`cacerts-<cluster>`) are the stack's own names, accepted at the top level beside the
+declared keys (`cluster_secret_keys`)."""
 from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from model.apps import Application
@@ -22,23 +23,12 @@ from model.settings.types import SecretValue
 from model.vocabulary import DNS_LABEL_RE, DNS_SUBDOMAIN_RE, EXTERNAL_HOST_RE, LABEL_VALUE_RE
 
 
-class PendingKeys(Keys):
-    """A key table not (yet) registered in `CONFIG_KEYS`: `PENDING_KEYS` lists them for
-    the step that adds `mesh` and `clusters` to the accepted keys."""
-
-    def __init__(self, at: str, *names: str):
-        self.at, self.names = at, names
-        PENDING_KEYS[at] = names
-
-
-PENDING_KEYS: dict[str, tuple[str, ...]] = {}
-
-MESH_KEYS = PendingKeys("mesh", "id", "trustDomain", "trust")
-TRUST_KEYS = PendingKeys("mesh.trust", "mode")
-CLUSTER_KEYS = PendingKeys("clusters.<cluster>", "role", "network", "controlPlane", "kubeconfig", "apiServer",
+MESH_KEYS = Keys("mesh", "id", "trustDomain", "trust")
+TRUST_KEYS = Keys("mesh.trust", "mode")
+CLUSTER_KEYS = Keys("clusters.<cluster>", "role", "network", "controlPlane", "kubeconfig", "apiServer",
                            "eastWest")
-KUBECONFIG_KEYS = PendingKeys("clusters.<cluster>.kubeconfig", "secret", "stackRef", "output", "context")
-EAST_WEST_KEYS = PendingKeys("clusters.<cluster>.eastWest", "serviceType", "address")
+KUBECONFIG_KEYS = Keys("clusters.<cluster>.kubeconfig", "secret", "stackRef", "output", "context")
+EAST_WEST_KEYS = Keys("clusters.<cluster>.eastWest", "serviceType", "address")
 PLACEMENT_KEY = "placement"
 """Under `app`: service → version → clusters."""
 
@@ -55,12 +45,31 @@ _LOCAL_HOSTS = ("localhost", "localhost.localdomain")
 DEV_ONLY_CONTEXT = "dev"
 
 
+CLUSTER_SECRET_PREFIXES = ("kubeconfig-", "cacerts-")
+
+
 def kubeconfig_key(cluster: str) -> str:
-    return f"kubeconfig-{cluster}"
+    return f"{CLUSTER_SECRET_PREFIXES[0]}{cluster}"
 
 
 def cacerts_key(cluster: str) -> str:
-    return f"cacerts-{cluster}"
+    return f"{CLUSTER_SECRET_PREFIXES[1]}{cluster}"
+
+
+def cluster_secret_keys(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The top-level secret keys the stack's `clusters` name (read leniently: the
+    parser refuses a bad shape with its own line): each cluster's kubeconfig key and
+    its `cacerts-<cluster>`."""
+    clusters = config.get("clusters")
+    if not isinstance(clusters, dict):
+        return ()
+    keys: list[str] = []
+    for name, body in clusters.items():
+        kubeconfig = body.get("kubeconfig") if isinstance(body, dict) else None
+        secret = kubeconfig.get("secret") if isinstance(kubeconfig, dict) else None
+        keys.append(secret if isinstance(secret, str) else kubeconfig_key(str(name)))
+        keys.append(cacerts_key(str(name)))
+    return tuple(k for k in keys if k not in CONFIG_KEYS.get("", ()))
 
 
 def parse_clusters(root: Cursor, *, application: Application, environment: str, data_plane: str, stack: str,
@@ -72,6 +81,9 @@ def parse_clusters(root: Cursor, *, application: Application, environment: str, 
     at = root["clusters"].mapping()
     placement_at = root["app"].mapping()[PLACEMENT_KEY]
     if not at.keys():
+        if root["mesh"].raw is not None:
+            raise root["mesh"].fail("needs bookinfo-mesh:clusters: the mesh settings are those of a mesh over "
+                                    "several clusters", root["mesh"].raw)
         if placement_at.raw is not None:
             raise placement_at.fail("needs bookinfo-mesh:clusters: a one-cluster stack runs every version there",
                                     placement_at.raw)

@@ -177,3 +177,11 @@ def check_ambient_egress(root: Cursor, istio: IstioSettings) -> None:
                           ("tlsOrigination", "TLS origination")):
             if key in item:
                 raise item[key].fail(AMBIENT_EGRESS_REFUSED.format(what=what), item[key].raw)
+
+
+def check_clusters_traffic(root: Cursor, traffic_api: str, several_clusters: bool) -> None:
+    """A stack over clusters routes with Istio's API: its per-cluster program installs
+    no Gateway API CRDs and renders no HTTPRoutes, so gateway-api there would not route."""
+    if several_clusters and traffic_api == "gateway-api":
+        raise root["traffic"]["api"].fail("a stack with bookinfo-mesh:clusters routes with traffic.api=istio in this "
+                                          "release (its clusters get no Gateway API CRDs or HTTPRoutes)", traffic_api)

@@ -37,6 +37,13 @@ class Keys:
     def __contains__(self, key: object) -> bool:
         return key in self.names
 
+    def with_names(self, *names: str) -> Keys:
+        """This table plus keys the stack names itself (a cluster's secret keys); not
+        registered, as the table stays what is declared."""
+        extended = object.__new__(Keys)
+        extended.at, extended.names = self.at, (*self.names, *names)
+        return extended
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)
 

@@ -11,7 +11,7 @@ from model.safe_files import STACK_FILE, load_yaml_file
 from model.settings.types import SECRET_SHOWN, SecretValue, Settings
 from model.names import PROJECT
 
-from model.settings.parse import SECRET_KEYS, parse_settings
+from model.settings.parse import SECRET_KEYS, TOP_LEVEL_KEYS, parse_settings
 
 
 def read_stack_file(path: str) -> dict[str, Any]:
@@ -103,7 +103,10 @@ def from_engine_config(config: Mapping[str, str], secret_keys: Collection[str] =
         namespace, _, name = key.rpartition(":")
         if namespace != PROJECT:
             continue
-        if name in SECRET_KEYS and key in secret_keys:
+        # A secret key the project does not declare (the application's passwords, a
+        # cluster's kubeconfig-<cluster> and cacerts-<cluster>) is one secret value:
+        # the program reads it as a secret Output, the parser sees only the mark.
+        if key in secret_keys and (name in SECRET_KEYS or name not in TOP_LEVEL_KEYS):
             project[name] = SecretValue(SECRET_SHOWN)
             continue
         try:

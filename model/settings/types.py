@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from model.apps import Application
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN  # noqa: F401  (re-exported)
 from model.gates import Analysis
+from model.settings.cluster_types import MultiClusterSettings
 from model.rollout_plan import StartedFrom
 from model.vocabulary import GATEWAY_API_VERSION
 
@@ -331,6 +332,9 @@ class Settings:
     secrets_not_set: tuple[str, ...] = ()
     """Secret config keys this stack needs and its file does not hold. Only an
     offline parse (`unset_secrets_allowed`) lets them through; the engine's refuses."""
+    multicluster: MultiClusterSettings | None = None
+    """The mesh over several clusters (`mesh`, `clusters`, `app.placement`); None for
+    a stack of one cluster (no `clusters`), which the program builds as before."""
 
     def service(self, name: str) -> ServiceSettings:
         return self.services[name]

@@ -109,7 +109,7 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
  '{file}: line 64, column 127: nested deeper than 64 levels, the limit for a stack file'),
     "nesting within the limit reaches the parser": (
         stack("  bookinfo-mesh:app: " + "{a: " * 60 + "1" + "}" * 60 + "\n"),
-        '{file}: bookinfo-mesh:app.a: unknown key; allowed: name, namespace, replicas, image, restrictedPods, resources, tracing'),
+        '{file}: bookinfo-mesh:app.a: unknown key; allowed: name, namespace, replicas, image, restrictedPods, resources, tracing, placement'),
     "50 MB value": (stack("  bookinfo-mesh:app: {name: '" + "x" * (50 * MiB) + "'}\n"),
         '{file}: larger than the 1 MiB limit for a stack file'),
     "50 MB of other projects' keys": (
@@ -144,7 +144,7 @@ STACK_FILES: dict[str, tuple[str | bytes, str | None]] = {
 
         '{file}: bookinfo-mesh:services.reviews.routes[0].tiemout: unknown key; did you mean timeout? allowed: match, to, weights, fault, timeout, retries, mirror'),
     "misspelt top key": (stack("  bookinfo-mesh:servics: {}\n"),
-        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, layers, stackRefs, traffic, gatewayApi, databasePassword'),
+        '{file}: bookinfo-mesh:servics: unknown key; did you mean services? allowed: environment, istio, app, services, ingress, security, egress, stores, rollout, layers, stackRefs, traffic, gatewayApi, mesh, clusters, databasePassword'),
     # --- unsafe values
     "namespace istio-system": (stack("  bookinfo-mesh:app: {namespace: istio-system}\n"),
         '{file}: bookinfo-mesh:app.namespace = "istio-system": a system namespace; choose a namespace of the application\'s own'),

@@ -143,3 +143,11 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
     "placement with no cluster": (stack(PRIMARY_REMOTE, extra="  bookinfo-mesh:app: {placement: {reviews: {v1: []}}}\n"),
         f"{AT}app.placement.reviews.v1 = []: expected a non-empty list"),
 }
+
+
+SETTINGS_ONLY_STACKS: dict[str, tuple[str, str]] = {
+    # Refused by parse_settings, which knows the traffic API the clusters would need.
+    "gateway-api routes over clusters": (stack(MULTI_PRIMARY, extra="  bookinfo-mesh:traffic: {api: gateway-api}\n"),
+        f'{AT}traffic.api = "gateway-api": a stack with bookinfo-mesh:clusters routes with traffic.api=istio in this '
+        "release (its clusters get no Gateway API CRDs or HTTPRoutes)"),
+}

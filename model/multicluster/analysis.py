@@ -1,0 +1,88 @@
+"""The analysis of a stack with `clusters`: the one-cluster rules on what each
+cluster gets (its application objects with the versions placed there, and on a
+primary the traffic objects and the gateways installed there), then the
+multi-cluster checks (MC1xx) on the cluster plans. Called through
+`model.stack_analysis.analyze_stack`, so program, `meshplan check` and the policy
+pack judge a multi-cluster stack alike."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from model.analysis import CATALOGUE, Finding
+from model.egress import egress_objects
+from model.multicluster import check_traffic, checks
+from model.multicluster.checks import ClusterFinding
+from model.multicluster.graph import dependency_edges
+from model.multicluster.placement import settings_in_cluster
+from model.multicluster.plan import GATEWAY_RELEASES, cluster_plans
+from model.observability import observability_objects
+from model.routing import routing_objects
+from model.security import security_objects
+from model.settings import SECRET_SHOWN, Settings
+from model.stores import store_objects
+from model.workloads import application_objects
+
+CLUSTER_KIND = "Cluster"
+"""The kind a multi-cluster finding names: it is about a cluster, not one object."""
+
+
+def cluster_objects(settings: Settings, cluster: str) -> list[Mapping]:
+    """What the program applies in `cluster`: the application (its placed versions,
+    every Service) everywhere; traffic, security and egress objects on primaries. A
+    primary's istiod serves the pods of every cluster, so its rules are judged
+    against all of them: the application as one cluster would run it."""
+    primary = settings.multicluster.cluster(cluster).is_primary
+    here = settings if primary else settings_in_cluster(settings, cluster)
+    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
+    objects = [*application_objects(here), *store_objects(here, placeholders)]
+    if primary:
+        objects += [*routing_objects(settings), *observability_objects(settings), *security_objects(settings),
+                    *egress_objects(settings)]
+    return objects
+
+
+def as_finding(found: ClusterFinding) -> Finding:
+    rule = CATALOGUE[found.code]
+    return Finding(rule.level, found.code, CLUSTER_KIND, "", found.cluster, f"{found.what}: {found.message}",
+                   istio=rule.istio)
+
+
+def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Finding]], schemas=None,
+                         registrations: Iterable[tuple[str, str, str | None]] | None = None) -> list[Finding]:
+    """`judge`: the entry point's one-cluster judgement (`model.stack_analysis.judge`,
+    handed in: this module is what that entry point calls). `registrations`: (Pulumi
+    name, type, its provider's cluster or None) of what was registered, when known (a
+    render): MC116 checks them."""
+    mc = settings.multicluster
+    plans = cluster_plans(settings, mc)
+    edges = dependency_edges(mc, plans)
+    found: list[Finding] = []
+    objects = {p.name: cluster_objects(settings, p.name) for p in plans}
+    for plan in plans:
+        releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
+                    for r in plan.releases if r.key in GATEWAY_RELEASES]
+        found += judge(objects[plan.name], releases, default_namespace=settings.app.namespace, schemas=schemas)
+    traffic = {name: [o for o in objs if "istio.io" in o["apiVersion"]] for name, objs in objects.items()}
+    # Services as each cluster defines them (all the application's, whatever is placed there).
+    services = {p.name: [o for o in application_objects(settings_in_cluster(settings, p.name)) if o["kind"] == "Service"]
+                for p in plans}
+    running = [c.name for c in mc.clusters
+               if any(c.name in mc.clusters_running(s, v) for s, svc in settings.services.items() for v in svc.versions)]
+    cluster_found = [
+        *checks.mc101_cluster_names(p.name for p in plans), *checks.mc102_remote_secret_names(plans),
+        *checks.mc103_remote_secrets_complete(plans), *checks.mc104_mesh_id(plans), *checks.mc105_trust(plans, edges),
+        *checks.mc106_networks(plans), *checks.mc107_exposure(plans, running), *checks.mc108_gateway_port(plans),
+        *checks.mc109_remotes(plans), *checks.mc110_remote_kubeconfigs(plans),
+        *check_traffic.mc111_traffic_drift(plans, traffic),
+        *check_traffic.mc112_services_defined(
+            {name: {o["metadata"]["name"] for o in objs} for name, objs in services.items()},
+            {cluster: called & set(settings.services)
+             for cluster, called in check_traffic.consumed_services(mc, settings.app.application).items()},
+            dns_capture=False),
+        *check_traffic.mc114_unreachable_versions(mc, plans, traffic),
+        *check_traffic.mc115_inconsistent_services(services),
+        *(check_traffic.mc116_providers(registrations) if registrations is not None else ()),
+    ]
+    found += [as_finding(f) for f in cluster_found]
+    # A finding about objects every primary holds alike is one finding, not one per primary.
+    return list(dict.fromkeys(found))
