@@ -68,7 +68,7 @@ def check_data_plane(root: Cursor, istio: IstioSettings, traffic_api: str, appli
                               istio.data_plane)
 
 
-GATEWAY_API_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+GATEWAY_API_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}\Z")
 """HTTPRoute's Duration (GEP-2257): whole numbers only, so 0.5s is written 500ms."""
 RETRY_STATUS_RE = re.compile(r"[45][0-9][0-9]")
 """HTTPRouteRetryStatusCode's range in the v1.5.1 CRD."""
