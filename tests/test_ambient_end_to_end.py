@@ -170,3 +170,35 @@ def test_rehearse_steps_the_httproute_with_gates_and_applies_nothing(tmp_path, w
     assert "step 2: v1 0%, v2 100% — rehearsal: rendered through the program" in done.stdout
     assert done.stdout.rstrip().endswith("would promote reviews to v1 0%, v2 100%; nothing was applied (rehearsal)")
     assert open(path).read() == before
+
+
+# --------------------------------------------------------------------------- every stack and example
+
+STACK_FILES = sorted(p for p in ROOT.glob("Pulumi.*.yaml")) + sorted((ROOT / "examples").rglob("*.yaml"))
+GATEWAY_API_GROUP = "gateway.networking.k8s.io/"
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_gateway_api_object_passes_the_schema_and_cel_of_its_channel(path):
+    from tests.test_gateway_api_schema import schemas
+
+    rendered = render_file(path)
+    objects = [o for o in rendered.objects() if str(o.get("apiVersion", "")).startswith(GATEWAY_API_GROUP)]
+    if not rendered.settings.gateway_api_routes:
+        assert objects == []
+        return
+    channel = rendered.settings.gateway_api.channel
+    checked = schemas(channel)
+    from model.analysis import analyze
+
+    found = [str(f) for f in analyze(objects, schemas=checked, only=["BM135"])]
+    assert found == []  # no error, no warning: no rule is left "not evaluated"
+    assert checked.evaluated > 0
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_meshplan_check_of_every_stack_and_example_reports_no_error(path):
+    from meshplan.check import check_rendered
+    from model.analysis import ERROR
+
+    assert [str(f) for f in check_rendered(render_file(path)) if f.level == ERROR] == []
