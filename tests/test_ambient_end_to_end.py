@@ -123,10 +123,6 @@ def test_every_route_waits_for_the_services_and_deployments_it_sends_to(tmp_path
     # The ingress route sends to the application's own productpage Service.
     assert {"workloads-service-productpage", "workloads-deployment-productpage-v1"} <= \
         waits["routing-httproute-bookinfo"]
-    # Routes are registered last, after everything they could wait for.
-    kinds = [r.type.rsplit(":", 1)[1] for r in rendered.resources if r.type.startswith("kubernetes:")]
-    last = max(i for i, k in enumerate(kinds) if k != "HTTPRoute")
-    assert kinds.index("HTTPRoute") > max(i for i, k in enumerate(kinds[:last + 1]) if k == "Service")
 
 
 # --------------------------------------------------------------------------- gates and rehearsal
