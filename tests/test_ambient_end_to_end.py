@@ -198,3 +198,19 @@ def test_meshplan_check_of_every_stack_and_example_reports_no_error(path):
     from model.analysis import ERROR
 
     assert [str(f) for f in check_rendered(render_file(path)) if f.level == ERROR] == []
+
+
+def test_the_program_guard_refuses_a_large_step_from_its_last_traffic_output_naming_the_httproute(tmp_path):
+    from meshplan.render.engine import render
+    from model.errors import ConfigError
+
+    guard = {"maxStep": 20, "guardPreviews": True}
+    last = render_file(ambient_stack(tmp_path, "last", {"weights": {"v1": 90, "v2": 10}}, guard)).outputs
+    with pytest.raises(ConfigError) as refused:
+        render(ambient_stack(tmp_path, "large", {"weights": {"v1": 50, "v2": 50}}, guard),
+               previous_outputs={"traffic": last["traffic"]})
+    assert "step guard: HTTPRoute bookinfo/reviews route '#0 default' moves reviews v2 10% → 50% (+40 points), " \
+           "more than the maximum step of 20 points" in str(refused.value)
+    small = render(ambient_stack(tmp_path, "small", {"weights": {"v1": 75, "v2": 25}}, guard),
+                   previous_outputs={"traffic": last["traffic"]})
+    assert small.outputs["rolloutGuard"] == "within 20 points"
