@@ -57,6 +57,8 @@ def test_a_layered_gateway_api_environment_renders_and_checks_clean(tmp_path, ca
     for layer, path in stacks.items():
         assert main(["check", "--config", path]) == 0, layer
         assert capsys.readouterr().out.strip() == "no findings", layer
+    mesh = {r.name for r in render_file(stacks["mesh"]).resources}
+    assert "mesh-gateway-api-crds" in mesh and "mesh-ingress" not in mesh  # the CRDs, no gateway chart
     traffic = render_file(stacks["traffic"])
     assert traffic.outputs["stackRefsChecked"] == \
         "fits mesh organization/bookinfo-mesh/gw-mesh, app organization/bookinfo-mesh/gw-app-ok"
