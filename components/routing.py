@@ -22,6 +22,7 @@ from model.observability import observability_objects
 from model.gateway_api_routing import route_waits
 from model.routing import routing_objects
 from model.traffic import ObjectKey, needed_before, object_key, traffic_table
+from model.traffic_changes import output_row
 
 
 ROUTE_KINDS = ("VirtualService", "HTTPRoute")
@@ -53,16 +54,14 @@ class Routing(pulumi.ComponentResource):
         if args.settings.gateway_api_routes:
             # An HTTPRoute waits for its per-version Services and their Deployments.
             waits = {**waits, **route_waits(args.settings)}
-        registered: dict[ObjectKey, pulumi.Resource] = dict(workloads.deployments if workloads else {})
-        # Everything else first, so each route finds what it waits for registered.
+        registered: dict[ObjectKey, pulumi.Resource] = dict(workloads.resources if workloads else {})
+        # What a route waits for is found among these objects, so each is registered by now
+        # (routes last); one of another layer's objects is that layer's contract to keep.
+        here = {object_key(b) for b in [*objects, *(workloads.objects if workloads else [])]}
         for body in sorted(objects, key=lambda b: b["kind"] in ROUTE_KINDS):
             key = object_key(body)
-            before = [registered[k] for k in waits.get(key, ()) if k in registered]
+            before = [registered[k] for k in waits.get(key, ()) if k in here]
             registered[key] = register(logical_name(name, body), body,
                                        child_options(self, opts, depends_on=before))
-        self.traffic = pulumi.Output.from_input([
-            {"virtualService": s.virtual_service, "namespace": s.namespace, "route": s.route,
-             "host": s.host, "subset": s.subset, "percent": s.percent}
-            for s in traffic_table(objects)
-        ])
+        self.traffic = pulumi.Output.from_input([output_row(share) for share in traffic_table(objects)])
         self.register_outputs({"traffic": self.traffic})

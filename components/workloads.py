@@ -42,6 +42,9 @@ class Workloads(pulumi.ComponentResource):
     deployments: dict[ObjectKey, pulumi.CustomResource]
     """One Deployment per deployed version, by (kind, namespace, name): the routes
     sending traffic to a version wait for its pods (make before break)."""
+    resources: dict[ObjectKey, pulumi.CustomResource]
+    """Every object registered, by (kind, namespace, name): an HTTPRoute also waits for
+    the application's Services it names (make before break)."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("workloads", "Workloads"), name, None, opts)
@@ -53,12 +56,14 @@ class Workloads(pulumi.ComponentResource):
         self.waypoint = [register(logical_name(name, b), b, child_options(self, opts, depends_on=namespaces))
                          for b in waypoint_objects(args.settings)]
         self.deployments = {}
+        self.resources = {object_key(b): r for b, r in zip(namespace_bodies, namespaces)}
         for body in objects:
             if body["kind"] == "Namespace":
                 continue
             resource = register(logical_name(name, body), body,
                                 child_options(self, opts, depends_on=namespaces,
                                               protect=protected(args.settings, body)))
+            self.resources[object_key(body)] = resource
             if body["kind"] == "Deployment":
                 self.deployments[object_key(body)] = resource
         self.namespace_resources = namespaces

@@ -60,6 +60,12 @@ class Canary:
     namespace: str
     service: str
     version: str
+    reporter: str = "destination"
+    """Who reports its requests: the canary's sidecar (`destination`), or in ambient mode
+    the waypoint that applies its routes (`waypoint`; ztunnel reports no HTTP metrics)."""
+    version_service: str | None = None
+    """The per-version Service an HTTPRoute sends the canary's traffic to (`reviews-v3`):
+    the requests it receives are reported under that Service's name, not the service's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,8 +89,10 @@ class GateQuery:
 
 
 def _selector(canary: Canary, extra: str = "") -> str:
-    labels = (f'reporter="destination",destination_service_namespace="{canary.namespace}",'
-              f'destination_service_name="{canary.service}",destination_version="{canary.version}"')
+    service = (f'destination_service_name="{canary.service}"' if canary.version_service is None
+               else f'destination_service_name=~"{canary.service}|{canary.version_service}"')
+    labels = (f'reporter="{canary.reporter}",destination_service_namespace="{canary.namespace}",'
+              f'{service},destination_version="{canary.version}"')
     return "{" + labels + (f",{extra}" if extra else "") + "}"
 
 

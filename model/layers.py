@@ -14,7 +14,9 @@ from typing import Any
 from model.apps import service_namespace
 from model.errors import ConfigError
 from model.mesh import (EGRESS_GATEWAY_LABELS, INGRESS_GATEWAY_LABELS, INGRESS_NAMESPACE, ISTIO_NAMESPACE)
+from model.analysis.gateway_api import GATEWAY_NAME_LABEL
 from model.names import PROJECT
+from model.routing_common import GATEWAY_NAME
 from model.settings import Route, Settings
 
 MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshNamespaces")
@@ -25,17 +27,34 @@ OBJECTS_OF_LAYER = {"app": ("workloads", "security"), "traffic": ("routing", "eg
 """Layer → the components whose objects it registers (the mesh: the Istio install)."""
 
 
+def ingress_of(settings: Settings) -> tuple[dict[str, str], str]:
+    """The ingress gateway's pod labels and namespace: the gateway chart's release in
+    istio-ingress, or with Gateway API routing (no chart) the pods istiod deploys for the
+    Gateway of class istio in the app namespace, labelled with the Gateway's name."""
+    if settings.gateway_api_routes:
+        return {GATEWAY_NAME_LABEL: GATEWAY_NAME}, settings.app.namespace
+    return dict(INGRESS_GATEWAY_LABELS), INGRESS_NAMESPACE
+
+
 def mesh_outputs(settings: Settings) -> dict[str, Any]:
-    """What a stack holding the mesh tells the stacks above it."""
-    selectors = {"ingress": dict(INGRESS_GATEWAY_LABELS)}
+    """What a stack holding the mesh tells the stacks above it. A mesh for Gateway API
+    routing or ambient says so (`dataPlane`, `gatewayApi`: the channel of the CRDs it
+    installs or checks); a sidecar mesh for Istio's API exports what it always did."""
+    ingress_labels, ingress_namespace = ingress_of(settings)
+    selectors = {"ingress": ingress_labels}
     if settings.istio.egress_gateway:
         selectors["egress"] = dict(EGRESS_GATEWAY_LABELS)
-    return {
+    outputs: dict[str, Any] = {
         "revision": settings.istio.revision,
         "istioVersion": settings.istio.version,
         "gatewaySelectors": selectors,
-        "meshNamespaces": {"controlPlane": ISTIO_NAMESPACE, "ingress": INGRESS_NAMESPACE},
+        "meshNamespaces": {"controlPlane": ISTIO_NAMESPACE, "ingress": ingress_namespace},
     }
+    if settings.gateway_api_routes or settings.ambient:
+        outputs["dataPlane"] = settings.istio.data_plane
+    if settings.gateway_api_routes:
+        outputs["gatewayApi"] = {"channel": settings.gateway_api.channel}
+    return outputs
 
 
 def app_outputs(settings: Settings) -> dict[str, Any]:
@@ -84,6 +103,11 @@ def mesh_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
     if missing:
         return missing
     stack = settings.layers.stack_refs["mesh"]
+    mesh_data_plane = mesh.get("dataPlane") or "sidecar"
+    if settings.layers.holds("app") and mesh_data_plane != settings.istio.data_plane:
+        return _refused(settings, "istio.dataPlane", settings.istio.data_plane,
+                        f"the mesh stack {stack} runs the {mesh_data_plane} data plane: the app's namespaces "
+                        f"would be labelled for a data plane that is not installed")
     if settings.layers.holds("app") and mesh["revision"] != settings.istio.revision:
         shown = mesh["revision"] or "the default revision"
         return _refused(settings, "istio.revision", settings.istio.revision,
@@ -91,10 +115,19 @@ def mesh_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
                         f"control plane that does not inject them; set istio.revision to {mesh['revision']!r}")
     if settings.layers.holds("traffic"):
         selectors = mesh["gatewaySelectors"] or {}
-        if settings.istio.install and selectors.get("ingress") != INGRESS_GATEWAY_LABELS:
+        gateway_api = mesh.get("gatewayApi") or {}
+        if settings.gateway_api_routes and not gateway_api:
+            return _refused(settings, "traffic.api", settings.traffic_api,
+                            f"the mesh stack {stack} installs no Gateway API CRDs (it routes with traffic.api=istio): "
+                            "istiod would not watch HTTPRoutes; set traffic.api=gateway-api on the mesh stack too")
+        if settings.gateway_api_routes and gateway_api.get("channel") != settings.gateway_api.channel:
+            return _refused(settings, "gatewayApi.channel", settings.gateway_api.channel,
+                            f"the mesh stack {stack} installs the {gateway_api.get('channel')} channel's CRDs")
+        ingress_labels, _ = ingress_of(settings)
+        if settings.istio.install and selectors.get("ingress") != ingress_labels:
             return _refused(settings, "stackRefs.mesh", stack,
                             f"its ingress gateway pods are labelled {selectors.get('ingress')}, "
-                            f"the Gateway selects {INGRESS_GATEWAY_LABELS}")
+                            f"the Gateway selects {ingress_labels}")
         if settings.istio.egress_gateway and selectors.get("egress") != EGRESS_GATEWAY_LABELS:
             return _refused(settings, "istio.egressGateway.enabled", True,
                             f"the mesh stack {stack} runs no egress gateway labelled {EGRESS_GATEWAY_LABELS}")

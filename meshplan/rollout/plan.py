@@ -18,6 +18,7 @@ from meshplan.check import check_rendered
 from meshplan.render.engine import Rendered, run_program, shown_path
 from model.errors import ConfigError
 from model.gates import Canary, GateQuery, gate_queries
+from model.gateway_api_routing import version_service_name
 from model.traffic_changes import step_violations
 from model.rollout_plan import (ROLLING_BACK_PATH, STARTED_FROM_PATH, PlannedStep, StartedFrom, current_weights,
                                 even_steps, plan_steps, started_from_edits, weight_edits, weights_at)
@@ -200,7 +201,9 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
     record = ConfigEdit(removals=(STARTED_FROM_PATH,) if has_record else ())
     rollback = ConfigEdit(sets={**{f"services.{service}.weights.{v}": w for v, w in rollback_weights.items()},
                                 **({ROLLING_BACK_PATH: True} if has_record else {})})
-    canary = Canary(namespace=settings.app.namespace, service=service, version=to)
+    canary = Canary(namespace=settings.app.namespace, service=service, version=to,
+                    reporter="waypoint" if settings.ambient else "destination",
+                    version_service=version_service_name(service, to) if settings.gateway_api_routes else None)
     return Plan(stack=stack, source=config_file, service=service, canary=canary, start=start, current=current,
                 steps=result, rollback=rollback, rollback_targets=rollback_targets, after_rollback=record,
                 finish=record, gates=gate_queries(settings.rollout.analysis, canary), resumed=started is not None,

@@ -68,6 +68,25 @@ def _matches(selector: Mapping, labels: Mapping) -> bool:
 
 # ----------------------------------------------------------------------------- Istio analyzers
 
+UNSUFFIXED_CLASSES = ("istio-waypoint",)
+"""istiod names a Gateway's Deployment and ServiceAccount `<gateway>-<class>`, except
+for these classes (istio@1.30.3 pilot/pkg/config/kube/gateway/deploymentcontroller.go,
+`disableNameSuffix`): the waypoint's account is `waypoint`, the ingress's
+`bookinfo-gateway-istio`."""
+
+
+def deployed_gateway_accounts(index: Index) -> dict[str, set[str]]:
+    """Namespace → the ServiceAccounts istiod creates for the Gateways of its classes
+    among the objects: policies may name them before they exist."""
+    accounts: dict[str, set[str]] = {}
+    for gateway in index.of(gateway_api("Gateway")):
+        gateway_class = str(spec_of(gateway).get("gatewayClassName"))
+        if gateway_class in ISTIO_DEPLOYED_CLASSES:
+            suffix = "" if gateway_class in UNSUFFIXED_CLASSES else f"-{gateway_class}"
+            accounts.setdefault(index.ns(gateway), set()).add(f"{_name(gateway)}{suffix}")
+    return accounts
+
+
 def _gateway_pods(index: Index) -> dict[str, list[tuple[str, Mapping]]]:
     """Namespace → (Gateway name, pod labels) of every Gateway API gateway's pods: the
     Pods and pod templates labelled with a gateway name, and the pods istiod will deploy

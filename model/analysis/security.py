@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from model.analysis.findings import ERROR, WARNING
+from model.analysis.gateway_api import deployed_gateway_accounts
 from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, labels_text, selects, spec_of, vs_gateways
 from model.analysis.registry import rule
 
@@ -76,6 +77,8 @@ def principal_account_missing(index: Index) -> Iterable:
     accounts: dict[str, set[str]] = {}
     for account in index.of("ServiceAccount"):
         accounts.setdefault(index.ns(account), {"default"}).add(str((account.get("metadata") or {}).get("name")))
+    for namespace, names in deployed_gateway_accounts(index).items():
+        accounts.setdefault(namespace, {"default"}).update(names)
     ordered = {namespace: sorted(names) for namespace, names in accounts.items()}
     namespaces = _namespaces(index)
     for policy in index.of("AuthorizationPolicy"):
