@@ -31,8 +31,8 @@ LAYER_CODE = {
                 "model/routing_common.py"),
 }
 TOUCHES_ALSO = {"mesh": ("mesh",), "app": ("app", "traffic"), "traffic": ("traffic",)}
-NO_STACK = re.compile(r"^(README\.md|requirements-dev\.txt|\.github/.*|tests/.*|bench/.*|examples/.*|upstream/.*)$")
-STACK_FILE = re.compile(r"^Pulumi\.([^/]+)\.yaml$")
+NO_STACK = re.compile(r"^(README\.md|requirements-dev\.txt|\.github/.*|tests/.*|bench/.*|examples/.*|upstream/.*)\Z")
+STACK_FILE = re.compile(r"^Pulumi\.([^/]+)\.yaml\Z")
 
 
 def _stack_config(path: Path) -> dict:

@@ -1,6 +1,6 @@
-r"""Every pattern a stack setting is matched against ends at the end of the value:
-`$` also matches before a final newline, so `re.match(r"^...$")` accepts
-"value\n"; the settings' patterns end in `\Z` (or are used with fullmatch)."""
+r"""Every pattern a stack setting or an object's field is matched against ends at the
+end of the value: `$` also matches before a final newline, so `re.match(r"^...$")`
+accepts "value\n"; the project's patterns end in `\Z` (or are used with fullmatch)."""
 from __future__ import annotations
 
 import ast
@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-SETTINGS_SOURCES = sorted((ROOT / "model" / "settings").glob("*.py")) + [ROOT / "model" / "vocabulary.py"]
+SETTINGS_SOURCES = sorted(path for folder in ("model", "components", "meshplan", "policy", "ci")
+                          for path in (ROOT / folder).rglob("*.py") if "venv" not in path.parts)
 PATTERN_CALLS = {"compile", "match", "search"}
 """`re.` calls whose pattern must not end in `$` (fullmatch needs no anchor)."""
 
@@ -28,7 +29,7 @@ def patterns_ending_in_dollar(path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", SETTINGS_SOURCES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SETTINGS_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_settings_pattern_ends_in_dollar(path):
     assert patterns_ending_in_dollar(path) == []
 

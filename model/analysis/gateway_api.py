@@ -36,7 +36,7 @@ MINIMUM_CRD_VERSIONS: Mapping[str, tuple[int, int, int]] = {
     "backendtlspolicies.gateway.networking.k8s.io": (1, 4, 0),
     "tlsroutes.gateway.networking.k8s.io": (1, 5, 0),
 }
-SEMVER = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+SEMVER = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\Z")
 """What Masterminds semver's `NewVersion` (the parser crdversion.go uses) accepts: a `v`,
 minor and patch optional."""
 

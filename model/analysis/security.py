@@ -13,7 +13,7 @@ from model.analysis.index import ISTIO_NAMESPACE, Index, Workload, as_list, labe
 from model.analysis.registry import rule
 
 POLICIES = "auth.AuthorizationPoliciesAnalyzer"
-PRINCIPAL = re.compile(r"^(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$")
+PRINCIPAL = re.compile(r"^(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)\Z")
 PRINCIPAL_NAMESPACE = re.compile(r"/ns/(?P<ns>[^/*]+)/sa/")
 TRUST_DOMAIN = "cluster.local"
 
