@@ -180,7 +180,10 @@ def in_cluster(rendered: Rendered, cluster: str | None) -> Rendered:
     if cluster not in {c.name for c in clusters.clusters}:
         raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
                           message=f"not a cluster of this stack; one of {names}")
-    provider = {p.name: p.urn for p in rendered.providers()}[cluster]
+    provider = {p.name: p.urn for p in rendered.providers()}.get(cluster)
+    if provider is None:  # a traffic layer deploys nothing to a remote
+        raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
+                          message="this stack registers nothing in that cluster: its deployer there needs no rights")
     return replace(rendered, resources=[r for r in rendered.resources
                                         if (r.provider or "").rsplit("::", 1)[0] == provider])
 

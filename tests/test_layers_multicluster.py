@@ -139,3 +139,18 @@ def test_meshplan_rollout_plans_steps_on_a_multicluster_traffic_layer(tmp_path):
                           text=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "step 1: v1 25%, v2 25%, v3 50%" in done.stdout
+
+
+def test_rbac_of_a_multicluster_traffic_layer_grants_the_primary_and_refuses_the_remote_in_one_line(tmp_path):
+    from meshplan.rbac import deployer_manifests
+
+    rendered = render(write_layers(tmp_path)["traffic"])
+    rules = {m["metadata"].get("namespace"): m["rules"] for m in deployer_manifests(rendered, cluster="east")
+             if m["kind"] in ("Role", "ClusterRole")}
+    assert set(rules) == {"bookinfo"}
+    assert {r for rule in rules["bookinfo"] for r in rule["resources"]} == {
+        "destinationrules", "gateways", "virtualservices"}
+    with pytest.raises(ConfigError) as refused:
+        deployer_manifests(rendered, cluster="west")
+    assert str(refused.value).endswith('Pulumi.mc-traffic.yaml: --cluster = "west": this stack registers nothing '
+                                       "in that cluster: its deployer there needs no rights")
