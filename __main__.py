@@ -44,6 +44,11 @@ if settings.multicluster is not None:
                                   app_secrets=load_secrets(settings) if holds("app") else {}, holds=holds,
                                   after=after_references, traffic_after=waiting_for(step_allowed))
     pulumi.export("clusters", {c.name: c.role for c in settings.multicluster.clusters})
+    if holds("traffic"):
+        # Every primary holds the same traffic objects: the first one's table is the
+        # `traffic` output the step guard compares the next preview with.
+        pulumi.export("traffic", clusters.routings[settings.multicluster.primaries[0].name].traffic)
+        pulumi.export("rolloutGuard", step_allowed.summary)
 else:
     mesh = IstioMesh("mesh", StackArgs(settings=settings),
                      pulumi.ResourceOptions(depends_on=waiting_for(crds_fit)) if crds_fit else None) \

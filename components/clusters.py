@@ -31,6 +31,7 @@ from model.multicluster.plan import CACERTS_SECRET, ClusterPlan, cluster_plans
 from model.multicluster.secrets import cacerts_bundle, remote_secret, remote_secret_data
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 from model.settings import PROJECT, Settings
+from model.settings.cluster_types import layers_deploy_to
 from model.settings.parse_clusters import CACERTS_KEYS, cacerts_key
 
 RELEASE_NODES = {"base": "istio-base", "istiod": "istiod", "eastwest": "istio-eastwestgateway"}
@@ -112,6 +113,8 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
         def put(thing: str, build: Callable[[pulumi.ResourceOptions], object], cluster: str = c) -> None:
             builders[node(cluster, thing)] = build
 
+        if not layers_deploy_to(plan.cluster.role, holds):
+            continue  # a traffic layer registers nothing in a remote: no provider, no kubeconfig
         put("provider", lambda _o, c=c: providers.setdefault(c, kubernetes_provider(settings, c, secrets)))
         if holds("mesh"):
             put("namespace", lambda o, p=plan: register(p.pulumi_name("namespace-istio-system"), p.namespace, o))

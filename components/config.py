@@ -20,7 +20,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
-from model.settings.cluster_types import TRUST_PROVIDED
+from model.settings.cluster_types import TRUST_PROVIDED, layers_deploy_to
 from model.multicluster.secrets import cacerts_bundle
 from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cacerts_key
 from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, SECRET_SHOWN, Settings, from_engine_config, parse_settings,
@@ -97,8 +97,9 @@ def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
     if mc is None:
         return {}
     config = pulumi.Config(PROJECT)
-    keys = [c.kubeconfig.secret for c in mc.clusters if c.kubeconfig.secret]
-    if mc.mesh.trust_mode == TRUST_PROVIDED:
+    holds = settings.layers.holds
+    keys = [c.kubeconfig.secret for c in mc.clusters if c.kubeconfig.secret and layers_deploy_to(c.role, holds)]
+    if mc.mesh.trust_mode == TRUST_PROVIDED and holds("mesh"):
         keys += [cacerts_key(c.name) for c in mc.primaries]
     values = {}
     for key in keys:

@@ -20,11 +20,15 @@ How it is derived:
   too: `MANIFEST_FILE_KINDS` lists the kinds of each (a test holds it to the file).
 - A cluster object the program reads (the Gateway API's HTTPRoute CRD when a cluster
   admin owns the CRDs): get, list and watch on its kind.
+A multi-cluster stack registers each object through one cluster's provider: its
+deployer's rights are per cluster (`--cluster NAME`), what the program registers in
+that cluster and nothing of the others' (a remote gets no traffic kinds).
 Discovery (`/api`, `/apis`, `/openapi`) is granted to every authenticated user by
 Kubernetes' default `system:discovery` role and is not repeated here."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from meshplan.render.recording import Rendered
 from model.ambient import GATEWAY_API_RELEASE_URL
@@ -160,10 +164,36 @@ def _rules(access: dict[tuple[str, str], set[str]]) -> list[dict]:
     return [_rule(group, resources, verbs) for (group, verbs), resources in sorted(grouped.items())]
 
 
-def deployer_manifests(rendered: Rendered, *, namespace: str = "pulumi-deployers") -> list[dict]:
+def in_cluster(rendered: Rendered, cluster: str | None) -> Rendered:
+    """What the render registers in one cluster: the resources its provider deploys.
+    A stack with `clusters` needs a cluster named; a one-cluster stack takes none."""
+    clusters = rendered.settings.multicluster
+    names = ", ".join(c.name for c in clusters.clusters) if clusters is not None else ""
+    if clusters is None:
+        if cluster is None:
+            return rendered
+        raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
+                          message="this stack has no `clusters`: its deployer is for its one cluster; drop --cluster")
+    if cluster is None:
+        raise ConfigError(file=rendered.source, path="--cluster",
+                          message=f"this stack deploys to several clusters: name one with --cluster ({names})")
+    if cluster not in {c.name for c in clusters.clusters}:
+        raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
+                          message=f"not a cluster of this stack; one of {names}")
+    provider = {p.name: p.urn for p in rendered.providers()}.get(cluster)
+    if provider is None:  # a traffic layer deploys nothing to a remote
+        raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
+                          message="this stack registers nothing in that cluster: its deployer there needs no rights")
+    return replace(rendered, resources=[r for r in rendered.resources
+                                        if (r.provider or "").rsplit("::", 1)[0] == provider])
+
+
+def deployer_manifests(rendered: Rendered, *, namespace: str = "pulumi-deployers",
+                       cluster: str | None = None) -> list[dict]:
     """The ServiceAccount `<stack>-deployer` in `namespace`, a Role and RoleBinding per
     namespace the stack manages objects in, and a ClusterRole and binding when it
-    manages cluster-scoped ones."""
+    manages cluster-scoped ones; of a multi-cluster stack, in `cluster`."""
+    rendered = in_cluster(rendered, cluster)
     name = f"{rendered.stack}-deployer"
     subject = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
     labels = {"app.kubernetes.io/managed-by": "meshplan-rbac", "bookinfo-mesh/stack": rendered.stack}

@@ -20,6 +20,8 @@ from model.routing_common import GATEWAY_NAME
 from model.settings import Route, Settings
 
 MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshNamespaces")
+CLUSTERS_OUTPUT = "clusters"
+"""A multi-cluster mesh stack's further output (`clusters_contract`)."""
 APP_OUTPUTS = ("layers", "namespace", "services")
 """The outputs a stack of that layer exports (README, "Layered stacks", has the table)."""
 
@@ -54,7 +56,61 @@ def mesh_outputs(settings: Settings) -> dict[str, Any]:
         outputs["dataPlane"] = settings.istio.data_plane
     if settings.gateway_api_routes:
         outputs["gatewayApi"] = {"channel": settings.gateway_api.channel}
+    if settings.multicluster is not None:
+        outputs[CLUSTERS_OUTPUT] = clusters_contract(settings)
     return outputs
+
+
+def clusters_contract(settings: Settings) -> dict[str, Any] | None:
+    """The `clusters` map every layer of a multi-cluster environment repeats, as the
+    mesh stack exports it: each cluster's role, network, control plane, API server and
+    east-west gateway, without where its kubeconfig comes from (each stack's own
+    credentials); None for a one-cluster stack."""
+    if settings.multicluster is None:
+        return None
+    contract = {}
+    for cluster in settings.multicluster.clusters:
+        east_west = {"serviceType": cluster.east_west.service_type}
+        if cluster.east_west.address is not None:
+            east_west["address"] = cluster.east_west.address
+        entry = {"role": cluster.role, "network": cluster.network, "apiServer": cluster.api_server,
+                 "eastWest": east_west}
+        if cluster.control_plane is not None:
+            entry["controlPlane"] = cluster.control_plane
+        contract[cluster.name] = entry
+    return contract
+
+
+def _first_difference(path: str, mine: Any, theirs: Any) -> tuple[str, Any, Any] | None:
+    """(key path, this stack's value, the mesh stack's) of the first place two
+    contract values differ, keys in order; None when they are equal."""
+    if isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+        for key in (*mine, *(k for k in theirs if k not in mine)):
+            found = _first_difference(f"{path}.{key}", mine.get(key), theirs.get(key))
+            if found is not None:
+                return found
+        return None
+    return None if mine == theirs else (path, mine, theirs)
+
+
+def clusters_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
+    """Where this stack's `clusters` map differs first from the mesh stack's: each
+    layer deploys to the clusters the mesh was installed in, as it installed them."""
+    stack = settings.layers.stack_refs["mesh"]
+    found = _first_difference("clusters", clusters_contract(settings), mesh.get(CLUSTERS_OUTPUT))
+    if found is None:
+        return None
+    path, mine, theirs = found
+    if theirs is None:
+        return _refused(settings, path, mine, f"the mesh stack {stack} has no such "
+                        f"{'clusters' if path == 'clusters' else 'key'}: every layer repeats its clusters map")
+    if mine is None:
+        shown = f"clusters {', '.join(theirs)}" if path == "clusters" else repr(theirs)
+        return ConfigError(file=settings.source, path=f"{PROJECT}:{path}",
+                           message=f"not set; the mesh stack {stack} has {shown}: every layer repeats its "
+                                   f"clusters map")
+    return _refused(settings, path, mine, f"the mesh stack {stack} has {theirs!r}: every layer repeats its "
+                                          f"clusters map")
 
 
 def app_outputs(settings: Settings) -> dict[str, Any]:
@@ -99,7 +155,7 @@ def _missing(settings: Settings, layer: str, outputs: Mapping, wanted: tuple[str
 
 def mesh_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
     """The first way this stack disagrees with the mesh stack it builds on, if any."""
-    missing = _missing(settings, "mesh", mesh, MESH_OUTPUTS)
+    missing = _missing(settings, "mesh", mesh, MESH_OUTPUTS) or clusters_mismatch(settings, mesh)
     if missing:
         return missing
     stack = settings.layers.stack_refs["mesh"]

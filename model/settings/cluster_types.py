@@ -4,7 +4,7 @@ stack: one mesh (ID, trust domain, trust mode) over named clusters, each a prima
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 PRIMARY, REMOTE = "primary", "remote"
 ROLES = (PRIMARY, REMOTE)
@@ -13,6 +13,13 @@ TRUST_MODES = (TRUST_PROVIDED, TRUST_SELF_SIGNED)
 EAST_WEST_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 """How another network reaches the east-west gateway: a ClusterIP is reachable from
 no other cluster."""
+
+
+def layers_deploy_to(role: str, holds: Callable[[str], bool]) -> bool:
+    """Whether a stack holding these layers registers anything in a cluster of this
+    role (and so needs its provider and kubeconfig): the mesh and the application go
+    to every cluster, the traffic objects to the primaries only."""
+    return holds("mesh") or holds("app") or (holds("traffic") and role == PRIMARY)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -74,7 +74,7 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
         raise secret_not_set(not_set[0], stack=stack, source=source)
     multicluster = parse_clusters(root, application=app.application, environment=env_name,
                                   data_plane=istio.data_plane, stack=stack, install=istio.install,
-                                  unset_secrets_allowed=unset_secrets_allowed)
+                                  unset_secrets_allowed=unset_secrets_allowed, holds=layers.holds)
     if stray:
         raise root.unknown_key(stray[0], TOP_LEVEL_KEYS.with_names(*named))
     check_clusters_traffic(root, traffic_api, multicluster is not None)

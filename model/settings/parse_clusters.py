@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from model.apps import Application
 from model.errors import ConfigError
 from model.names import CLUSTER_DOMAIN
-from model.settings.cluster_types import (EAST_WEST_SERVICE_TYPES, PRIMARY, REMOTE, ROLES, TRUST_MODES,
+from model.settings.cluster_types import (EAST_WEST_SERVICE_TYPES, PRIMARY, REMOTE, ROLES, TRUST_MODES, layers_deploy_to,
                                           TRUST_PROVIDED, TRUST_SELF_SIGNED, ClusterSettings, EastWest,
                                           KubeconfigSource, MeshSettings, MultiClusterSettings)
 from model.settings.reader import CONFIG_KEYS, Cursor, Keys
@@ -73,11 +73,14 @@ def cluster_secret_keys(config: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def parse_clusters(root: Cursor, *, application: Application, environment: str, data_plane: str, stack: str,
-                   install: bool = True, unset_secrets_allowed: bool = False) -> MultiClusterSettings | None:
+                   install: bool = True, unset_secrets_allowed: bool = False,
+                   holds: Callable[[str], bool] = lambda _layer: True) -> MultiClusterSettings | None:
     """The multi-cluster settings, or None for a one-cluster stack (no `clusters`).
     `root` is the cursor at the project prefix; `install` is `istio.install`;
     `unset_secrets_allowed` as in `parse_settings` (an offline render lists missing
-    secrets instead of stopping)."""
+    secrets instead of stopping); `holds` says which layers the stack holds: a layer
+    needs the kubeconfigs of the clusters it deploys to only, and `cacerts` only the
+    mesh layer."""
     at = root["clusters"].mapping()
     placement_at = root["app"].mapping()[PLACEMENT_KEY]
     if not at.keys():
@@ -89,7 +92,7 @@ def parse_clusters(root: Cursor, *, application: Application, environment: str, 
                                     placement_at.raw)
         return None
     not_set: list[str] = []
-    clusters = tuple(_cluster(at, name, root, environment, not_set) for name in at.keys())
+    clusters = tuple(_cluster(at, name, root, environment, not_set, holds) for name in at.keys())
     _check_one_owner(at, clusters)
     _check_roles(at, clusters)
     mesh = _mesh(root, clusters)
@@ -101,7 +104,7 @@ def parse_clusters(root: Cursor, *, application: Application, environment: str, 
         raise root["istio"]["install"].fail("a mesh over several clusters installs Istio in each (cluster ID, "
                                             "network, mesh ID and trust are chart values); remove istio.install",
                                             False)
-    if mesh.trust_mode == TRUST_PROVIDED:
+    if mesh.trust_mode == TRUST_PROVIDED and holds("mesh"):
         for cluster in clusters:
             if cluster.is_primary:
                 _secret_key(root, cacerts_key(cluster.name), "an intermediate CA bundle (a JSON object with "
@@ -116,7 +119,8 @@ def secret_not_set(root: Cursor, key: str, stack: str) -> ConfigError:
     return root[key].fail(f"not set; set it with pulumi config set --secret {key} <value> --stack {stack}")
 
 
-def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_set: list[str]) -> ClusterSettings:
+def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_set: list[str],
+             holds: Callable[[str], bool]) -> ClusterSettings:
     at = clusters[name]
     if not DNS_LABEL_RE.match(name):
         raise at.holding(name).fail("expected a cluster name: a DNS-1123 label (lowercase letters, digits and '-', "
@@ -142,7 +146,8 @@ def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_se
         name=name, role=role, control_plane=control_plane,
         network=at.get("network", "", lambda c: c.string(
             pattern=_NETWORK_RE, what="a network name (a label value: letters, digits, '-', '_', '.')")),
-        kubeconfig=_kubeconfig(at["kubeconfig"], name, root, environment, not_set),
+        kubeconfig=_kubeconfig(at["kubeconfig"], name, root, environment,
+                               not_set if layers_deploy_to(role, holds) else []),
         api_server=at.get("apiServer", "", _api_server),
         east_west=EastWest(
             service_type=east_west.get("serviceType", "LoadBalancer",
