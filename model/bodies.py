@@ -9,6 +9,7 @@ through that proxy rather than copying it, so a value unknown in a field no rule
 reads never stops a policy. Dicts and lists take the fast path."""
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -66,3 +67,15 @@ def plain_data(value: Any) -> Any:
     if is_list(value):
         return [plain_data(item) for item in value]
     return value
+
+
+def merged(base: Mapping, over: Mapping) -> dict:
+    """`over` merged into a copy of `base`, maps key by key, everything else replaced:
+    how Helm merges values over a chart's defaults and a profile (mustMergeOverwrite)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

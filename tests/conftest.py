@@ -78,3 +78,12 @@ def tmp_stack(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+def write_package(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A small package tree for the source-reading tests: relative path → text."""
+    for relative, text in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path

@@ -14,6 +14,7 @@ from functools import cache
 
 import yaml
 
+from model.bodies import merged
 from tests.upstream import upstream
 
 META_KEYS = ("profile", "platform", "compatibilityVersion")
@@ -85,19 +86,10 @@ def as_read(chart: str, values: dict, readable: dict) -> tuple[dict, list[str]]:
             del checked["global"]
     scope = DESCOPED.get(chart)
     if scope and isinstance(checked.get(scope), dict) and scope not in readable:
-        checked = merge(checked, checked.pop(scope))
+        checked = merged(checked, checked.pop(scope))
     return checked, problems
 
 
-def merge(base: dict, over: dict) -> dict:
-    """`over` merged into a copy of `base`, maps key by key (Helm's mustMergeOverwrite)."""
-    merged = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def merged_values(chart: str, readable: dict, values: dict) -> dict:
@@ -106,13 +98,13 @@ def merged_values(chart: str, readable: dict, values: dict) -> dict:
     profile, platform = profile_names(values)
     result = copy.deepcopy(readable)
     if profile:
-        result = merge(result, profile_file(chart, f"profile-{profile}"))
+        result = merged(result, profile_file(chart, f"profile-{profile}"))
     if platform:
-        result = merge(result, profile_file(chart, f"profile-platform-{platform}"))
-    result = merge(result, values)
+        result = merged(result, profile_file(chart, f"profile-platform-{platform}"))
+    result = merged(result, values)
     scope = DESCOPED.get(chart)
     if scope and isinstance(result.get(scope), dict):
-        result = merge(result, result[scope])
+        result = merged(result, result[scope])
     if chart in FLATTENS_GLOBALS and isinstance(result.get("global"), dict):
-        result = merge(result, result["global"])
+        result = merged(result, result["global"])
     return result

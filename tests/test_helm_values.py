@@ -18,6 +18,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from model.bodies import merged
 from tests.conftest import EXAMPLES, ROOT, STACKS, render_file
 from tests.helm_profiles import as_read, profile_problems
 from tests.upstream import upstream
@@ -94,13 +95,7 @@ def unknown_or_mistyped(values: dict, defaults: dict, cr_spec: dict | None, path
 
 def coalesced(defaults: dict, values: dict) -> dict:
     """Values as Helm merges them before validating against the chart's schema."""
-    merged = copy.deepcopy(defaults)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = coalesced(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return merged(defaults, values)
 
 
 PROFILE_KEYS = ("profile", "platform", "compatibilityVersion")

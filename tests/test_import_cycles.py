@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_package
 
 
 def module_files(root: Path, package: str) -> dict[str, Path]:
@@ -150,16 +150,9 @@ def test_the_graph_sees_meshplan_s_imports_at_every_level():
     assert "meshplan.diff.formats" in graph["meshplan.commands.rollout"]  # `from meshplan.diff import formats`
 
 
-def _package(tmp_path: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = tmp_path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
 
 def test_a_circle_through_a_function_level_import_is_found_and_named(tmp_path):
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/cli.py": "from pkg.commands import run\n",
         "pkg/commands/__init__.py": "",
@@ -170,7 +163,7 @@ def test_a_circle_through_a_function_level_import_is_found_and_named(tmp_path):
 
 
 def test_a_circle_through_a_package_init_and_a_relative_import_is_found(tmp_path):
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/render/__init__.py": "from .engine import render\n",
         "pkg/render/engine.py": "from ..check import check\n",
@@ -181,7 +174,7 @@ def test_a_circle_through_a_package_init_and_a_relative_import_is_found(tmp_path
 
 
 def test_modules_that_import_each_other_one_way_are_no_circle(tmp_path):
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/a.py": "from pkg import b\nimport pkg.c\n",
         "pkg/b.py": "from pkg.c import thing\n",
@@ -193,7 +186,7 @@ def test_modules_that_import_each_other_one_way_are_no_circle(tmp_path):
 def test_a_module_reading_a_name_from_its_own_package_s_init_is_a_circle(tmp_path):
     """`pkg.apps.__init__` imports `pkg.apps.bms`, which reads `Service` from the
     package before its `__init__` has defined it."""
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/apps/__init__.py": "from pkg.apps.types import Service\nfrom pkg.apps.bms import bms\n",
         "pkg/apps/types.py": "class Service: pass\n",
@@ -205,7 +198,7 @@ def test_a_module_reading_a_name_from_its_own_package_s_init_is_a_circle(tmp_pat
 def test_a_package_init_re_exporting_submodules_that_import_siblings_directly_is_no_circle(tmp_path):
     """A module's own packages are loading before its first line runs: importing a
     sibling through its full name or a relative one reads nothing from them."""
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/apps/__init__.py": "from pkg.apps.bms import bms\nfrom pkg.apps import bookinfo\n",
         "pkg/apps/types.py": "class Service: pass\n",

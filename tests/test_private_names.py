@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_package
 
 SKIPPED = {"venv", "node_modules", ".git"}
 
@@ -73,16 +73,9 @@ def test_no_module_takes_a_private_name_from_another_module():
     assert private_imports(ROOT) == []
 
 
-def _package(tmp_path: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = tmp_path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
 
 def test_every_way_of_taking_a_private_name_is_found(tmp_path):
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/rules.py": "_helper = 1\nshared = 2\n",
         "pkg/direct.py": "from pkg.rules import _helper, shared\n",
@@ -101,7 +94,7 @@ def test_every_way_of_taking_a_private_name_is_found(tmp_path):
 
 
 def test_public_dunder_future_and_other_projects_names_are_allowed(tmp_path):
-    root = _package(tmp_path, {
+    root = write_package(tmp_path, {
         "pkg/__init__.py": "__version__ = '1'\n",
         "pkg/__main__.py": "",
         "pkg/rules.py": "from __future__ import annotations\nfrom os import _exit\nimport pkg.__main__\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from model.bodies import merged
 from model.mesh import gateway_values, istio_install
 from model.multicluster.objects import EASTWEST_RELEASE
 from model.settings import Settings
@@ -24,14 +25,6 @@ def _one_cluster_values(settings: Settings, key: str) -> dict:
     return copy.deepcopy(release.values)
 
 
-def merged(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def base_values(settings: Settings, cluster: ClusterSettings) -> dict:
