@@ -316,3 +316,40 @@ def gateway_api_stacks(draw) -> Environment:
         config.pop("egress", None)
         config["istio"] = {"dataPlane": "ambient"}
     return Environment(stacks=(("generated-gateway-api", config),))
+
+
+@st.composite
+def multicluster_stacks(draw) -> Environment:
+    """A Bookinfo stack over two or three clusters: one primary, then primaries or
+    remotes of the first primary, each on its own network or sharing one, with every
+    version placed somewhere; trust provided (each primary's cacerts) or self-signed
+    with one primary."""
+    from tests.conftest import with_secrets_set
+
+    [(_, config)] = draw(single_stack().filter(
+        lambda env: env.stacks[0][1].get("app", {}).get("name") != "bms" and "istio" not in env.stacks[0][1])).stacks
+    roles = ["primary", *draw(st.lists(st.sampled_from(["primary", "remote"]), min_size=1, max_size=2))]
+    shared_network = draw(st.booleans()) and "remote" not in roles
+    names = draw(st.lists(dns_label(max_size=12).filter(lambda n: n[0].isalpha()), min_size=len(roles),
+                          max_size=len(roles), unique=True))
+    clusters = {}
+    for i, (name, role) in enumerate(zip(names, roles)):
+        cluster = {"role": role, "network": "net" if shared_network else f"net-{name}",
+                   "apiServer": f"https://10.{i}.0.10:6443"}
+        if role == "primary":
+            cluster["eastWest"] = {"address": f"34.75.71.{i + 1}"}
+        else:
+            cluster["controlPlane"] = names[0]
+        clusters[name] = cluster
+    primaries = roles.count("primary")
+    config["mesh"] = {"id": "mesh1", "trust": {"mode": "provided" if primaries > 1 or draw(st.booleans())
+                                                 else "selfSigned"}}
+    config["clusters"] = clusters
+    placement = {}
+    for service_name, service_config in config["services"].items():
+        if draw(st.booleans()):
+            placement[service_name] = {version: draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+                                       for version in service_config["versions"]}
+    if placement:
+        config["app"] = {"placement": placement}
+    return Environment(stacks=(("generated-clusters", with_secrets_set(config)),))

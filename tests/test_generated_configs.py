@@ -13,7 +13,8 @@ the istio revision, rollout settings, and layered environments, whose traffic st
 renders against the outputs of the mesh and app stacks it references; and the same
 stacks routed with the Gateway API (sidecar or ambient), whose Gateway API objects
 pass the v1.5.1 CRDs of their channel, and whose HTTPRoutes send only to Services
-the stack renders.
+the stack renders; and stacks over two or three clusters (a tenth as many examples),
+whose every resource is on its cluster's provider and which `meshplan check` passes.
 
 300 examples by default; `BOOKINFO_MESH_EXAMPLES` (CI: 2000) sets how many. No
 example database: every run draws afresh, and nothing is written to the checkout."""
@@ -33,7 +34,7 @@ from meshplan.render.engine import run_program
 from model.analysis import CATALOGUE, analyze
 from model.settings import parse_settings
 from model.object_names import name_problems, release_problems
-from tests.generated_stacks import Environment, environments, gateway_api_stacks, stack_ref
+from tests.generated_stacks import Environment, environments, gateway_api_stacks, multicluster_stacks, stack_ref
 from tests.test_helm_values import values_problems
 from tests.upstream import SHARED_TOOLS, upstream
 
@@ -225,6 +226,23 @@ def test_a_generated_gateway_api_config_renders_routes_to_services_it_renders(cr
             and not any(g.endswith("egressgateway") for g in o["spec"].get("gateways", []))] == []
     waypoints = [o for o in objects if o["kind"] == "Gateway" and o["metadata"]["name"] == "waypoint"]
     assert len(waypoints) == (1 if parsed.ambient else 0)
+    assert problems == []
+
+
+@settings(settings.get_profile("generated-configs"), max_examples=max(EXAMPLES // 10, 20))
+@given(multicluster_stacks())
+def test_a_generated_multicluster_config_renders_every_cluster_on_its_provider(crds, environment):
+    """Fewer examples: each renders two or three clusters."""
+    from meshplan.check import check_rendered
+
+    [(stack, config)] = environment.stacks
+    parsed = parse_settings(config, stack=stack, source=f"Pulumi.{stack}.yaml")
+    rendered = run_program(config, settings=parsed, stack=stack, source=f"Pulumi.{stack}.yaml")
+    problems = problems_of(crds, rendered)
+    clusters = {cluster.name for cluster in parsed.multicluster.clusters}
+    problems += [f"{name}: on provider {cluster}" for name, _, cluster in rendered.provider_clusters()
+                 if cluster not in clusters]
+    problems += [f"{f.code} {f.kind} {f.name}: {f.message}" for f in check_rendered(rendered) if f.level == "error"]
     assert problems == []
 
 
