@@ -300,7 +300,9 @@ def test_a_second_ctrl_c_lets_pulumi_terminate_and_the_line_says_how_to_unlock(c
     out, err = meshplan.communicate(timeout=120)
     assert meshplan.returncode == 130
     assert "    ^C received; terminating" in err
-    assert err.splitlines()[-1] == (
+    # The last line that says something: once, under a loaded CI machine, the output
+    # of this run ended in an empty line after it (not reproduced since).
+    assert [line for line in err.splitlines() if line.strip()][-1] == (
         f"error: interrupted; pulumi up of {STEP_1} was cancelled; the stack config holds {STEP_1}, the stack still "
         f"holds {START}; run the same command to resume (interrupted twice, pulumi terminated at once: if the stack "
         "is locked, run pulumi cancel first)")
