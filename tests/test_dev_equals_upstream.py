@@ -14,12 +14,10 @@ Deliberate differences, each applied to upstream's objects below and so asserted
 """
 from __future__ import annotations
 
-import copy
 
-import yaml
 
 from tests.conftest import objects_of, render_stack
-from tests.upstream import upstream
+from tests.upstream import objects_in
 
 NS = "bookinfo"
 SAMPLES = "istio-1.30.3/samples/bookinfo"
@@ -32,14 +30,7 @@ UPSTREAM_GATEWAY_PORT, HELM_GATEWAY_PORT = 8080, 80
 
 def upstream_objects(file: str, kind: str) -> dict[str, dict]:
     """Upstream's objects of one kind in one sample file, by name, in namespace bookinfo."""
-    found = {}
-    for document in yaml.safe_load_all(upstream(f"{SAMPLES}/{file}").read_text()):
-        if document and document["kind"] == kind:
-            placed = copy.deepcopy(document)
-            placed["metadata"]["namespace"] = NS
-            found[placed["metadata"]["name"]] = placed
-    assert found, f"{file} holds no {kind}"
-    return found
+    return objects_in(f"{SAMPLES}/{file}", kind, namespace=NS)
 
 
 def deployed_versions() -> dict[str, set[str]]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from tests.conftest import EXAMPLES, objects_of, render_file, render_stack
-from tests.upstream import upstream
+from tests.upstream import objects_in
 
 NS = "bookinfo"
 SAMPLES = "istio-ambient/samples/bookinfo"
@@ -28,14 +27,7 @@ EXAMPLE_FILES = ("route-all-v1", "route-reviews-v1", "route-reviews-v3", "route-
 
 def upstream_objects(file: str, kind: str, *, folder: str = SAMPLES) -> dict[str, dict]:
     """Upstream's objects of one kind in one file, by name, in namespace bookinfo."""
-    found = {}
-    for document in yaml.safe_load_all(upstream(f"{folder}/{file}").read_text()):
-        if document and document["kind"] == kind:
-            placed = copy.deepcopy(document)
-            placed["metadata"]["namespace"] = NS
-            found[placed["metadata"]["name"]] = placed
-    assert found, f"{file} holds no {kind}"
-    return found
+    return objects_in(f"{folder}/{file}", kind, namespace=NS)
 
 
 def gateway_api_objects(rendered, kind: str) -> dict[str, dict]:

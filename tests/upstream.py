@@ -12,6 +12,7 @@ marks `published: false`, which no runner can fetch (they skip with the manifest
 reason)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from functools import cache
@@ -19,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -109,3 +111,16 @@ def shared_tool(name: str) -> Path:
         pytest.skip(f"{path} is absent: a checker kept beside the reference copy of the upstream artifacts, "
                     "not published")
     return path
+
+
+def objects_in(path: str, kind: str, *, namespace: str) -> dict[str, dict]:
+    """Upstream's objects of one kind in one artifact file, by name, placed in
+    `namespace` (upstream's samples leave it to `kubectl apply -n`)."""
+    found = {}
+    for document in yaml.safe_load_all(upstream(path).read_text()):
+        if document and document["kind"] == kind:
+            placed = copy.deepcopy(document)
+            placed["metadata"]["namespace"] = namespace
+            found[placed["metadata"]["name"]] = placed
+    assert found, f"{path} holds no {kind}"
+    return found
