@@ -28,7 +28,7 @@ from model.mesh import ISTIO_NAMESPACE, HelmRelease
 from model.multicluster.graph import dependency_edges, in_order, node
 from model.multicluster.placement import settings_in_cluster
 from model.multicluster.plan import CACERTS_SECRET, ClusterPlan, cluster_plans
-from model.multicluster.secrets import cacerts_bundle, remote_secret, remote_secret_data
+from model.multicluster.secrets import cacerts_bundle, kubeconfig_context, remote_secret, remote_secret_data
 from model.names import SECRET_NOT_SET_SHOWN, SECRET_SHOWN
 from model.settings import PROJECT, Settings
 from model.settings.cluster_types import layers_deploy_to
@@ -62,8 +62,15 @@ def kubernetes_provider(settings: Settings, cluster_name: str,
         reference = pulumi.StackReference(f"{cluster_name}-kubeconfig", stack_name=source.stack_ref)
         kubeconfig = pulumi.Output.secret(reference.require_output(source.output))
     else:
-        kubeconfig = None
-    return kubernetes.Provider(cluster_name, kubeconfig=kubeconfig, context=source.context,
+        return kubernetes.Provider(cluster_name, context=source.context, cluster_identifier=cluster_name)
+    where = f"{PROJECT}:{source.secret}" if source.secret else f"{source.stack_ref} output {source.output}"
+
+    def context(text: str) -> str:
+        if text in (SECRET_NOT_SET_SHOWN, SECRET_SHOWN):  # an offline render's stand-ins
+            return text
+        return kubeconfig_context(text, file=settings.source, path=where)
+    # Strict mode (kubernetes:strictMode) requires the context as well as the kubeconfig.
+    return kubernetes.Provider(cluster_name, kubeconfig=kubeconfig, context=kubeconfig.apply(context),
                                cluster_identifier=cluster_name)
 
 

@@ -21,8 +21,9 @@ from pulumi.runtime import config as runtime_config
 
 from model.errors import ConfigError
 from model.settings.cluster_types import TRUST_PROVIDED, layers_deploy_to
-from model.multicluster.secrets import cacerts_bundle
+from model.multicluster.secrets import cacerts_bundle, kubeconfig_context
 from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cacerts_key
+from model.settings.parse_provider import provider_config_from_engine
 from model.settings import (PROJECT, SECRET_NOT_SET_SHOWN, SECRET_SHOWN, Settings, from_engine_config, parse_settings,
                             secret_not_set)
 
@@ -53,7 +54,8 @@ def settings_from_engine() -> Settings:
     try:
         return parse_settings(from_engine_config(engine_config, secret_keys), stack=stack,
                               source=f"Pulumi.{stack}.yaml",
-                              unset_secrets_allowed=_UNSET_SECRETS_AS_PLACEHOLDERS.get())
+                              unset_secrets_allowed=_UNSET_SECRETS_AS_PLACEHOLDERS.get(),
+                              provider_config=provider_config_from_engine(engine_config))
     except ConfigError as error:
         # RunError ends the program with its message alone, no traceback.
         raise pulumi.RunError(str(error)) from None
@@ -106,6 +108,8 @@ def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
         if key not in mc.secrets_not_set:
             if key.startswith(CLUSTER_SECRET_PREFIXES[1]):
                 _check_cacerts(config, key, settings)
+            else:
+                _check_kubeconfig_context(config, key, settings)
             values[key] = config.require_secret(key)
         elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
             values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
@@ -123,5 +127,18 @@ def _check_cacerts(config: pulumi.Config, key: str, settings: Settings) -> None:
         return
     try:
         cacerts_bundle(text, file=settings.source, path=f"{PROJECT}:{key}")
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def _check_kubeconfig_context(config: pulumi.Config, key: str, settings: Settings) -> None:
+    """A kubeconfig its provider cannot take a context from (strict mode requires
+    one) stops the run here, before anything is registered; only context names are
+    echoed."""
+    text = config.require(key)
+    if text == SECRET_SHOWN:
+        return
+    try:
+        kubeconfig_context(text, file=settings.source, path=f"{PROJECT}:{key}")
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None

@@ -18,7 +18,8 @@ def settings_of(text: str, *, source: str = "Pulumi.example.yaml", with_secrets:
     """(Settings, MultiClusterSettings) of a stack text as the program parses it,
     its secret keys set (`with_secrets=False`: listed as not set, an offline parse)."""
     import yaml
-    raw = {key.split(":", 1)[1]: value for key, value in yaml.safe_load(text)["config"].items()}
+    raw = {key.split(":", 1)[1]: value for key, value in yaml.safe_load(text)["config"].items()
+           if key.startswith("bookinfo-mesh:")}
     if with_secrets:
         for cluster, body in raw["clusters"].items():
             raw[f"kubeconfig-{cluster}"] = SecretValue(SECRET_SHOWN)

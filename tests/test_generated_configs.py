@@ -237,7 +237,9 @@ def test_a_generated_multicluster_config_renders_every_cluster_on_its_provider(c
 
     [(stack, config)] = environment.stacks
     parsed = parse_settings(config, stack=stack, source=f"Pulumi.{stack}.yaml")
-    rendered = run_program(config, settings=parsed, stack=stack, source=f"Pulumi.{stack}.yaml")
+    # A stack over clusters runs its provider in strict mode (model/settings/parse_provider.py).
+    rendered = run_program(config, settings=parsed, stack=stack, source=f"Pulumi.{stack}.yaml",
+                           provider_config={"strictMode": "true"})
     problems = problems_of(crds, rendered)
     clusters = {cluster.name for cluster in parsed.multicluster.clusters}
     problems += [f"{name}: on provider {cluster}" for name, _, cluster in rendered.provider_clusters()

@@ -97,8 +97,8 @@ def test_a_set_kubeconfig_reaches_the_provider_only_as_a_secret():
     path = EXAMPLES / "primary-remote-multi-network.yaml"
     raw = read_stack_file(str(path))
     pem = f"-----BEGIN CERTIFICATE-----\n{PLAINTEXT}\n-----END CERTIFICATE-----\n"
-    raw["kubeconfig-east"] = SecretValue(f"apiVersion: v1\nusers: [{{name: e, user: {{token: {PLAINTEXT}}}}}]")
-    raw["kubeconfig-west"] = SecretValue(f"{PLAINTEXT}-west")
+    raw["kubeconfig-east"] = SecretValue(kubeconfig_text("east", PLAINTEXT))
+    raw["kubeconfig-west"] = SecretValue(kubeconfig_text("west", f"{PLAINTEXT}-west"))
     raw["cacerts-east"] = SecretValue(json.dumps({k: pem for k in ("ca-cert.pem", "ca-key.pem", "root-cert.pem",
                                                                    "cert-chain.pem")}))
     settings = parse_settings(raw, stack="pr", source=str(path))
@@ -107,6 +107,16 @@ def test_a_set_kubeconfig_reaches_the_provider_only_as_a_secret():
     shown = as_json(rendered) + as_yaml(rendered) + summary(rendered)
     assert "BEGIN CERTIFICATE" not in shown and PLAINTEXT not in shown
     assert {p.inputs["kubeconfig"] for p in rendered.providers()} == {SECRET_SHOWN}
+    # Strict mode's context, taken from the kubeconfig, is a secret like it.
+    assert {p.inputs["context"] for p in rendered.providers()} == {SECRET_SHOWN}
+
+
+def kubeconfig_text(cluster: str, token: str) -> str:
+    """A kubeconfig as a cloud's CLI writes one: one cluster, user and context."""
+    return (f"apiVersion: v1\nkind: Config\nclusters: [{{name: {cluster}, cluster: {{server: 'https://{cluster}:6443'}}}}]\n"
+            f"users: [{{name: admin, user: {{token: {token}}}}}]\n"
+            f"contexts: [{{name: {cluster}-admin, context: {{cluster: {cluster}, user: admin}}}}]\n"
+            f"current-context: {cluster}-admin\n")
 
 
 def test_a_one_cluster_stack_shows_no_providers_nor_provider_keys():
@@ -168,7 +178,8 @@ def test_a_cacerts_bundle_istiod_would_fail_on_stops_the_run_in_one_line_registe
     from model.errors import ConfigError
     path = EXAMPLES / "primary-remote-multi-network.yaml"
     raw = read_stack_file(str(path))
-    raw["kubeconfig-east"], raw["kubeconfig-west"] = SecretValue("a"), SecretValue("b")
+    raw["kubeconfig-east"] = SecretValue(kubeconfig_text("east", "a"))
+    raw["kubeconfig-west"] = SecretValue(kubeconfig_text("west", "b"))
     raw["cacerts-east"] = SecretValue(json.dumps({"ca-cert.pem": f"-----BEGIN {PLAINTEXT}"}))
     settings = parse_settings(raw, stack="pr", source=str(path))
     records = []

@@ -21,7 +21,8 @@ from meshplan.render.recording import SECRET_SHOWN, Rendered, plain, registratio
 from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
-from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_file
+from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_config, read_stack_file
+from model.settings.parse_provider import PROVIDER_NAMESPACE
 
 PROJECT_DIR = REPOSITORY  # the working directory's checkout: meshplan runs that checkout's own code
 
@@ -86,7 +87,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
                 previous_outputs: dict | None = None, report_only: bool = True,
                 reference_outputs: dict[str, dict] | None = None,
                 ref_files: Mapping[str, Path] | None = None,
-                cluster_objects: Mapping[str, dict | None] | None = None) -> Rendered:
+                cluster_objects: Mapping[str, dict | None] | None = None,
+                provider_config: Mapping[str, Any] | None = None) -> Rendered:
     """Run the program under mocks; one function of a little over a screen because
     the mocks it installs close over this run's recording. `previous_outputs`: what a StackReference (the
     program's reference to its own last deployment) reads; none by default.
@@ -94,7 +96,8 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
     qualified name; found from `ref_files` and the repository when not given.
     `report_only`: let the program's analyzers report instead of failing the run.
     `cluster_objects`: a stand-in for the cluster the program reads objects from (ID →
-    object, None: absent); by default nothing is read offline."""
+    object, None: absent); by default nothing is read offline. `provider_config`:
+    the stack's `kubernetes:` keys; by default those of the stack file `source`."""
     import pulumi
 
     from components.config import unset_secrets_as_placeholders
@@ -116,6 +119,12 @@ def run_program(raw_config: dict, *, settings: Settings, stack: str, source: str
         engine_config[full_key] = value if isinstance(value, str) else json.dumps(value)
         if _contains_secret(value):
             secret_keys.append(full_key)
+    # The provider's own keys reach the program as the engine hands them over: the
+    # program judges `kubernetes:strictMode` with the clusters.
+    if provider_config is None:
+        provider_config = read_stack_config(source)[1] if Path(source).is_file() else {}
+    for name, value in provider_config.items():
+        engine_config[f"{PROVIDER_NAMESPACE}:{name}"] = value if isinstance(value, str) else json.dumps(value)
 
     echo = sdk.echo_mocks(previous_outputs, reference_outputs, cluster_objects)
     sdk.start_mocks(echo, project=PROJECT, stack=stack, preview=preview,

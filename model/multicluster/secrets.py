@@ -103,6 +103,29 @@ def refuse_untrusted_kubeconfig(text: str, *, file: str, path: str) -> dict:
     return kubeconfig
 
 
+def kubeconfig_context(text: str, *, file: str, path: str) -> str:
+    """The context a cluster's provider is given (strict mode requires one): the
+    kubeconfig's `current-context`, or its only context; else one line saying why
+    none can be chosen. Only context names are echoed, never credentials."""
+    try:
+        kubeconfig = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(file=file, path=path, message="not a kubeconfig (YAML does not parse)") from None
+    if not isinstance(kubeconfig, dict):
+        raise ConfigError(file=file, path=path, message="not a kubeconfig mapping")
+    names = [str(entry.get("name")) for entry in kubeconfig.get("contexts") or [] if isinstance(entry, dict)]
+    current = kubeconfig.get("current-context")
+    if current:
+        if str(current) not in names:
+            raise ConfigError(file=file, path=path, message=f"current-context {current} names no context of the "
+                              f"kubeconfig (it has: {', '.join(names) or 'none'})")
+        return str(current)
+    if len(names) == 1:
+        return names[0]
+    raise ConfigError(file=file, path=path, message=f"no current-context, and {len(names)} contexts to choose from "
+                      f"({', '.join(names) or 'none'}); set current-context to the one this cluster's provider uses")
+
+
 def cacerts_bundle(text: str, *, file: str, path: str) -> dict[str, str]:
     """A `cacerts-<cluster>` plaintext (read at the program's config edge): a JSON
     object of exactly the four PEM files, or one line saying what is wrong. istiod

@@ -80,6 +80,7 @@ from model.settings.sources import (  # noqa: F401
     SECRET_SHOWN,
     SecretValue,
     read_stack_file,
+    read_stack_config,
     from_engine_config,
     load_stack_file,
 )

@@ -20,6 +20,7 @@ from model.settings.parse_data_plane import (check_ambient_egress, check_cluster
 from model.settings.parse_edges import parse_egress, parse_ingress, parse_security
 from model.settings.parse_clusters import CLUSTER_SECRET_PREFIXES, cluster_secret_keys, parse_clusters
 from model.settings.parse_layers import parse_layers
+from model.settings.parse_provider import check_strict_mode
 from model.settings.parse_rollout import parse_rollout
 from model.settings.parse_services import parse_services
 from model.settings.reader import QUANTITY_RE, Cursor, Keys
@@ -42,10 +43,13 @@ TOP_LEVEL_KEYS = Keys("", "environment", "istio", "app", "services", "ingress", 
 
 
 def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
-                   unset_secrets_allowed: bool = False) -> Settings:
+                   unset_secrets_allowed: bool = False, provider_config: Mapping[str, Any] | None = None) -> Settings:
     """Validate one stack's project config (keys without the `bookinfo-mesh:` prefix).
     `unset_secrets_allowed`: an offline render, which shows a secret the file does not
-    hold yet as not set (`Settings.secrets_not_set`) instead of stopping."""
+    hold yet as not set (`Settings.secrets_not_set`) instead of stopping.
+    `provider_config`: the stack's `kubernetes:` keys, judged with the clusters
+    (`parse_provider`); the program always passes them, a reader of the project
+    keys alone (the policy pack, meshplan before it runs the program) does not."""
     named = cluster_secret_keys(config)
     # A cluster's secret key no cluster names is refused after the clusters are read:
     # a misspelt cluster name is the error to show, not the key that follows it.
@@ -78,6 +82,8 @@ def parse_settings(config: Mapping[str, Any], *, stack: str, source: str,
     if stray:
         raise root.unknown_key(stray[0], TOP_LEVEL_KEYS.with_names(*named))
     check_clusters_traffic(root, traffic_api, multicluster is not None)
+    if provider_config is not None:
+        check_strict_mode(provider_config, multicluster, source=source)
     if multicluster is not None:
         not_set = (*not_set, *multicluster.secrets_not_set)
     return Settings(

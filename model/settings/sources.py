@@ -12,18 +12,25 @@ from model.settings.types import SECRET_SHOWN, SecretValue, Settings
 from model.names import PROJECT
 
 from model.settings.parse import SECRET_KEYS, TOP_LEVEL_KEYS, parse_settings
+from model.settings.parse_provider import PROVIDER_NAMESPACE
 
 
 def read_stack_file(path: str) -> dict[str, Any]:
     """The project keys of a `Pulumi.<stack>.yaml` file, prefix stripped.
 
     Raises ConfigError (one line) for unreadable or malformed files."""
+    return read_stack_config(path)[0]
+
+
+def read_stack_config(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the project keys, the Kubernetes provider's keys) of a `Pulumi.<stack>.yaml`
+    file, each without its namespace: what the engine would hand the program."""
     documents = load_yaml_file(path, STACK_FILE, missing="no such stack file")
     if len(documents) > 1:
         raise ConfigError(file=path, path="document 2", message="a stack file holds one YAML document")
     document = documents[0] if documents else None
     if document is None:
-        return {}
+        return {}, {}
     if not isinstance(document, dict):
         raise ConfigError(file=path, path="", value=document, message="expected a mapping with a config: key")
     unknown = [k for k in document if k not in ("config", "encryptionsalt", "secretsprovider",
@@ -35,6 +42,7 @@ def read_stack_file(path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(file=path, path="config", value=config, message="expected a mapping")
     project: dict[str, Any] = {}
+    provider: dict[str, Any] = {}
     for key, value in config.items():
         key = str(key)
         split = config_key(key)
@@ -42,6 +50,8 @@ def read_stack_file(path: str) -> dict[str, Any]:
             raise ConfigError(file=path, path=f"config.{key}", message=f"could not parse {key} as a configuration key "
                               "(configuration keys should be of the form `<namespace>:<name>`)")
         namespace, name = split
+        if namespace == PROVIDER_NAMESPACE:
+            provider[name] = value
         if namespace != PROJECT:
             _refuse_near_miss(path, key, namespace)
             continue  # provider settings such as kubernetes:context belong to the provider
@@ -49,7 +59,7 @@ def read_stack_file(path: str) -> dict[str, Any]:
             raise ConfigError(file=path, path=f"config.{key}",
                               message=f"the same key as {PROJECT}:{name}; give it once (the last would silently win)")
         project[name] = _reveal_placeholders(value, path, f"{PROJECT}:{name}")
-    return project
+    return project, provider
 
 
 def config_key(key: str) -> tuple[str, str] | None:
@@ -139,4 +149,5 @@ def _mark_secret_paths(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
 
 
 def load_stack_file(path: str, *, stack: str) -> Settings:
-    return parse_settings(read_stack_file(path), stack=stack, source=path)
+    project, provider = read_stack_config(path)
+    return parse_settings(project, stack=stack, source=path, provider_config=provider)
