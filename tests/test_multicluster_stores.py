@@ -121,3 +121,20 @@ def test_mc112_a_store_reached_through_a_headless_name_from_another_cluster():
     statefulset = next(o for o in store_objects(one_cluster_shape, {"databasePassword": "x"})
                        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == DATABASE)
     assert check_traffic.headless_without_pods([*headless_db, statefulset]) == set()
+
+
+def test_mc112_judges_the_services_each_cluster_gets(rendered, monkeypatch):
+    """A builder drifting to a headless database name outside the database's cluster
+    is caught from the objects, not from the settings they came from."""
+    import model.multicluster.analysis as analysis
+
+    def drifted(settings, values, *, cluster=None):
+        objects = store_objects(settings, values, cluster=cluster)
+        if any(o["kind"] == "StatefulSet" and o["metadata"]["name"] == DATABASE for o in objects):
+            return objects
+        return [{**o, "spec": {**o["spec"], "clusterIP": "None"}} if o["kind"] == "Service" and
+                o["metadata"]["name"] == DATABASE else o for o in objects]
+    monkeypatch.setattr(analysis, "store_objects", drifted)
+    found = [str(f) for f in analyze_stack(rendered.settings, rendered.objects(), []) if f.code == "MC112"]
+    assert found == ["warning [MC112] Cluster east: Service bookinfo-db: called here but headless and its pods run in "
+                     "another cluster: the name resolves to no address here; connect through a ClusterIP Service"]
