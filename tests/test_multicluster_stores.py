@@ -138,3 +138,23 @@ def test_mc112_judges_the_services_each_cluster_gets(rendered, monkeypatch):
     found = [str(f) for f in analyze_stack(rendered.settings, rendered.objects(), []) if f.code == "MC112"]
     assert found == ["warning [MC112] Cluster east: Service bookinfo-db: called here but headless and its pods run in "
                      "another cluster: the name resolves to no address here; connect through a ClusterIP Service"]
+
+
+def test_mc107_counts_a_cluster_that_holds_only_a_store(monkeypatch):
+    """Its clients are on other networks: without an east-west gateway on its network
+    they cannot reach the store."""
+    import model.multicluster.analysis as analysis
+
+    north = "north: {role: primary, network: net-north, apiServer: 'https://10.2.0.10:6443', eastWest: {address: 35.9.9.9}}"
+    versions = "bookinfo-core: {v1: [east]}, bookinfo-rating: {v1: [east], v2: [west]}, bookinfo-order: {v1: [west]}, " \
+               "bookinfo-payment: {v1: [east]}"
+    _, settings = parsed(stack(f"{MULTI_PRIMARY}\n{north}", extra=bms(f"{{bookinfo-db: [north], {versions}}}")))
+    plans = analysis.cluster_plans(settings, settings.multicluster)
+    without_gateway = [dataclasses.replace(p, releases=tuple(r for r in p.releases if r.key != "eastwest"))
+                       if p.name == "north" else p for p in plans]
+    found = [str(f) for f in analyze_stack(settings, [], []) if f.code == "MC107"]
+    assert found == []
+    monkeypatch.setattr(analysis, "cluster_plans", lambda *_: without_gateway)
+    found = [str(f) for f in analyze_stack(settings, [], []) if f.code == "MC107"]
+    assert found == ["error [MC107] Cluster net-north: network: workloads but no east-west gateway: no other network "
+                     "reaches them"]

@@ -71,8 +71,10 @@ def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Findin
               for p in plans}
     services = {name: [o for o in objs if o["kind"] == "Service"] for name, objs in placed.items()}
     store_names = {store.name for store in settings.app.application.stores}
+    # A cluster holding only a store serves other networks' clients too.
     running = [c.name for c in mc.clusters
-               if any(c.name in mc.clusters_running(s, v) for s, svc in settings.services.items() for v in svc.versions)]
+               if any(c.name in mc.clusters_running(s, v) for s, svc in settings.services.items() for v in svc.versions)
+               or c.name in mc.store_placement.values()]
     cluster_found = [
         *checks.mc101_cluster_names(p.name for p in plans), *checks.mc102_remote_secret_names(plans),
         *checks.mc103_remote_secrets_complete(plans), *checks.mc104_mesh_id(plans), *checks.mc105_trust(plans, edges),
