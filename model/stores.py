@@ -157,7 +157,7 @@ def _reads_secret(settings: Settings, ref: SecretKey, stores: list[Store]) -> bo
     readers = [*(store.secret_env for store in stores),
                *(app.service(name).version(v).secret_env for name, deployed in settings.services.items()
                  for v in deployed.versions)]
-    return any(used is ref for env in readers for _, used in env)
+    return any(used == ref for env in readers for _, used in env)
 
 
 def store_objects(settings: Settings, secret_values: Mapping[str, Any], *, cluster: str | None = None) -> list[dict]:
