@@ -148,7 +148,7 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
         if holds("app"):
             def app(o, c=c):
                 workloads[c] = Workloads(f"{c}-workloads", WorkloadsArgs(settings=settings_in_cluster(settings, c),
-                                                                         secrets=app_secrets), o)
+                                                                         secrets=app_secrets, cluster=c), o)
                 return workloads[c].namespace_resources
             put("app-namespaces", app)
             put("workloads", lambda _o, c=c: workloads[c])

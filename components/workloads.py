@@ -24,6 +24,9 @@ class WorkloadsArgs(StackArgs):
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Values of the secret config keys the application needs, by key, as Pulumi
     secrets (read at the config edge); they are written into Kubernetes Secrets."""
+    cluster: str | None = None
+    """In a stack with clusters, the cluster these workloads go to (`settings` narrowed
+    to the versions placed there): it decides where each store runs."""
 
 
 class Workloads(pulumi.ComponentResource):
@@ -48,7 +51,8 @@ class Workloads(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type("workloads", "Workloads"), name, None, opts)
-        objects = application_objects(args.settings, waypoint=namespace_waypoint(args.settings)) + store_objects(args.settings, dict(args.secrets))
+        objects = (application_objects(args.settings, waypoint=namespace_waypoint(args.settings))
+                   + store_objects(args.settings, dict(args.secrets), cluster=args.cluster))
         self.objects = objects
         namespace_bodies = [b for b in objects if b["kind"] == "Namespace"]
         namespaces = [register(logical_name(name, b), b, child_options(self, opts)) for b in namespace_bodies]

@@ -9,10 +9,20 @@ store settings say `protect` additionally has Pulumi refuse to delete or replace
 StatefulSet (a change to the volume claim template, which Kubernetes cannot update
 in place, then stops at preview instead of recreating the store).
 
+In a stack with clusters a store runs in the one cluster `app.placement` names (its
+StatefulSet, claims and init ConfigMap there only), while its client Service is in
+every cluster, as the application's Services are: a client resolves the name through
+its own cluster's DNS and Istio carries the connection to the store's cluster
+(through the east-west gateway across networks). The headless Service, which only
+names the store's pods, stays with them: kube-dns, and Istio's DNS proxy too, answer
+a headless name with the pods of the asking cluster only (never another network's),
+so clients always connect through the client Service there.
+
 Secret values never pass through here as text: the caller hands in whatever the
 program holds (a Pulumi secret Output), and this module only places it."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from model.apps import Application, SecretKey, Store
@@ -133,17 +143,44 @@ def secret(ref: SecretKey, ns: str, value: Any) -> dict:
     }
 
 
-def store_objects(settings: Settings, secret_values: Mapping[str, Any]) -> list[dict]:
+def store_shape(settings: Settings, store: Store) -> Store:
+    """The store as this stack deploys it: with clusters, every store has a client
+    (ClusterIP) Service, since a headless name resolves in its own cluster only."""
+    if settings.multicluster is None or store.client_service:
+        return store
+    return dataclasses.replace(store, client_service=True)
+
+
+def _reads_secret(settings: Settings, ref: SecretKey, stores: list[Store]) -> bool:
+    """Whether a pod of these stores or of the versions deployed reads `ref`."""
+    app = settings.app.application
+    readers = [*(store.secret_env for store in stores),
+               *(app.service(name).version(v).secret_env for name, deployed in settings.services.items()
+                 for v in deployed.versions)]
+    return any(used == ref for env in readers for _, used in env)
+
+
+def store_objects(settings: Settings, secret_values: Mapping[str, Any], *, cluster: str | None = None) -> list[dict]:
     """The application's Secrets, then per store its Services, init ConfigMap and
-    StatefulSet. `secret_values` maps each secret config key to its value."""
+    StatefulSet. `secret_values` maps each secret config key to its value. `cluster`:
+    in a stack with clusters, what that cluster gets (`settings` narrowed to the
+    versions placed there): the stores placed there whole, the others' client
+    Service only, and a Secret where a pod reads it."""
     app: Application = settings.app.application
     ns = settings.app.namespace
+    stores = [store_shape(settings, store) for store in app.stores]
+    here = [store for store in stores
+            if cluster is None or settings.multicluster.store_cluster(store.name) == cluster]
     objects = []
     for ref in app.secrets:
         if ref.config_key not in secret_values:
             raise KeyError(f"no value handed over for secret config key {ref.config_key}")
-        objects.append(secret(ref, ns, secret_values[ref.config_key]))
-    for store in app.stores:
+        if cluster is None or _reads_secret(settings, ref, here):
+            objects.append(secret(ref, ns, secret_values[ref.config_key]))
+    for store in stores:
+        if store not in here:
+            objects.append(client_service(store, ns))
+            continue
         objects.append(headless_service(store, ns))
         if store.client_service:
             objects.append(client_service(store, ns))

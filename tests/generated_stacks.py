@@ -320,14 +320,15 @@ def gateway_api_stacks(draw) -> Environment:
 
 @st.composite
 def multicluster_stacks(draw) -> Environment:
-    """A Bookinfo stack over two or three clusters: one primary, then primaries or
-    remotes of the first primary, each on its own network or sharing one, with every
-    version placed somewhere; trust provided (each primary's cacerts) or self-signed
-    with one primary."""
+    """A Bookinfo or bms stack over two or three clusters: one primary, then primaries
+    or remotes of the first primary, each on its own network or sharing one, with
+    every version placed somewhere and bms' stores in one cluster each (named, or the
+    first primary); trust provided (each primary's cacerts) or self-signed with one
+    primary."""
     from tests.conftest import with_secrets_set
 
     [(_, config)] = draw(single_stack().filter(
-        lambda env: env.stacks[0][1].get("app", {}).get("name") != "bms" and "istio" not in env.stacks[0][1])).stacks
+        lambda env: "revision" not in env.stacks[0][1].get("istio", {}))).stacks
     roles = ["primary", *draw(st.lists(st.sampled_from(["primary", "remote"]), min_size=1, max_size=2))]
     shared_network = draw(st.booleans()) and "remote" not in roles
     names = draw(st.lists(dns_label(max_size=12).filter(lambda n: n[0].isalpha()), min_size=len(roles),
@@ -350,6 +351,9 @@ def multicluster_stacks(draw) -> Environment:
         if draw(st.booleans()):
             placement[service_name] = {version: draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
                                        for version in service_config["versions"]}
+    for store in (BMS_STORES if config.get("app", {}).get("name") == "bms" else ()):
+        if draw(st.booleans()):
+            placement[store] = [draw(st.sampled_from(names))]
     if placement:
-        config["app"] = {"placement": placement}
+        config["app"] = {**config.get("app", {}), "placement": placement}
     return Environment(stacks=(("generated-clusters", with_secrets_set(config)),))

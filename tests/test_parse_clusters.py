@@ -11,7 +11,8 @@ from model.settings import CONFIG_KEYS, parse_settings, read_stack_file
 from model.settings import SecretValue
 from model.settings.parse_clusters import parse_clusters
 from model.settings.reader import Cursor
-from tests.corpus.cluster_cases import CLUSTER_STACKS, SETTINGS_ONLY_STACKS, EAST, MULTI_PRIMARY, OK, PRIMARY_REMOTE, stack
+from tests.corpus.cluster_cases import (CLUSTER_STACKS, SETTINGS_ONLY_STACKS, EAST, MULTI_PRIMARY, OK, PRIMARY_REMOTE,
+                                       WEST_REMOTE, bms, stack)
 
 
 def parsed(path, *, unset_secrets_allowed: bool = False):
@@ -60,6 +61,16 @@ def test_primary_remote_parses_to_its_clusters_mesh_and_placement(tmp_path):
     # A version the placement does not name runs in every cluster.
     assert settings.clusters_running("reviews", "v2") == ("east", "west")
     assert settings.clusters_running("ratings", "v1") == ("east", "west")
+
+
+def test_each_store_runs_in_the_cluster_placed_or_else_in_the_first_primary(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(stack(MULTI_PRIMARY, extra=bms("{bookinfo-kafka: [west]}")))
+    settings = parsed(path)
+    assert settings.store_placement == {"bookinfo-db": "east", "bookinfo-kafka": "west"}
+    # The first primary in the map's order, not the first cluster: a remote listed first is skipped.
+    path.write_text(stack(f"{WEST_REMOTE}\n{EAST}", extra=bms("{}")))
+    assert parsed(path).store_cluster("bookinfo-db") == "east"
 
 
 def test_no_clusters_is_a_one_cluster_stack(tmp_path):

@@ -71,10 +71,12 @@ def spring(service: str, version: str, image: str, *, upstreams: tuple[tuple[str
         ]
         secret_env = (("SPRING_DATASOURCE_PASSWORD", BMS_DATABASE_PASSWORD),)
     properties += list(upstreams)
+    stores = (DATABASE, KAFKA) if database is not None else ()
     return Version(
         # A service is called at the host of its upstream URL: `bookinfo-rating` or
         # `bookinfo-payment.<namespace>`.
         calls=tuple(urlsplit(url).hostname.split(".")[0] for _, url in upstreams),
+        stores=stores,
         name=version,
         image=image,
         secret_env=secret_env,

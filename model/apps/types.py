@@ -68,6 +68,9 @@ class Version:
     calls: tuple[str, ...] = ()
     """Services this version sends requests to, where the application's `callers`
     cannot say (a service anyone may call)."""
+    stores: tuple[str, ...] = ()
+    """Stores this version connects to, by name (the store's Service of that name): in
+    a stack with clusters it may run in another cluster than the store."""
 
     def __post_init__(self) -> None:
         _refuse_builder_fields(f"version {self.name} ({self.image})", self.container_extras)

@@ -34,7 +34,7 @@ def cluster_objects(settings: Settings, cluster: str) -> list[Mapping]:
     primary = settings.multicluster.cluster(cluster).is_primary
     here = settings if primary else settings_in_cluster(settings, cluster)
     placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
-    objects = [*application_objects(here), *store_objects(here, placeholders)]
+    objects = [*application_objects(here), *store_objects(here, placeholders, cluster=cluster)]
     if primary:
         objects += [*routing_objects(settings), *observability_objects(settings), *security_objects(settings),
                     *egress_objects(settings)]
@@ -57,17 +57,24 @@ def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Findin
     plans = cluster_plans(settings, mc)
     edges = dependency_edges(mc, plans)
     found: list[Finding] = []
+    placeholders = {ref.config_key: SECRET_SHOWN for ref in settings.app.application.secrets}
     objects = {p.name: cluster_objects(settings, p.name) for p in plans}
     for plan in plans:
         releases = [{"name": r.name, "chart": r.chart, "namespace": r.namespace, "values": r.values}
                     for r in plan.releases if r.key in GATEWAY_RELEASES]
         found += judge(objects[plan.name], releases, default_namespace=settings.app.namespace, schemas=schemas)
     traffic = {name: [o for o in objs if "istio.io" in o["apiVersion"]] for name, objs in objects.items()}
-    # Services as each cluster defines them (all the application's, whatever is placed there).
-    services = {p.name: [o for o in application_objects(settings_in_cluster(settings, p.name)) if o["kind"] == "Service"]
-                for p in plans}
+    # Services as each cluster defines them (all the application's, whatever is placed
+    # there, and the stores'), and the workloads placed there.
+    placed = {p.name: [*application_objects(settings_in_cluster(settings, p.name)),
+                       *store_objects(settings_in_cluster(settings, p.name), placeholders, cluster=p.name)]
+              for p in plans}
+    services = {name: [o for o in objs if o["kind"] == "Service"] for name, objs in placed.items()}
+    store_names = {store.name for store in settings.app.application.stores}
+    # A cluster holding only a store serves other networks' clients too.
     running = [c.name for c in mc.clusters
-               if any(c.name in mc.clusters_running(s, v) for s, svc in settings.services.items() for v in svc.versions)]
+               if any(c.name in mc.clusters_running(s, v) for s, svc in settings.services.items() for v in svc.versions)
+               or c.name in mc.store_placement.values()]
     cluster_found = [
         *checks.mc101_cluster_names(p.name for p in plans), *checks.mc102_remote_secret_names(plans),
         *checks.mc103_remote_secrets_complete(plans), *checks.mc104_mesh_id(plans), *checks.mc105_trust(plans, edges),
@@ -76,9 +83,10 @@ def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Findin
         *check_traffic.mc111_traffic_drift(plans, traffic),
         *check_traffic.mc112_services_defined(
             {name: {o["metadata"]["name"] for o in objs} for name, objs in services.items()},
-            {cluster: called & set(settings.services)
+            {cluster: called & (set(settings.services) | store_names)
              for cluster, called in check_traffic.consumed_services(mc, settings.app.application).items()},
-            dns_capture=False),
+            dns_capture=False,
+            headless_elsewhere={name: check_traffic.headless_without_pods(objs) for name, objs in placed.items()}),
         *check_traffic.mc114_unreachable_versions(mc, plans, traffic),
         *check_traffic.mc115_inconsistent_services(services),
         *(check_traffic.mc116_providers(registrations) if registrations is not None else ()),

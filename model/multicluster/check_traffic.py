@@ -50,7 +50,8 @@ def mc111_traffic_drift(plans: Sequence[ClusterPlan], traffic: Mapping[str, Sequ
 
 
 def consumed_services(mc: MultiClusterSettings, application: Application) -> dict[str, set[str]]:
-    """Cluster → the services called from it (a caller version runs there)."""
+    """Cluster → the services called from it (a caller version runs there) and the
+    stores connected to from it (by the name of the store's Service)."""
     consumed: dict[str, set[str]] = {c.name: set() for c in mc.clusters}
     for service, callers in application.callers.items():
         for caller in callers:
@@ -59,13 +60,37 @@ def consumed_services(mc: MultiClusterSettings, application: Application) -> dic
             for version in application.service(caller).version_names:
                 for cluster in mc.clusters_running(caller, version):
                     consumed[cluster].add(service)
+    for service in application.services:
+        for version in service.versions:
+            for cluster in mc.clusters_running(service.name, version.name):
+                consumed[cluster].update(version.stores)
     return consumed
 
 
+def headless_without_pods(objects: Iterable[Mapping]) -> set[str]:
+    """The headless Services among one cluster's objects that select none of its
+    pods: kube-dns answers a headless name with that cluster's pods only, and so does
+    Istio's DNS proxy for another cluster's (never another network's)."""
+    objects = list(objects)
+    templates = [((o.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+                 for o in objects if o.get("kind") in ("Deployment", "StatefulSet")]
+    found = set()
+    for service in (o for o in objects if o.get("kind") == "Service"):
+        spec = service.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if spec.get("clusterIP") == "None" and selector and not any(
+                selector.items() <= labels.items() for labels in templates):
+            found.add(service["metadata"]["name"])
+    return found
+
+
 def mc112_services_defined(defined: Mapping[str, Iterable[str]], consumed: Mapping[str, Iterable[str]], *,
-                           dns_capture: bool) -> list[ClusterFinding]:
+                           dns_capture: bool, headless_elsewhere: Mapping[str, Iterable[str]] | None = None
+                           ) -> list[ClusterFinding]:
     """A client resolves a Service's name through its own cluster's DNS unless the
-    sidecar captures DNS: the Service must exist there even with no pods there."""
+    sidecar captures DNS: the Service must exist there even with no pods there, and
+    not be headless (`headless_elsewhere`: cluster → its headless Services whose
+    pods run elsewhere: the name resolves to no address there)."""
     if dns_capture:
         return []
     found = []
@@ -73,6 +98,10 @@ def mc112_services_defined(defined: Mapping[str, Iterable[str]], consumed: Mappi
         for service in sorted(set(services) - set(defined.get(cluster, ()))):
             found.append(ClusterFinding("MC112", cluster, f"Service {service}", "called here but not defined here and "
                                         "DNS capture is off: the name does not resolve"))
+        for service in sorted(set(services) & set((headless_elsewhere or {}).get(cluster, ()))):
+            found.append(ClusterFinding("MC112", cluster, f"Service {service}", "called here but headless and its "
+                                        "pods run in another cluster: the name resolves to no address here; connect "
+                                        "through a ClusterIP Service"))
     return found
 
 

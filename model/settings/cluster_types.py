@@ -3,7 +3,7 @@ stack: one mesh (ID, trust domain, trust mode) over named clusters, each a prima
 (its own istiod) or a remote (served by a primary's istiod)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 PRIMARY, REMOTE = "primary", "remote"
@@ -74,6 +74,10 @@ class MultiClusterSettings:
     clusters: tuple[ClusterSettings, ...]
     placement: Mapping[str, Mapping[str, tuple[str, ...]]]
     """Service → version → the clusters it runs in; a version not named runs everywhere."""
+    store_placement: Mapping[str, str] = field(default_factory=dict)
+    """Store → the one cluster it runs in (every store of the application is named:
+    the parser fills in the default, the first primary). A store keeps one copy of
+    its data; its client Service is in every cluster."""
     secrets_not_set: tuple[str, ...] = ()
     """Secret config keys (kubeconfigs, cacerts) the file does not hold yet."""
 
@@ -93,3 +97,6 @@ class MultiClusterSettings:
 
     def clusters_running(self, service: str, version: str) -> tuple[str, ...]:
         return self.placement.get(service, {}).get(version, tuple(c.name for c in self.clusters))
+
+    def store_cluster(self, store: str) -> str:
+        return self.store_placement[store]

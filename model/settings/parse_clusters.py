@@ -111,7 +111,8 @@ def parse_clusters(root: Cursor, *, application: Application, environment: str, 
                             f"{', '.join(CACERTS_KEYS)})", not_set)
     if not_set and not unset_secrets_allowed:
         raise secret_not_set(root, not_set[0], stack)
-    return MultiClusterSettings(mesh=mesh, clusters=clusters, placement=_placement(placement_at, application, clusters),
+    placement, store_placement = _placement(placement_at, application, clusters)
+    return MultiClusterSettings(mesh=mesh, clusters=clusters, placement=placement, store_placement=store_placement,
                                 secrets_not_set=tuple(not_set))
 
 
@@ -306,14 +307,24 @@ def _trust_mode(at: Cursor) -> str:
     return at.string(choices=TRUST_MODES)
 
 
-def _placement(at: Cursor, application: Application, clusters: tuple[ClusterSettings, ...]) -> dict:
+def _placement(at: Cursor, application: Application,
+               clusters: tuple[ClusterSettings, ...]) -> tuple[dict, dict[str, str]]:
+    """Service → version → clusters, and store → its one cluster (the first primary
+    unless named: every store is placed, so nothing downstream guesses)."""
     at = at.mapping()
     names = tuple(c.name for c in clusters)
+    store_names = tuple(store.name for store in application.stores)
     placement: dict[str, dict[str, tuple[str, ...]]] = {}
+    first_primary = next(c.name for c in clusters if c.is_primary)
+    store_placement = {name: first_primary for name in store_names}
     for service_name in at.keys():
+        if service_name in store_names:
+            store_placement[service_name] = _store_cluster(at[service_name], names)
+            continue
         if service_name not in application.service_names:
-            raise at[service_name].fail(f"no such service in {application.name}; allowed: "
-                                        f"{', '.join(application.service_names)}")
+            what = "service or store" if store_names else "service"
+            raise at[service_name].fail(f"no such {what} in {application.name}; allowed: "
+                                        f"{', '.join(application.service_names + store_names)}")
         service = application.service(service_name)
         versions = at[service_name].mapping()
         placement[service_name] = {}
@@ -322,4 +333,18 @@ def _placement(at: Cursor, application: Application, clusters: tuple[ClusterSett
                 raise versions[version].fail(f"no such version of {service_name}; allowed: "
                                              f"{', '.join(service.version_names)}")
             placement[service_name][version] = versions[version].strings(choices=names)
-    return placement
+    return placement, store_placement
+
+
+def _store_cluster(at: Cursor, names: tuple[str, ...]) -> str:
+    """A store's placement has the shape of a version's, a list of clusters, of
+    exactly one: two StatefulSets would each hold their own copy of the data and
+    split it silently by where a request lands."""
+    if isinstance(at.raw, dict):
+        raise at.fail(f"a store has no versions: give the one cluster it runs in as a list, e.g. [{names[0]}]",
+                      at.raw)
+    placed = at.strings(choices=names)
+    if len(placed) > 1:
+        raise at.fail("a store keeps one copy of its data: name exactly one cluster (its client Service is in "
+                      "every cluster)", list(placed))
+    return placed[0]

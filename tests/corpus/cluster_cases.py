@@ -23,6 +23,14 @@ PRIMARY_REMOTE = f"{EAST}\n{WEST_REMOTE}"
 AT = "{file}: bookinfo-mesh:"
 
 
+def bms(placement: str) -> str:
+    """BookManagementSystem's stack lines (egress gateway, the database password set)
+    with this `app.placement`."""
+    return ("  bookinfo-mesh:istio: {egressGateway: {enabled: true}}\n"
+            f"  bookinfo-mesh:databasePassword: {SECRET}\n"
+            f"  bookinfo-mesh:app: {{name: bms, placement: {placement}}}\n")
+
+
 def west(**changed: str) -> str:
     fields = {"role": "remote", "network": "net-west", "controlPlane": "east", "apiServer": "'https://10.1.0.10:6443'"}
     fields.update(changed)
@@ -142,6 +150,21 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
         f"{AT}app.placement.reviewz: no such service in bookinfo; allowed: details, ratings, reviews, productpage, mongodb"),
     "placement with no cluster": (stack(PRIMARY_REMOTE, extra="  bookinfo-mesh:app: {placement: {reviews: {v1: []}}}\n"),
         f"{AT}app.placement.reviews.v1 = []: expected a non-empty list"),
+    # --- stores: one cluster each
+    "store placed in one cluster accepted": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-db: [west], bookinfo-core: {v1: [east]}}")), OK),
+    "store placed in two clusters": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-db: [east, west]}")),
+        f'{AT}app.placement.bookinfo-db = ["east", "west"]: a store keeps one copy of its data: name exactly one '
+        "cluster (its client Service is in every cluster)"),
+    "store placed in an unknown cluster": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-kafka: [north]}")),
+        f'{AT}app.placement.bookinfo-kafka[0] = "north": allowed: east, west'),
+    "store placed by version": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-db: {v1: [east]}}")),
+        f'{AT}app.placement.bookinfo-db = {{"v1": ["east"]}}: a store has no versions: give the one cluster it runs '
+        "in as a list, e.g. [east]"),
+    "store placed in no cluster": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-db: []}")),
+        f"{AT}app.placement.bookinfo-db = []: expected a non-empty list"),
+    "placement naming neither a service nor a store": (stack(MULTI_PRIMARY, extra=bms("{bookinfo-dbx: [east]}")),
+        f"{AT}app.placement.bookinfo-dbx: no such service or store in bms; allowed: bookinfo-core, bookinfo-rating, "
+        "bookinfo-order, bookinfo-payment, bookinfo-db, bookinfo-kafka"),
 }
 
 
