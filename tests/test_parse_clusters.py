@@ -62,6 +62,15 @@ def test_primary_remote_parses_to_its_clusters_mesh_and_placement(tmp_path):
     assert settings.clusters_running("ratings", "v1") == ("east", "west")
 
 
+def test_a_primary_may_read_its_gateway_address_instead_of_stating_it(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{discover: true}")))
+    east, west = parsed(path).clusters
+    assert (east.east_west.service_type, east.east_west.address, east.east_west.discover) == (
+        "LoadBalancer", None, True)
+    assert west.east_west.discover is False
+
+
 def test_no_clusters_is_a_one_cluster_stack(tmp_path):
     path = tmp_path / "Pulumi.test.yaml"
     path.write_text("config:\n  bookinfo-mesh:environment: dev\n")
