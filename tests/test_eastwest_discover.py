@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from meshplan.rbac import deployer_manifests, in_cluster, required_access
 from meshplan.render.engine import render
 from meshplan.render.formats import summary
 from model.errors import ConfigError
@@ -146,3 +147,14 @@ def test_mc109_accepts_a_discovered_address_and_flags_a_remote_without_one():
     west.release("istiod").values["global"]["remotePilotAddress"] = None
     assert [f.message for f in mc109_remotes(plans)] == [
         f"global.remotePilotAddress (unset) ≠ east's east-west address {UNKNOWN_SHOWN}"]
+
+
+def test_the_primarys_deployer_may_read_the_gateway_service_and_the_remotes_reads_nothing_there(discovering):
+    rendered = render(discovering)
+    namespaced, _cluster = required_access(in_cluster(rendered, "east"))
+    assert {"get", "list", "watch"} <= namespaced["istio-system"][("", "services")]
+    assert in_cluster(rendered, "east").reads == rendered.reads
+    assert in_cluster(rendered, "west").reads == []
+    roles = [m for m in deployer_manifests(rendered, cluster="east")
+             if m["kind"] == "Role" and m["metadata"]["namespace"] == "istio-system"]
+    assert any("services" in rule["resources"] and "get" in rule["verbs"] for rule in roles[0]["rules"])
