@@ -158,3 +158,38 @@ def test_the_primarys_deployer_may_read_the_gateway_service_and_the_remotes_read
     roles = [m for m in deployer_manifests(rendered, cluster="east")
              if m["kind"] == "Role" and m["metadata"]["namespace"] == "istio-system"]
     assert any("services" in rule["resources"] and "get" in rule["verbs"] for rule in roles[0]["rules"])
+
+
+def test_every_layer_repeats_that_the_address_is_discovered(discovering):
+    from model.layers import clusters_contract
+    from model.settings import read_stack_file
+    raw = read_stack_file(str(discovering))
+    contract = clusters_contract(settings_from({**raw, **{k: SecretValue(SECRET_SHOWN) for k in
+                                                           ("kubeconfig-east", "kubeconfig-west", "cacerts-east")}}))
+    assert contract["east"]["eastWest"] == {"serviceType": "LoadBalancer", "discover": True}
+    assert contract["west"]["eastWest"] == {"serviceType": "LoadBalancer"}
+
+
+def test_a_primary_serving_two_remotes_reads_its_gateway_once(tmp_path):
+    path = tmp_path / "Pulumi.disc.yaml"
+    path.write_text(STACK + """    north:
+      role: remote
+      network: net-north
+      controlPlane: east
+      apiServer: https://10.2.0.10:6443
+""")
+    rendered = render(path, cluster_objects={SERVICE_ID: gateway_service(ingress=[{"ip": "34.75.71.237"}])})
+    assert [read["name"] for read in rendered.reads] == ["east-eastwest-service"]
+    names = by_name(rendered)
+    assert {names[f"{remote}-istiod"].inputs["values"]["global"]["remotePilotAddress"]
+            for remote in ("west", "north")} == {"34.75.71.237"}
+
+
+def test_a_preview_leaves_a_pending_load_balancer_unknown_where_a_deployment_stops():
+    from model.multicluster.discovery import discovered_address
+    settings = settings_from({"environment": "staging"})
+    pending = {"loadBalancer": {}}
+    assert discovered_address(settings, "east", "istio-eastwestgateway", pending, deploying=False) is None
+    assert discovered_address(settings, "east", "istio-eastwestgateway", None, deploying=True) is None
+    with pytest.raises(ConfigError):
+        discovered_address(settings, "east", "istio-eastwestgateway", pending, deploying=True)
