@@ -20,7 +20,7 @@ upgrade removes or alters one:
   only the parent's last type and counts the root stack's); requests are
   `pulumi.runtime.proto.resource_pb2` messages (`RegisterResourceRequest`: type,
   name, parent, dependencies, protect, retainOnDelete, custom, object;
-  `ReadResourceRequest`: type, name, parent, id).
+  `ReadResourceRequest`: type, name, parent, id, provider).
 - `pulumi.runtime.proto.resource_pb2.RegisterResourceResponse(urn, id, object)`: the
   recording monitor answers with the request's own inputs, which is what the echo
   mocks would return, without a deserialize/serialize round trip per resource.
