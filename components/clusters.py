@@ -19,6 +19,7 @@ import pulumi_kubernetes as kubernetes
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from components.args import StackArgs
+from components.eastwest_address import DiscoveredAddresses
 from components.egress import Egress
 from components.kubernetes import register
 from components.routing import Routing, RoutingArgs
@@ -113,6 +114,8 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
     workloads: dict[str, Workloads] = {}
     routings: dict[str, Routing] = {}
     builders: dict[str, Callable[[pulumi.ResourceOptions], pulumi.Resource | list]] = {}
+    addresses = DiscoveredAddresses(settings, plans, gateway=lambda c: done[node(c, RELEASE_NODES["eastwest"])],
+                                    provider=lambda c: providers[c])
 
     for plan in plans:
         c = plan.name
@@ -126,7 +129,8 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
         if holds("mesh"):
             put("namespace", lambda o, p=plan: register(p.pulumi_name("namespace-istio-system"), p.namespace, o))
             for release in plan.releases:
-                put(RELEASE_NODES.get(release.key, release.name), lambda o, p=plan, r=release: _release(p, r, o))
+                put(RELEASE_NODES.get(release.key, release.name),
+                    lambda o, p=plan, r=release: _release(p, addresses.release(p, r), o))
                 if release.namespace != ISTIO_NAMESPACE and node(c, f"namespace-{release.namespace}") not in builders:
                     put(f"namespace-{release.namespace}", lambda o, p=plan, ns=release.namespace: register(
                         p.pulumi_name(f"namespace-{ns}"), {"apiVersion": "v1", "kind": "Namespace",

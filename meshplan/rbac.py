@@ -19,7 +19,8 @@ How it is derived:
 - A manifest file the program applies (the Gateway API CRDs, a ConfigFile) is opaque
   too: `MANIFEST_FILE_KINDS` lists the kinds of each (a test holds it to the file).
 - A cluster object the program reads (the Gateway API's HTTPRoute CRD when a cluster
-  admin owns the CRDs): get, list and watch on its kind.
+  admin owns the CRDs; a primary's east-west gateway Service when its address is
+  discovered): get, list and watch on its kind, in its namespace if it has one.
 A multi-cluster stack registers each object through one cluster's provider: its
 deployer's rights are per cluster (`--cluster NAME`), what the program registers in
 that cluster and nothing of the others' (a remote gets no traffic kinds).
@@ -133,7 +134,8 @@ def required_access(rendered: Rendered) -> tuple[dict[str, dict[tuple[str, str],
                 cluster[key].update(MANAGE)
     for read in rendered.reads:
         if read["type"] != STACK_REFERENCE_TYPE:
-            cluster[_read_kind(rendered, read["type"])].update(READ)
+            key, namespace = _read_kind(rendered, read)
+            (namespaced[namespace] if namespace else cluster)[key].update(READ)
     return namespaced, cluster
 
 
@@ -146,12 +148,15 @@ def manifest_file_source(rendered: Rendered, file: str) -> str:
                       message="meshplan rbac knows no kinds of this manifest file")
 
 
-def _read_kind(rendered: Rendered, type_token: str) -> tuple[str, str]:
-    """(group, resource) of a read cluster-scoped object, from its type token
-    (`kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition`)."""
-    if type_token == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
-        return "apiextensions.k8s.io", "customresourcedefinitions"
-    raise ConfigError(file=rendered.source, path="", value=type_token,
+def _read_kind(rendered: Rendered, read: dict) -> tuple[tuple[str, str], str | None]:
+    """((group, resource), its namespace or None) of a read object, from its type token
+    (`kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition`) and, for a
+    namespaced one, its ID (`<namespace>/<name>`)."""
+    if read["type"] == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
+        return ("apiextensions.k8s.io", "customresourcedefinitions"), None
+    if read["type"] == "kubernetes:core/v1:Service":  # an east-west gateway's, for its address
+        return ("", "services"), read["id"].split("/", 1)[0]
+    raise ConfigError(file=rendered.source, path="", value=read["type"],
                       message="meshplan rbac knows no resource for this read")
 
 
@@ -185,7 +190,9 @@ def in_cluster(rendered: Rendered, cluster: str | None) -> Rendered:
         raise ConfigError(file=rendered.source, path="--cluster", value=cluster,
                           message="this stack registers nothing in that cluster: its deployer there needs no rights")
     return replace(rendered, resources=[r for r in rendered.resources
-                                        if (r.provider or "").rsplit("::", 1)[0] == provider])
+                                        if (r.provider or "").rsplit("::", 1)[0] == provider],
+                   reads=[r for r in rendered.reads
+                          if (r.get("provider") or provider).rsplit("::", 1)[0] == provider])
 
 
 def deployer_manifests(rendered: Rendered, *, namespace: str = "pulumi-deployers",

@@ -73,6 +73,8 @@ def clusters_contract(settings: Settings) -> dict[str, Any] | None:
         east_west = {"serviceType": cluster.east_west.service_type}
         if cluster.east_west.address is not None:
             east_west["address"] = cluster.east_west.address
+        if cluster.east_west.discover:
+            east_west["discover"] = True
         entry = {"role": cluster.role, "network": cluster.network, "apiServer": cluster.api_server,
                  "eastWest": east_west}
         if cluster.control_plane is not None:

@@ -51,6 +51,11 @@ def istio_object(api_version: str, kind: str, name: str, namespace: str, spec: d
 SECRET_SHOWN = "[secret]"
 """How a secret value is shown wherever a value would be."""
 
+UNKNOWN_SHOWN = "[unknown: known once deployed]"
+"""How a render shows a value the engine learns only while deploying (an Output
+still unknown, such as an east-west gateway address read from the cluster). A
+builder's values hold it where the program puts that Output."""
+
 SECRET_NOT_SET_SHOWN = "[secret: not set]"
 """How an offline render shows a secret the stack file does not hold yet. It is
 also the value of the stand-in secret Output the program registers in its place

@@ -73,6 +73,15 @@ def test_each_store_runs_in_the_cluster_placed_or_else_in_the_first_primary(tmp_
     assert parsed(path).store_cluster("bookinfo-db") == "east"
 
 
+def test_a_primary_may_read_its_gateway_address_instead_of_stating_it(tmp_path):
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{discover: true}")))
+    east, west = parsed(path).clusters
+    assert (east.east_west.service_type, east.east_west.address, east.east_west.discover) == (
+        "LoadBalancer", None, True)
+    assert west.east_west.discover is False
+
+
 def test_no_clusters_is_a_one_cluster_stack(tmp_path):
     path = tmp_path / "Pulumi.test.yaml"
     path.write_text("config:\n  bookinfo-mesh:environment: dev\n")

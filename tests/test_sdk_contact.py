@@ -56,7 +56,7 @@ def test_make_urn_takes_parent_type_and_name():
     ("RegisterResourceRequest", {"type", "name", "parent", "dependencies", "protect", "retainOnDelete", "custom",
                                  "object"}),
     ("RegisterResourceResponse", {"urn", "id", "object"}),
-    ("ReadResourceRequest", {"type", "name", "id"}),
+    ("ReadResourceRequest", {"type", "name", "id", "provider"}),
 ])
 def test_resource_messages_have_the_fields_the_monitor_reads(message, fields):
     from pulumi.runtime.proto import resource_pb2

@@ -84,7 +84,7 @@ def cluster_header(rendered: Rendered) -> list[str]:
         if c.is_primary:
             plane = "istiod " + rendered.settings.istio.version
         else:
-            plane = f"→ {c.control_plane} {mc.cluster(c.control_plane).east_west.address}"
+            plane = f"→ {c.control_plane} {mc.cluster(c.control_plane).east_west.address or '(address discovered)'}"
         rows.append((c.name, c.role, c.network or "—", plane))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [f"mesh {mc.mesh.id or '—'} · trust domain {mc.mesh.trust_domain} · trust {mc.mesh.trust_mode}",

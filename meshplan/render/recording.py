@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.names import HELM_RELEASE_TYPE
+from model.names import HELM_RELEASE_TYPE, UNKNOWN_SHOWN
 from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -100,7 +100,8 @@ class Rendered:
 
 
 def plain(value: Any) -> Any:
-    """Wire values → JSON-ready values: integral floats back to ints, secrets masked."""
+    """Wire values → JSON-ready values: integral floats back to ints, secrets masked,
+    unknowns (Outputs the engine learns only while deploying) shown as such."""
     if isinstance(value, dict):
         if value.get(SECRET_KEY) == SECRET_SIG:
             return SECRET_NOT_SET_SHOWN if holds(value.get("value"), SECRET_NOT_SET_SHOWN) else SECRET_SHOWN
@@ -111,6 +112,8 @@ def plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, SecretValue):
         return SECRET_SHOWN
+    if value == UNKNOWN:
+        return UNKNOWN_SHOWN
     return value
 
 

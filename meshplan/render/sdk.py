@@ -20,7 +20,7 @@ upgrade removes or alters one:
   only the parent's last type and counts the root stack's); requests are
   `pulumi.runtime.proto.resource_pb2` messages (`RegisterResourceRequest`: type,
   name, parent, dependencies, protect, retainOnDelete, custom, object;
-  `ReadResourceRequest`: type, name, parent, id).
+  `ReadResourceRequest`: type, name, parent, id, provider).
 - `pulumi.runtime.proto.resource_pb2.RegisterResourceResponse(urn, id, object)`: the
   recording monitor answers with the request's own inputs, which is what the echo
   mocks would return, without a deserialize/serialize round trip per resource.
@@ -83,14 +83,20 @@ def echo_mocks(previous_outputs: dict | None = None, reference_outputs: dict[str
     qualified stack name (a layer below), else `previous_outputs` (the stack's own
     last deployment). A cluster object read by ID is not read offline (no object
     comes back) unless `cluster_objects` stands in for the cluster: ID → the object,
-    or None for one the cluster does not have (the read then fails as the engine's does)."""
+    or None for one the cluster does not have (the read then fails as the engine's does).
+    A read whose ID is still unknown (a preview, before what names the object exists)
+    reads nothing and leaves every output unknown, as the engine's read step does."""
     import pulumi
+
+    from meshplan.render.recording import UNKNOWN
 
     class EchoMocks(pulumi.runtime.Mocks):
         def new_resource(self, args):
             if args.typ == STACK_REFERENCE_TYPE:
                 outputs = (reference_outputs or {}).get(args.name, previous_outputs)
                 return [f"{args.name}-id", {**args.inputs, "outputs": outputs or {}}]
+            if args.resource_id == UNKNOWN:
+                return ["", {}]
             if args.resource_id and cluster_objects is not None:
                 found = cluster_objects.get(args.resource_id)
                 if found is None:
@@ -116,6 +122,8 @@ def recording_monitor(mocks, captured: Captured):
     from pulumi.runtime import mocks as sdk_mocks
     from pulumi.runtime.proto import resource_pb2
 
+    from meshplan.render.recording import UNKNOWN, UNKNOWN_SHOWN
+
     class RecordingMonitor(sdk_mocks.MockMonitor):
         def __init__(self, mocks):
             super().__init__(mocks)
@@ -140,7 +148,12 @@ def recording_monitor(mocks, captured: Captured):
         def ReadResource(self, request):  # noqa: N802 (gRPC method name)
             urn = self._claim(request)
             response = super().ReadResource(request)
-            captured.reads.append({"urn": urn, "type": request.type, "name": request.name, "id": request.id})
+            read = {"urn": urn, "type": request.type, "name": request.name,
+                    "id": UNKNOWN_SHOWN if request.id == UNKNOWN else request.id}
+            if request.provider:
+                # `<provider urn>::<id>` as for a registration: which cluster it is read from.
+                read["provider"] = request.provider
+            captured.reads.append(read)
             return response
 
         def RegisterResource(self, request):  # noqa: N802 (gRPC method name)

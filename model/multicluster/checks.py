@@ -16,7 +16,7 @@ from model.multicluster.objects import (CONTROL_PLANE_ANNOTATION, CROSS_NETWORK_
 from model.multicluster.plan import ClusterPlan
 from model.multicluster.secrets import (CLUSTER_ANNOTATION, MULTICLUSTER_LABEL, untrusted_kubeconfig_problem)
 from model.settings.parse_clusters import CACERTS_KEYS as CACERTS_FILES
-from model.multicluster.values import injection_path
+from model.multicluster.values import injection_path, remote_pilot_address
 from model.mesh import ISTIO_NAMESPACE
 from model.names import CLUSTER_DOMAIN, gateway_label
 from model.vocabulary import DNS_LABEL_RE
@@ -244,7 +244,7 @@ def mc109_remotes(plans: Sequence[ClusterPlan]) -> list[ClusterFinding]:
             continue
         values = plan.release("istiod").values
         address = _global(plan).get("remotePilotAddress")
-        expected = primary.cluster.east_west.address if primary else None
+        expected = remote_pilot_address(primary.cluster) if primary else None
         if not address or address != expected:
             found.append(ClusterFinding("MC109", plan.name, "istiod", f"global.remotePilotAddress {address or '(unset)'}"
                                         f" ≠ {plan.cluster.control_plane}'s east-west address {expected or '(unknown)'}"))

@@ -48,6 +48,13 @@ def needs_eastwest(mc: MultiClusterSettings, cluster: ClusterSettings) -> bool:
     return len(mc.networks) > 1 or bool(cluster.is_primary and mc.remotes_of(cluster.name))
 
 
+def _skip_await_eastwest(cluster: ClusterSettings) -> bool:
+    """A LoadBalancer may never get an address (local clusters), so its release does
+    not wait for one, unless the program reads that address (`discover`): then Helm
+    waits until the load balancer has it."""
+    return cluster.east_west.service_type == "LoadBalancer" and not cluster.east_west.discover
+
+
 def cluster_plans(settings: Settings, mc: MultiClusterSettings) -> tuple[ClusterPlan, ...]:
     return tuple(cluster_plan(settings, mc, cluster) for cluster in mc.clusters)
 
@@ -63,7 +70,7 @@ def cluster_plan(settings: Settings, mc: MultiClusterSettings, cluster: ClusterS
                 release("istiod", ISTIOD_RELEASE, "istiod", istiod_values(settings, mc, cluster), ("base",))]
     if needs_eastwest(mc, cluster):
         releases.append(release("eastwest", EASTWEST_RELEASE, "gateway", eastwest_values(settings, cluster),
-                                ("istiod",), skip_await=cluster.east_west.service_type == "LoadBalancer"))
+                                ("istiod",), skip_await=_skip_await_eastwest(cluster)))
     if cluster.is_primary:
         # The ingress (and egress) gateway of the one-cluster install, on every primary:
         # the traffic objects applied there select it.

@@ -7,6 +7,7 @@ import copy
 from model.bodies import merged
 from model.mesh import gateway_values, istio_install
 from model.multicluster.objects import EASTWEST_RELEASE
+from model.names import UNKNOWN_SHOWN
 from model.settings import Settings
 from model.settings.cluster_types import ClusterSettings, MultiClusterSettings
 
@@ -50,12 +51,19 @@ def istiod_values(settings: Settings, mc: MultiClusterSettings, cluster: Cluster
         "profile": REMOTE_PROFILE,
         # meshID is read only where injection runs (the primary); set for the equality checks.
         "global": {**_mesh_globals(mc, cluster), "configCluster": True,
-                   "remotePilotAddress": primary.east_west.address},
+                   "remotePilotAddress": remote_pilot_address(primary)},
         "istiodRemote": {"injectionPath": injection_path(cluster.name, cluster.network)},
     }
     if settings.istio.revision:
         values["revision"] = settings.istio.revision
     return values
+
+
+def remote_pilot_address(primary: ClusterSettings) -> str | None:
+    """Where a remote's proxies and webhook reach the primary's istiod: its east-west
+    gateway's address, stated, or read from the cluster by the program (shown unknown
+    here: the program puts the read's Output in its place)."""
+    return UNKNOWN_SHOWN if primary.east_west.discover else primary.east_west.address
 
 
 def eastwest_values(settings: Settings, cluster: ClusterSettings) -> dict:

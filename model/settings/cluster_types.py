@@ -40,6 +40,9 @@ class EastWest:
     address: str | None = None
     """The gateway's address as the other clusters reach it; a remote's istiod is
     pointed at its primary's (`global.remotePilotAddress`)."""
+    discover: bool = False
+    """Read the address from the gateway's LoadBalancer Service once its release
+    exists, instead of `address` (unknown in a first preview)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ TRUST_KEYS = Keys("mesh.trust", "mode")
 CLUSTER_KEYS = Keys("clusters.<cluster>", "role", "network", "controlPlane", "kubeconfig", "apiServer",
                            "eastWest")
 KUBECONFIG_KEYS = Keys("clusters.<cluster>.kubeconfig", "secret", "stackRef", "output", "context")
-EAST_WEST_KEYS = Keys("clusters.<cluster>.eastWest", "serviceType", "address")
+EAST_WEST_KEYS = Keys("clusters.<cluster>.eastWest", "serviceType", "address", "discover")
 PLACEMENT_KEY = "placement"
 """Under `app`: service → version → clusters."""
 
@@ -150,11 +150,21 @@ def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_se
         kubeconfig=_kubeconfig(at["kubeconfig"], name, root, environment,
                                not_set if layers_deploy_to(role, holds) else []),
         api_server=at.get("apiServer", "", _api_server),
-        east_west=EastWest(
-            service_type=east_west.get("serviceType", "LoadBalancer",
-                                       lambda c: c.string(choices=EAST_WEST_SERVICE_TYPES)),
-            address=east_west.get("address", None, _address)),
+        east_west=_east_west(east_west),
     )
+
+
+def _east_west(at: Cursor) -> EastWest:
+    east_west = EastWest(service_type=at.get("serviceType", "LoadBalancer",
+                                             lambda c: c.string(choices=EAST_WEST_SERVICE_TYPES)),
+                         address=at.get("address", None, _address),
+                         discover=at.get("discover", False, lambda c: c.boolean()))
+    if east_west.discover and east_west.address is not None:
+        raise at["discover"].fail("give address or discover, not both: one source of the gateway's address", True)
+    if east_west.discover and east_west.service_type != "LoadBalancer":
+        raise at["discover"].fail(f"a {east_west.service_type} Service has no one address to read (every node "
+                                  f"serves it); give address, or serviceType LoadBalancer", True)
+    return east_west
 
 
 def _kubeconfig(at: Cursor, cluster: str, root: Cursor, environment: str, not_set: list[str]) -> KubeconfigSource:
@@ -275,12 +285,15 @@ def _check_roles(at: Cursor, clusters: tuple[ClusterSettings, ...]) -> None:
         if several and not cluster.api_server:
             raise here["apiServer"].fail("required with several clusters: the https URL the other clusters' "
                                          "istiod reach this cluster's API server at")
-        if cluster.is_primary and cluster.east_west.address is None:
-            remotes = [c.name for c in clusters if c.control_plane == cluster.name]
-            if remotes:
-                raise here["eastWest"]["address"].fail(
-                    f"required: the remote {', '.join(remotes)} reaches this istiod through the east-west "
-                    f"gateway (global.remotePilotAddress)")
+        remotes = [c.name for c in clusters if c.control_plane == cluster.name]
+        if cluster.is_primary and remotes and cluster.east_west.address is None and not cluster.east_west.discover:
+            raise here["eastWest"]["address"].fail(
+                f"required (or discover: true to read it from the gateway's Service): the remote "
+                f"{', '.join(remotes)} reaches this istiod through the east-west gateway (global.remotePilotAddress)")
+        if cluster.east_west.discover and not remotes:
+            raise here["eastWest"]["discover"].fail(
+                "only a primary with remotes reads its gateway's address (their global.remotePilotAddress); "
+                "this cluster has none", True)
 
 
 def _mesh(root: Cursor, clusters: tuple[ClusterSettings, ...]) -> MeshSettings:

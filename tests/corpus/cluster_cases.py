@@ -135,8 +135,24 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
         "reach this cluster's API server at"),
     # --- east-west gateway
     "primary of a remote without a gateway address": (stack(PRIMARY_REMOTE.replace(", eastWest: {address: 34.75.71.237}", "")),
-        f"{AT}clusters.east.eastWest.address: required: the remote west reaches this istiod through the east-west "
-        "gateway (global.remotePilotAddress)"),
+        f"{AT}clusters.east.eastWest.address: required (or discover: true to read it from the gateway's Service): "
+        "the remote west reaches this istiod through the east-west gateway (global.remotePilotAddress)"),
+    "primary of a remote discovering its gateway address accepted": (
+        stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{serviceType: LoadBalancer, discover: true}")), OK),
+    "gateway address both given and discovered": (
+        stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{address: 34.75.71.237, discover: true}")),
+        f"{AT}clusters.east.eastWest.discover = true: give address or discover, not both: one source of the "
+        "gateway's address"),
+    "gateway address discovered from a NodePort": (
+        stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{serviceType: NodePort, discover: true}")),
+        f"{AT}clusters.east.eastWest.discover = true: a NodePort Service has no one address to read (every node "
+        "serves it); give address, or serviceType LoadBalancer"),
+    "gateway address discovered on a cluster without remotes": (stack(west(eastWest="{discover: true}")),
+        f"{AT}clusters.west.eastWest.discover = true: only a primary with remotes reads its gateway's address "
+        "(their global.remotePilotAddress); this cluster has none"),
+    "gateway discover not a boolean": (
+        stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{discover: 'yes'}")),
+        f'{AT}clusters.east.eastWest.discover = "yes": expected true or false'),
     "east-west ClusterIP": (stack(west(eastWest="{serviceType: ClusterIP}")),
         f'{AT}clusters.west.eastWest.serviceType = "ClusterIP": allowed: LoadBalancer, NodePort'),
     "east-west address on localhost": (stack(EAST.replace("34.75.71.237", "127.0.0.1") + "\n" + WEST_REMOTE),
