@@ -233,6 +233,14 @@ def is_local_host(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _address(at: Cursor) -> str:
     address = at.string(what="an IP address or a DNS name")
     try:
@@ -290,6 +298,14 @@ def _check_roles(at: Cursor, clusters: tuple[ClusterSettings, ...]) -> None:
             raise here["eastWest"]["address"].fail(
                 f"required (or discover: true to read it from the gateway's Service): the remote "
                 f"{', '.join(remotes)} reaches this istiod through the east-west gateway (global.remotePilotAddress)")
+        if cluster.is_primary and remotes and cluster.east_west.address is not None \
+                and not _is_ip(cluster.east_west.address):
+            # The same rule as a discovered hostname (model/multicluster/discovery.py).
+            raise here["eastWest"]["address"].fail(
+                f"the remote {', '.join(remotes)} takes it as global.remotePilotAddress, which must be an IP (with a "
+                f"hostname the remote's istiod Service is an ExternalName, which the API server cannot send the "
+                f"injection webhook to: istio/istio#29359); give a stable IP of the load balancer",
+                cluster.east_west.address)
         if cluster.east_west.discover and not remotes:
             raise here["eastWest"]["discover"].fail(
                 "only a primary with remotes reads its gateway's address (their global.remotePilotAddress); "

@@ -137,6 +137,14 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
     "primary of a remote without a gateway address": (stack(PRIMARY_REMOTE.replace(", eastWest: {address: 34.75.71.237}", "")),
         f"{AT}clusters.east.eastWest.address: required (or discover: true to read it from the gateway's Service): "
         "the remote west reaches this istiod through the east-west gateway (global.remotePilotAddress)"),
+    "primary of a remote with a hostname gateway address": (
+        stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{address: a1b2.elb.us-east-1.amazonaws.com}")),
+        f'{AT}clusters.east.eastWest.address = "a1b2.elb.us-east-1.amazonaws.com": the remote west takes it as '
+        "global.remotePilotAddress, which must be an IP (with a hostname the remote's istiod Service is an "
+        "ExternalName, which the API server cannot send the injection webhook to: istio/istio#29359); give a stable "
+        "IP of the load balancer"),
+    "primary without remotes may name its gateway by hostname": (
+        stack(MULTI_PRIMARY.replace("{address: 34.75.71.237}", "{address: gw.east.example.com}")), OK),
     "primary of a remote discovering its gateway address accepted": (
         stack(PRIMARY_REMOTE.replace("{address: 34.75.71.237}", "{serviceType: LoadBalancer, discover: true}")), OK),
     "gateway address both given and discovered": (
