@@ -23,6 +23,8 @@ MESH_OUTPUTS = ("layers", "revision", "istioVersion", "gatewaySelectors", "meshN
 CLUSTERS_OUTPUT = "clusters"
 """A multi-cluster mesh stack's further output (`clusters_contract`)."""
 APP_OUTPUTS = ("layers", "namespace", "services")
+PLACEMENT_OUTPUT = "placement"
+"""What an app stack over clusters adds: where each deployed version runs."""
 """The outputs a stack of that layer exports (README, "Layered stacks", has the table)."""
 
 OBJECTS_OF_LAYER = {"app": ("workloads", "security"), "traffic": ("routing", "egress")}
@@ -117,14 +119,50 @@ def clusters_mismatch(settings: Settings, mesh: Mapping) -> ConfigError | None:
 
 def app_outputs(settings: Settings) -> dict[str, Any]:
     """What a stack holding the app tells the traffic layer: per deployed service its
-    namespace, port, deployed versions and ServiceAccount."""
+    namespace, port, deployed versions and ServiceAccount; over clusters, also where
+    each version runs."""
     app = settings.app.application
     services = {}
     for name, deployed in settings.services.items():
         svc = app.service(name)
         services[name] = {"namespace": service_namespace(svc, settings.app.namespace), "port": svc.port,
                           "versions": list(deployed.versions), "serviceAccount": svc.account or ""}
-    return {"namespace": settings.app.namespace, "services": services}
+    outputs: dict[str, Any] = {"namespace": settings.app.namespace, "services": services}
+    placement = placement_contract(settings)
+    if placement is not None:
+        outputs[PLACEMENT_OUTPUT] = placement
+    return outputs
+
+
+def placement_contract(settings: Settings) -> dict[str, dict[str, list[str]]] | None:
+    """Service → version → the clusters it runs in, every version spelled out (the
+    default, everywhere, included); None for a one-cluster stack."""
+    mc = settings.multicluster
+    if mc is None:
+        return None
+    return {name: {version: list(mc.clusters_running(name, version)) for version in service.versions}
+            for name, service in settings.services.items()}
+
+
+def placement_mismatch(settings: Settings, app: Mapping) -> ConfigError | None:
+    """The first version this traffic stack places differently from the app stack:
+    its shares, drift and path checks read the placement, so it must be the app's."""
+    mine = placement_contract(settings)
+    if mine is None:
+        return None
+    stack = settings.layers.stack_refs["app"]
+    theirs = app.get(PLACEMENT_OUTPUT)
+    if not isinstance(theirs, Mapping):
+        return _refused(settings, "stackRefs.app", stack, f"that stack does not export where each version runs "
+                        f"(missing: {PLACEMENT_OUTPUT}); is it a stack over the same clusters, deployed?")
+    for service, versions in mine.items():
+        for version, clusters in versions.items():
+            runs_in = (theirs.get(service) or {}).get(version)
+            if runs_in is not None and list(runs_in) != clusters:
+                return _refused(settings, f"app.placement.{service}.{version}", clusters,
+                                f"the app stack {stack} runs it in {', '.join(runs_in) or 'no cluster'}: the traffic "
+                                f"layer repeats the app layer's placement")
+    return None
 
 
 def layer_outputs(settings: Settings) -> dict[str, Any]:
@@ -234,7 +272,7 @@ def app_mismatch(settings: Settings, app: Mapping) -> ConfigError | None:
         if version not in versions:
             return _refused(settings, path, version,
                             f"version not deployed by the app stack {stack} (deployed: {', '.join(versions) or 'none'})")
-    return None
+    return placement_mismatch(settings, app)
 
 
 def reference_mismatch(settings: Settings, outputs_by_stack: Mapping[str, Mapping]) -> ConfigError | None:

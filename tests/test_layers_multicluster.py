@@ -113,6 +113,38 @@ def test_a_layer_with_clusters_over_a_one_cluster_mesh_stack_is_refused(tmp_path
     assert str(refused).endswith(f"the mesh stack {MESH_REF} has no such clusters: every layer repeats its clusters map")
 
 
+def test_the_app_stack_exports_where_each_version_runs_every_default_spelled_out(tmp_path):
+    placement = render(write_layers(tmp_path)["app"]).outputs["placement"]
+    assert placement["reviews"] == {"v1": ["east"], "v2": ["east"], "v3": ["west"]}
+    assert placement["ratings"] == {"v1": ["east", "west"]}
+
+
+def test_a_traffic_layer_placing_a_version_elsewhere_than_the_app_stack_is_refused_in_one_line(tmp_path):
+    config = layer_config("traffic")
+    config["bookinfo-mesh:app"] = {"placement": {"reviews": {"v1": ["east"], "v2": ["east"], "v3": ["east"]}}}
+    paths = write_layers(tmp_path, traffic=config)
+    with pytest.raises(ConfigError) as refused:
+        render(paths["traffic"])
+    assert str(refused.value) == (
+        f'{paths["traffic"]}: bookinfo-mesh:app.placement.reviews.v3 = ["east"]: the app stack {APP_REF} runs it '
+        "in west: the traffic layer repeats the app layer's placement")
+
+
+def test_a_traffic_layer_over_clusters_refuses_an_app_stack_that_does_not_say_where_versions_run():
+    from model.layers import placement_mismatch
+    from model.settings import SECRET_SHOWN, SecretValue
+    from tests.conftest import settings_from
+
+    settings = settings_from({"layers": ["traffic"], "stackRefs": {"mesh": MESH_REF, "app": APP_REF},
+                              **{k.removeprefix("bookinfo-mesh:"): v for k, v in layer_config("traffic").items()
+                                 if k.removeprefix("bookinfo-mesh:") in ("clusters", "mesh", "app", "services")},
+                              "kubeconfig-east": SecretValue(SECRET_SHOWN)})
+    refused = placement_mismatch(settings, {"namespace": "bookinfo", "services": {}})
+    assert str(refused).endswith(f'bookinfo-mesh:stackRefs.app = "{APP_REF}": that stack does not export where '
+                                 "each version runs (missing: placement); is it a stack over the same clusters, "
+                                 "deployed?")
+
+
 PREVIOUS = [{"virtualService": "reviews", "namespace": "bookinfo", "route": "#0 default", "host": "reviews",
              "subset": subset, "percent": percent} for subset, percent in (("v1", 90.0), ("v2", 10.0), ("v3", 0.0))]
 
