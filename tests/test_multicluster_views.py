@@ -150,3 +150,15 @@ def test_a_stack_without_clusters_keeps_its_traffic_table(capsys, stack):
     text = render_text(capsys, stack)
     assert "from clients in" not in text and "east-west gateway" not in text
     assert "\nTraffic (effective share of each destination per route)\n  bookinfo/" in text
+
+
+def test_outlier_detection_on_a_host_says_locality_load_balancing_prefers_the_clients_locality(capsys, tmp_path):
+    def outlier_detection(config):
+        config["bookinfo-mesh:services"]["reviews"]["trafficPolicy"] = {
+            "outlierDetection": {"consecutive5xxErrors": 5, "interval": "1s", "baseEjectionTime": "30s"}}
+    text = render_text(capsys, edited(tmp_path, MULTI_PRIMARY_MULTI_NETWORK, outlier_detection))
+    note = ("  outlierDetection is set: Istio's locality load balancing (on by default) prefers endpoints in the "
+            "client's region and zone, the others take over as those fail")
+    assert block(text, "reviews.bookinfo.svc.cluster.local:9080 — from clients in net-east (east)")[-1] == note
+    assert text.count(note) == 2  # reviews from each network; details and ratings set none
+    assert note not in render_text(capsys, MULTI_PRIMARY)

@@ -150,7 +150,7 @@ def host_paths(rendered: Rendered, table, objects) -> list[str]:
     """The traffic of a stack with `clusters`, per destination host: each version's
     share, the clusters serving it and the path from clients in each network (one
     view when it is the same from every network)."""
-    from model.multicluster.paths import clients_in, host_views
+    from model.multicluster.paths import LOCALITY_NOTE, clients_in, host_views, prefers_locality
     from model.names import fqdn
 
     mc = rendered.settings.multicluster
@@ -158,6 +158,7 @@ def host_paths(rendered: Rendered, table, objects) -> list[str]:
              for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")}
     versions = {name: service.versions for name, service in rendered.settings.services.items()}
     views = host_views(mc, table, versions=versions, fqdn_of=lambda share: fqdn(share.host, share.namespace), ports=ports)
+    rules = [o for o in objects if o.get("kind") == "DestinationRule"]
     out = [f"Traffic (effective share of each destination per route), applied to primaries "
            f"{', '.join(c.name for c in mc.primaries)}; per host the clusters serving each version and the path"]
     for view in views:
@@ -169,6 +170,8 @@ def host_paths(rendered: Rendered, table, objects) -> list[str]:
             head, rows = head[1:], [row[1:] for row in rows]
         widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head) - 1)]
         out += ["  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)) + f"  {r[-1]}" for r in (head, *rows)]
+        if prefers_locality(rules, view.host.rsplit(":", 1)[0], fqdn):
+            out.append(f"  {LOCALITY_NOTE}")
     return out
 
 

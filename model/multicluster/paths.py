@@ -5,12 +5,15 @@ gateway (`via <address>:15443 (<network> gateway, AUTO_PASSTHROUGH)`), where the
 gateway passes the mTLS connection through by SNI (the `cross-network-gateway` of
 expose-services.yaml).
 
-Without locality settings Istio balances a version's requests over all its
-endpoints, local and remote alike ("the default cross-cluster load balancing",
-istio.io multicluster traffic management): a version served on the client's
-network and on another is reached both ways, `direct (east) + via … (west)`. Istio
-sends a cross-network request to the gateway of the endpoint's own cluster when it
-has one, else to any gateway of that network (`GatewaysForNetworkAndCluster`).
+What istiod hands a sidecar (Istio's `EndpointsByNetworkFilter`,
+pilot/pkg/xds/endpoints/ep_filters.go): the endpoints on its own network as they
+are, and for each other network one endpoint per east-west gateway, weighted by the
+endpoints behind it; the gateway of the endpoint's own cluster when it has one, else
+any of its network's (`selectNetworkGateways`). Without locality settings (and
+outlier detection, which locality failover needs) Envoy balances over all of them,
+"the default cross-cluster load balancing" of istio.io's multicluster traffic
+management page: a version served on the client's network and on another is reached
+both ways, `direct (east) + via … (west)`, in proportion to its pods on each side.
 
 Pure functions over the parsed settings and the traffic rows: no Pulumi imports."""
 from __future__ import annotations
@@ -153,6 +156,24 @@ def _row(mc: MultiClusterSettings, share: Share, network: str, versions: Mapping
     return PathRow(route=f"{share.namespace}/{share.virtual_service} {share.route}", version=share.subset or "—",
                    percent=share.percent, clusters=serving or (),
                    path=path_from(mc, network, serving) if serving is not None else "—")
+
+
+LOCALITY_NOTE = ("outlierDetection is set: Istio's locality load balancing (on by default) prefers endpoints in "
+                 "the client's region and zone, the others take over as those fail")
+
+
+def prefers_locality(destination_rules: Iterable[Mapping], host: str, fqdn_of) -> bool:
+    """Whether a DestinationRule of `host` sets outlierDetection, for the host or a
+    subset: then locality load balancing applies (it needs outlier detection to act)
+    and the paths shown are where requests go when the client's locality has none."""
+    for rule in destination_rules:
+        spec = rule.get("spec") or {}
+        if fqdn_of(str(spec.get("host", "")), (rule.get("metadata") or {}).get("namespace", "")) != host:
+            continue
+        policies = [spec.get("trafficPolicy") or {}, *((s.get("trafficPolicy") or {}) for s in spec.get("subsets") or [])]
+        if any(isinstance(p, Mapping) and p.get("outlierDetection") for p in policies):
+            return True
+    return False
 
 
 def clients_in(mc: MultiClusterSettings, networks: Sequence[str]) -> str:
