@@ -4,6 +4,9 @@ the path from clients in each network (`model/multicluster/paths.py`), on the tw
 examples and modified copies of them."""
 from __future__ import annotations
 
+import re
+import shlex
+
 import pytest
 import yaml
 
@@ -162,3 +165,20 @@ def test_outlier_detection_on_a_host_says_locality_load_balancing_prefers_the_cl
     assert block(text, "reviews.bookinfo.svc.cluster.local:9080 — from clients in net-east (east)")[-1] == note
     assert text.count(note) == 2  # reviews from each network; details and ratings set none
     assert note not in render_text(capsys, MULTI_PRIMARY)
+
+
+def test_the_outputs_the_multicluster_page_shows_are_what_the_commands_print(capsys):
+    """docs/multicluster.md: the fenced outputs under `Reading the render` and
+    `Reading a diff`, each a verbatim part of what its command prints."""
+    from tests.conftest import docs_text
+
+    page = docs_text("multicluster.md")
+    render_part = page.split("## Reading the render", 1)[1].split("## Reading a diff", 1)[0]
+    diff_part = page.split("## Reading a diff", 1)[1].split("\n## ", 1)[0]
+    fence = re.compile(r"^```\n(.*?)^```", re.S | re.M)
+    rendered = render_text(capsys, PRIMARY_REMOTE)
+    blocks = fence.findall(render_part)
+    assert len(blocks) == 2 and all(block in rendered for block in blocks)
+    [command, shown] = fence.findall(diff_part)
+    assert main(shlex.split(command)[1:]) == 2
+    assert shown in capsys.readouterr().out
