@@ -212,3 +212,27 @@ def test_a_base_ref_of_a_multicluster_stack_shows_traffic_once_and_the_install_c
         ("v1", 50, 40, ["east", "west"]), ("v3", 20, 30, ["east", "west"])]
     assert [(i["path"], i["before"], i["after"]) for i in result["install"]] == [
         ("clusters.west.network", "net-west", "net-w2")]
+
+
+def test_a_provider_that_is_not_a_reference_in_a_state_is_one_line_naming_it(capsys, tmp_path):
+    document = export_of(render_file(MULTI_PRIMARY, STACK))
+    document["deployment"]["resources"][3]["provider"] = 5
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(document))
+    code, out, err = run(capsys, "--config", MULTI_PRIMARY, "--against-state", str(state))
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == f"error: {state}: deployment.resources[3].provider = 5: expected a string"
+
+
+def test_a_base_stack_file_this_code_cannot_parse_is_named_at_its_ref(monkeypatch, tmp_path):
+    from meshplan.commands import diff as command
+    from meshplan.diff import states
+
+    path = tmp_path / "Pulumi.mc.yaml"
+    for text, where in (("config:\n  bookinfo-mesh:clusters: 3\n", "bookinfo-mesh:clusters"),
+                        ("config: [unclosed\n", "")):
+        monkeypatch.setattr(states, "stack_file_at_ref", lambda ref, config: text)
+        base, why = command._settings_at_ref("HEAD~1", path, "mc")
+        assert base is None
+        assert why.startswith(f"the base stack file does not parse here (HEAD~1:{path}: {where}"), why
+        assert "meshplan-base-" not in why

@@ -154,7 +154,8 @@ def _settings_at_ref(ref: str, path: Path, stack: str):
             settings = parse_settings(read_stack_file(str(copy)), stack=stack, source=f"{ref}:{path}",
                                       unset_secrets_allowed=True)
         except ConfigError as error:
-            return None, f"the base stack file does not parse here ({error})"
+            # The copy's temporary path means nothing to the reader: name the file at the ref.
+            return None, f"the base stack file does not parse here ({str(error).replace(str(copy), f'{ref}:{path}')})"
     return settings.multicluster, ""
 
 
