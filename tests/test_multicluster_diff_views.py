@@ -225,14 +225,13 @@ def test_a_provider_that_is_not_a_reference_in_a_state_is_one_line_naming_it(cap
 
 
 def test_a_base_stack_file_this_code_cannot_parse_is_named_at_its_ref(monkeypatch, tmp_path):
-    from meshplan.commands import diff as command
     from meshplan.diff import states
 
     path = tmp_path / "Pulumi.mc.yaml"
     for text, where in (("config:\n  bookinfo-mesh:clusters: 3\n", "bookinfo-mesh:clusters"),
                         ("config: [unclosed\n", "")):
         monkeypatch.setattr(states, "stack_file_at_ref", lambda ref, config: text)
-        base, why = command._settings_at_ref("HEAD~1", path, "mc")
+        base, why = states.settings_at_ref("HEAD~1", path, "mc")
         assert base is None
         assert why.startswith(f"the base stack file does not parse here (HEAD~1:{path}: {where}"), why
         assert "meshplan-base-" not in why

@@ -126,7 +126,8 @@ def _compare_install(result, args: argparse.Namespace, path: Path, stack: str, p
     if args.base_config:
         base, known = base_config, ""
     elif args.base_ref:
-        base, known = _settings_at_ref(args.base_ref, path, stack)
+        from meshplan.diff.states import settings_at_ref
+        base, known = settings_at_ref(args.base_ref, path, stack)
     else:
         base, known = None, STATE_HOLDS_NO_CONFIG
     if known:
@@ -134,29 +135,6 @@ def _compare_install(result, args: argparse.Namespace, path: Path, stack: str, p
             result.install_not_compared = known
         return
     result.install = install_changes(base, proposed)
-
-
-def _settings_at_ref(ref: str, path: Path, stack: str):
-    """(the multi-cluster settings of the stack file as it is at `ref`, or None; why
-    they are not known, or ''), read with this code's parser."""
-    import tempfile
-
-    from meshplan.diff import states
-    from model.settings import parse_settings, read_stack_file
-
-    text = states.stack_file_at_ref(ref, str(path))
-    if text is None:
-        return None, ""  # a stack new in this change had no clusters before
-    with tempfile.TemporaryDirectory(prefix="meshplan-base-") as folder:
-        copy = Path(folder) / path.name
-        copy.write_text(text, encoding="utf-8")
-        try:
-            settings = parse_settings(read_stack_file(str(copy)), stack=stack, source=f"{ref}:{path}",
-                                      unset_secrets_allowed=True)
-        except ConfigError as error:
-            # The copy's temporary path means nothing to the reader: name the file at the ref.
-            return None, f"the base stack file does not parse here ({str(error).replace(str(copy), f'{ref}:{path}')})"
-    return settings.multicluster, ""
 
 
 def _read_text(path: Path) -> str:

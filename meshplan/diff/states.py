@@ -263,6 +263,27 @@ def stack_file_at_ref(ref: str, config: str, *, repo: Path = PROJECT_DIR) -> str
     return shown.stdout if shown.returncode == 0 else None
 
 
+def settings_at_ref(ref: str, path: Path, stack: str):
+    """(the multi-cluster settings of stack file `path` as it is at git `ref`, or
+    None; why they are not known, or ''), read with this code's parser: what the
+    diff's install section compares the proposed settings with."""
+    from model.settings import parse_settings, read_stack_file
+
+    text = stack_file_at_ref(ref, str(path))
+    if text is None:
+        return None, ""  # a stack new in this change had no clusters before
+    with tempfile.TemporaryDirectory(prefix="meshplan-base-") as folder:
+        copy = Path(folder) / path.name
+        copy.write_text(text, encoding="utf-8")
+        try:
+            settings = parse_settings(read_stack_file(str(copy)), stack=stack, source=f"{ref}:{path}",
+                                      unset_secrets_allowed=True)
+        except ConfigError as error:
+            # The copy's temporary path means nothing to the reader: name the file at the ref.
+            return None, f"the base stack file does not parse here ({str(error).replace(str(copy), f'{ref}:{path}')})"
+    return settings.multicluster, ""
+
+
 def _last_line(text: str) -> str:
     """The last non-blank line of a tool's stderr: where Python and git put the error."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
