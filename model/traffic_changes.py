@@ -33,6 +33,9 @@ class TrafficChange:
     kind: str = "VirtualService"
     """The route object's kind (VirtualService or HTTPRoute): shown, not part of its
     identity, so a route moved from one API to the other with the same shares is no change."""
+    primaries: tuple[str, ...] = ()
+    """Over several clusters, the primaries whose traffic objects make this change
+    (every primary holds them alike unless they drifted); empty for one cluster."""
 
     @property
     def shift(self) -> float:
@@ -49,7 +52,8 @@ class TrafficChange:
     def as_json(self) -> dict:
         return {"virtualService": self.virtual_service, "namespace": self.namespace, "route": self.route,
                 "host": self.host, "subset": self.subset, "before": _number(self.before),
-                "after": _number(self.after), **_kind_field(self.kind)}
+                "after": _number(self.after), **_kind_field(self.kind),
+                **({"primaries": list(self.primaries)} if self.primaries else {})}
 
 
 def _kind_field(kind: str) -> dict:

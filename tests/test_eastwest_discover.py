@@ -69,6 +69,9 @@ def test_offline_the_read_is_shown_and_the_address_is_unknown(discovering):
     assert remote_pilot_address(rendered) == UNKNOWN_SHOWN
     text = summary(rendered)
     assert "west     remote   net-west  → east (address discovered)" in text
+    # The gateway column and the path through it say so too, never a pending load balancer.
+    assert "east     primary  net-east  istiod 1.30.3                (address discovered):15443 (LB)  west" in text
+    assert "via (address discovered):15443 (net-east gateway, AUTO_PASSTHROUGH)" in text
     assert f"Service {SERVICE_ID}" in text
 
 

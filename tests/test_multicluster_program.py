@@ -133,12 +133,12 @@ def test_the_text_render_opens_with_the_mesh_and_its_clusters_and_says_where_ver
     text = summary(primary_remote)
     assert text.splitlines()[2:6] == [
         "mesh mesh1 · trust domain cluster.local · trust provided",
-        "cluster  role     network   control plane",
-        "east     primary  net-east  istiod 1.30.3",
-        "west     remote   net-west  → east 34.75.71.237",
+        "cluster  role     network   control plane        east-west gateway        remote secrets",
+        "east     primary  net-east  istiod 1.30.3        34.75.71.237:15443 (LB)  west",
+        "west     remote   net-west  → east 34.75.71.237  (LB pending)             —",
     ]
-    assert [line.split()[-1] for line in text.splitlines() if line.startswith("  bookinfo/reviews")] == [
-        "east", "east", "west"]
+    reviews = text.split("reviews.bookinfo.svc.cluster.local:9080 — from clients in net-east (east)\n", 1)[1]
+    assert [line.split()[2] for line in reviews.splitlines()[1:4]] == ["east", "east", "west"]
     assert as_yaml(primary_remote).count("# cluster: west\napiVersion: v1\nkind: Service\n") == 4
 
 

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from meshplan.check import check_rendered
     from meshplan.diff import formats as diff_formats
     from meshplan.diff import states
-    from meshplan.diff.compare import diff_states
+    from meshplan.diff.compare import base_drift, diff_states
     from meshplan.render import formats
     from meshplan.render.engine import render
     from model.traffic_changes import step_violations
@@ -67,12 +67,16 @@ def run(args: argparse.Namespace) -> int:
     warn_secrets_not_set(*renders)
     result = diff_states(base, proposed, lenient=bool(args.against_state))
     result.secrets = _secret_changes(args, path)
+    _compare_install(result, args, path, stack, proposed_rendered.settings.multicluster,
+                     renders[-1].settings.multicluster if args.base_config else None)
     findings = check_rendered(proposed_rendered)
+    errors = [f for f in findings if f.level == "error"]
+    # A base whose primaries drifted is shown, not failed: this change is what fixes it.
+    findings += base_drift(base)
 
     max_step = args.max_step if args.max_step is not None else proposed_rendered.settings.rollout.max_step
     if not args.allow_jump:  # make before break is never waived; the step guard is
         result.refused += step_violations(result.traffic, max_step)
-    errors = [f for f in findings if f.level == "error"]
     plans = change_plans(result.changed_traffic, max_step, before=base.objects, after=proposed.objects)
     stack_args = diff_formats.stack_arguments(stack=args.stack, config=args.config, default=stack)
 
@@ -107,6 +111,30 @@ def _secret_changes(args: argparse.Namespace, path: Path) -> list[dict]:
     proposed = passphrase.secret_fingerprints(_read_text(path), str(path))
     base = passphrase.secret_fingerprints(base_text, base_source) if base_text is not None else {}
     return passphrase.secret_changes(base, proposed)
+
+
+STATE_HOLDS_NO_CONFIG = "an exported state holds no stack config; --base-config or --base-ref compares it"
+
+
+def _compare_install(result, args: argparse.Namespace, path: Path, stack: str, proposed, base_config) -> None:
+    """The primaries and the install changes of a stack with clusters (either side):
+    the mesh and clusters settings of both sides, where the base's are known."""
+    from model.multicluster.install_changes import install_changes
+
+    if proposed is not None:
+        result.primaries = [c.name for c in proposed.primaries]
+    if args.base_config:
+        base, known = base_config, ""
+    elif args.base_ref:
+        from meshplan.diff.states import settings_at_ref
+        base, known = settings_at_ref(args.base_ref, path, stack)
+    else:
+        base, known = None, STATE_HOLDS_NO_CONFIG
+    if known:
+        if proposed is not None:
+            result.install_not_compared = known
+        return
+    result.install = install_changes(base, proposed)
 
 
 def _read_text(path: Path) -> str:

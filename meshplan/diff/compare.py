@@ -5,11 +5,13 @@ resource (by URN, on their inputs) and, for the traffic, share by share. Printin
 the result is `meshplan.diff.formats`' job."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from meshplan.diff.states import State
+from model.multicluster.install_changes import InstallChange
 from model.names import HELM_RELEASE_TYPE
 from model.traffic_changes import AspectChange, TrafficChange, aspect_changes, traffic_changes, undeployed_while_routed
 from model.route_aspects import route_aspects
@@ -214,6 +216,12 @@ class Diff:
     refused: list[str] = field(default_factory=list)
     """Why the change must not be applied as it is, one line each: make before break
     (always judged here) and the step guard (added by the caller, which knows the limit)."""
+    primaries: list[str] = field(default_factory=list)
+    """A multi-cluster stack's primaries (each holds the traffic objects); empty for one cluster."""
+    install: list[InstallChange] = field(default_factory=list)
+    """Changes of the mesh and clusters settings (added by the caller, which reads them)."""
+    install_not_compared: str = ""
+    """Why the install was not compared (the base's settings are not known), if so."""
 
     @property
     def changed_traffic(self) -> list[TrafficChange]:
@@ -221,14 +229,19 @@ class Diff:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes or self.changed_traffic or self.aspects or self.secrets)
+        return bool(self.changes or self.changed_traffic or self.aspects or self.secrets or self.install)
 
     def counts(self) -> dict[str, int]:
         return {op: sum(1 for c in self.changes if c.op == op) for op in OPS}
 
     def as_json(self) -> dict:
-        shown = {"changes": [c.as_json() for c in self.changes],
-                 "traffic": [t.as_json() for t in self.changed_traffic]}
+        shown = {"primaries": self.primaries} if self.primaries else {}
+        shown.update({"changes": [c.as_json() for c in self.changes],
+                      "traffic": [t.as_json() for t in self.changed_traffic]})
+        if self.install:
+            shown["install"] = [i.as_json() for i in self.install]
+        if self.install_not_compared:
+            shown["installNotCompared"] = self.install_not_compared
         if self.aspects:
             shown["routeAspects"] = [a.as_json() for a in self.aspects]
         if self.secrets:
@@ -239,10 +252,65 @@ class Diff:
 
 
 def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
+    traffic = primary_traffic(base, proposed)
+    if traffic is None:
+        traffic = traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects))
     return Diff(base=base, proposed=proposed, changes=resource_changes(base, proposed, lenient=lenient),
-                traffic=traffic_changes(traffic_table(base.objects), traffic_table(proposed.objects)),
+                traffic=traffic,
                 aspects=aspect_changes(route_aspects(base.objects), route_aspects(proposed.objects)),
                 refused=undeployed_while_routed(base.objects, proposed.objects))
+
+
+ROUTE_KINDS = ("VirtualService", "HTTPRoute")
+
+
+def primary_traffic(base: State, proposed: State) -> list[TrafficChange] | None:
+    """Over several clusters, the traffic changes of every primary (a cluster holding
+    route objects on either side), each distinct change once with the primaries it
+    applies to: a change all primaries make alike is one change, not one per primary,
+    and a primary that drifted shows its own. None for one cluster."""
+    def routes_in(objects: list[dict]) -> bool:
+        return any(o.get("kind") in ROUTE_KINDS for o in objects)
+
+    def side(state: State, cluster: str) -> list[dict]:
+        # A cluster holding no route objects on a side (a remote, a cluster not there
+        # yet, a stack of one cluster) followed the mesh's config: its primary's.
+        own = state.clusters.get(cluster, [])
+        return own if routes_in(own) else state.objects
+
+    names = [name for name in dict.fromkeys([*proposed.clusters, *base.clusters])
+             if routes_in(proposed.clusters.get(name, [])) or routes_in(base.clusters.get(name, []))]
+    if not names:
+        return None
+    merged: dict[TrafficChange, list[str]] = {}
+    for name in names:
+        for change in traffic_changes(traffic_table(side(base, name)), traffic_table(side(proposed, name))):
+            merged.setdefault(change, []).append(name)
+    return [dataclasses.replace(change, primaries=tuple(primaries)) for change, primaries in merged.items()]
+
+
+def base_drift(state: State) -> list:
+    """MC111 on a side read back (a deployed state, a render at a git ref): primaries
+    whose traffic objects differ, as findings naming the base. The proposed config is
+    judged by the analysis; a base that drifted is what this change lands on."""
+    if not state.clusters:
+        return []
+    from model.mesh import ISTIO_NAMESPACE
+    from model.multicluster.analysis import as_finding
+    from model.multicluster.check_traffic import drift_between_primaries
+    from model.multicluster.objects import CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY, ISTIOD_VIRTUAL_SERVICE
+
+    def install_side(obj: dict) -> bool:
+        # The expose objects differ between primaries by design (a primary with remotes has istiod's).
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        return meta.get("namespace") == ISTIO_NAMESPACE and (
+            name in (CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY) or name.startswith(ISTIOD_VIRTUAL_SERVICE))
+
+    traffic = {name: [o for o in objects if "istio.io" in str(o.get("apiVersion", "")) and not install_side(o)]
+               for name, objects in state.clusters.items()}
+    primaries = [name for name, objects in traffic.items() if any(o.get("kind") in ROUTE_KINDS for o in objects)]
+    return [as_finding(f) for f in drift_between_primaries(primaries, traffic, where=" in the base")]
 
 
 def shown(value: Any) -> str:

@@ -45,7 +45,25 @@ def _summary_line(diff) -> str:
         line += "; routes: " + ", ".join(f"{a.virtual_service} {a.change}" for a in diff.aspects)
     if diff.secrets:
         line += "; secrets: " + ", ".join(f"{s['key']} {s['change']}" for s in diff.secrets)
+    if diff.install:
+        line += f"; install: {len(diff.install)} change{'s' if len(diff.install) != 1 else ''}"
     return line
+
+
+def by_primaries(rows) -> list[tuple[tuple[str, ...], list]]:
+    """Traffic rows grouped by the primaries they apply to, in order of first
+    appearance: one group when every primary makes the same change (or one cluster)."""
+    groups: dict[tuple[str, ...], list] = {}
+    for row in rows:
+        groups.setdefault(row.primaries, []).append(row)
+    return list(groups.items())
+
+
+def applies_to(primaries: tuple[str, ...]) -> str:
+    return f"applies to primar{'ies' if len(primaries) != 1 else 'y'} {', '.join(primaries)}"
+
+
+INSTALL_HEADING = "Install (mesh and clusters, before → after)"
 
 
 def stack_arguments(*, stack: str | None, config: str | None, default: str) -> str:
@@ -91,13 +109,21 @@ def diff_text(diff, *, findings=(), colour: bool = False, plans=(), stack_args: 
             note = "  (forces replacement)" if prop.replaces else ""
             out.append(_paint(f"    {prop.op:<6} {prop.path}: {shown(prop.before)} → {shown(prop.after)}{note}",
                               prop.op, colour))
+    if diff.install or diff.install_not_compared:
+        out += ["", INSTALL_HEADING]
+        out += [_paint(f"  {change}", "change", colour) for change in diff.install]
+        if diff.install_not_compared:
+            out.append(_paint(f"  not compared: {diff.install_not_compared}", None, colour))
     moved = diff.changed_traffic
     if moved:
         out += ["", "Traffic (effective share per route, before → after)"]
-        for t in moved:
-            out.append(_paint(f"  {route_object(t)}  {clip(t.route, 40)}  {t.destination:<20} "
-                              f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
-                              None, colour))
+        for primaries, rows in by_primaries(moved):
+            if primaries:
+                out.append(_paint(f"  {applies_to(primaries)}", None, colour))
+            for t in rows:
+                out.append(_paint(f"  {route_object(t)}  {clip(t.route, 40)}  {t.destination:<20} "
+                                  f"{format_percent(t.before):>5} → {format_percent(t.after):>5}  ({t.shift:+.4g})",
+                                  None, colour))
     if diff.aspects:
         out += ["", "Route faults, mirrors, timeouts and retries (before → after)"]
         for a in diff.aspects:
@@ -170,14 +196,24 @@ def diff_markdown(diff, *, findings=(), title: str = "meshplan diff", plans=(), 
                 props += f"<br>… {len(change.diff) - 12} more"
             out.append(f"| {_SYMBOLS[change.op]} {change.op} | {code_span(change.type)} | {code_span(change.name)} | {props} |")
         out.append("")
+    if diff.install or diff.install_not_compared:
+        out += ["#### Install (mesh and clusters)", ""]
+        out += [f"- {code_span(str(change))}" for change in diff.install]
+        if diff.install_not_compared:
+            out.append(f"- not compared: {_cell(diff.install_not_compared)}")
+        out.append("")
     moved = diff.changed_traffic
     if moved:
-        out += ["#### Traffic", "", f"| {_route_column(moved)} | Route | Destination | Before | After | Change |",
-                "|---|---|---|---:|---:|---:|"]
-        for t in moved:
-            out.append(f"| {code_span(route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
-                       f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
-        out.append("")
+        out += ["#### Traffic", ""]
+        for primaries, rows in by_primaries(moved):
+            if primaries:
+                out += [_cell(applies_to(primaries)[0].upper() + applies_to(primaries)[1:]) + ":", ""]
+            out += [f"| {_route_column(rows)} | Route | Destination | Before | After | Change |",
+                    "|---|---|---|---:|---:|---:|"]
+            for t in rows:
+                out.append(f"| {code_span(route_object(t))} | {_cell(t.route)} | {_cell(t.destination)} | "
+                           f"{format_percent(t.before)} | {format_percent(t.after)} | {t.shift:+.4g} |")
+            out.append("")
     if diff.aspects:
         out += ["#### Faults, mirrors, timeouts and retries", "",
                 f"| {_route_column(diff.aspects)} | Route | Before | After |", "|---|---|---|---|"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from meshplan.render.recording import SECRET_SHOWN, Rendered, plain
+from meshplan.render.recording import SECRET_SHOWN, Rendered, each_once, plain, provider_name
 from meshplan.render.engine import PROJECT_DIR
 from meshplan.interrupts import undo_on_interrupt
 from model.analysis.shapes import BOOL, STR, checked_object, obj
@@ -50,6 +50,9 @@ class State:
     calls: tuple[tuple[ServiceEnd, ServiceEnd], ...] = ()
     """Who calls whom among the services the stack deploys (`service_calls`): known
     for a rendered stack only; render JSON and state exports hold objects alone."""
+    clusters: dict[str, list[dict]] = field(default_factory=dict)
+    """A multi-cluster stack's objects per cluster (its provider's name); `objects`
+    then holds each object once, as the mesh sees it. Empty for one cluster."""
 
 
 def _skipped(type_token: str) -> bool:
@@ -64,7 +67,27 @@ def urn_key(urn: str) -> str:
 def state_from_rendered(rendered: Rendered, label: str | None = None) -> State:
     resources = {urn_key(r.urn): Resource(r.urn, r.type, r.name, r.inputs)
                  for r in rendered.resources if r.custom and not _skipped(r.type)}
-    return State(label or rendered.source, resources, rendered.mesh_objects(), service_calls(rendered.settings))
+    clusters = _by_cluster([(r.provider, r.inputs) for r in rendered.resources if r.is_kubernetes_object])
+    return State(label or rendered.source, resources, rendered.mesh_objects(), service_calls(rendered.settings),
+                 clusters=clusters)
+
+
+def _cluster_of(reference: str | None) -> str | None:
+    """The cluster an explicit provider deploys to; None for the default provider
+    (`default`, `default_4_34_2`: a one-cluster stack's)."""
+    name = provider_name(reference)
+    return None if name is None or name == "default" or name.startswith("default_") else name
+
+
+def _by_cluster(objects: list[tuple[str | None, dict]]) -> dict[str, list[dict]]:
+    """(provider reference, object) pairs → objects per cluster, when any provider
+    names a cluster."""
+    clusters: dict[str, list[dict]] = {}
+    for reference, obj in objects:
+        cluster = _cluster_of(reference)
+        if cluster is not None:
+            clusters.setdefault(cluster, []).append(obj)
+    return clusters
 
 
 def service_calls(settings: Settings) -> tuple[tuple[ServiceEnd, ServiceEnd], ...]:
@@ -89,11 +112,19 @@ def state_from_render_json(document: Mapping, label: str) -> State:
         resources[urn_key(r["urn"])] = Resource(r["urn"], r["type"], r.get("name", ""), r.get("inputs") or {})
         inputs = r.get("inputs") or {}
         if "apiVersion" in inputs and "kind" in inputs:
-            objects.append(inputs)
-    return State(label, resources, objects)
+            objects.append((r.get("provider"), inputs))
+    return _state_of(label, resources, objects)
 
 
-_RECORD = obj(urn=STR, type=STR, name=STR, custom=BOOL, delete=BOOL, external=BOOL, inputs=obj())
+def _state_of(label: str, resources: dict[str, Resource], objects: list[tuple[str | None, dict]]) -> State:
+    """A state of objects read back: over several clusters each object once, and
+    each cluster's own (every primary holds the traffic objects)."""
+    clusters = _by_cluster(objects)
+    shown = [obj for _, obj in objects]
+    return State(label, resources, each_once(shown) if clusters else shown, clusters=clusters)
+
+
+_RECORD = obj(urn=STR, type=STR, name=STR, custom=BOOL, delete=BOOL, external=BOOL, provider=STR, inputs=obj())
 
 
 def _resource_records(records: Any, file: str, path: str) -> list[dict]:
@@ -133,8 +164,8 @@ def state_from_export(path: str | os.PathLike) -> State:
         inputs = _mask_secrets(plain(r.get("inputs") or {}))
         resources[urn_key(urn)] = Resource(urn, type_token, urn.rsplit("::", 1)[-1], inputs)
         if "apiVersion" in inputs and "kind" in inputs:
-            objects.append(inputs)
-    return State(str(path), resources, objects)
+            objects.append((r.get("provider"), inputs))
+    return _state_of(str(path), resources, objects)
 
 
 def _mask_secrets(value: Any) -> Any:
@@ -230,6 +261,27 @@ def stack_file_at_ref(ref: str, config: str, *, repo: Path = PROJECT_DIR) -> str
     shown = subprocess.run(["git", "-C", str(repo), "show", f"{ref}:{relative.as_posix()}"],
                            capture_output=True, text=True)
     return shown.stdout if shown.returncode == 0 else None
+
+
+def settings_at_ref(ref: str, path: Path, stack: str):
+    """(the multi-cluster settings of stack file `path` as it is at git `ref`, or
+    None; why they are not known, or ''), read with this code's parser: what the
+    diff's install section compares the proposed settings with."""
+    from model.settings import parse_settings, read_stack_file
+
+    text = stack_file_at_ref(ref, str(path))
+    if text is None:
+        return None, ""  # a stack new in this change had no clusters before
+    with tempfile.TemporaryDirectory(prefix="meshplan-base-") as folder:
+        copy = Path(folder) / path.name
+        copy.write_text(text, encoding="utf-8")
+        try:
+            settings = parse_settings(read_stack_file(str(copy)), stack=stack, source=f"{ref}:{path}",
+                                      unset_secrets_allowed=True)
+        except ConfigError as error:
+            # The copy's temporary path means nothing to the reader: name the file at the ref.
+            return None, f"the base stack file does not parse here ({str(error).replace(str(copy), f'{ref}:{path}')})"
+    return settings.multicluster, ""
 
 
 def _last_line(text: str) -> str:

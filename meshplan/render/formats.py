@@ -77,18 +77,22 @@ def _manifest_order(obj: dict) -> dict:
 
 def cluster_header(rendered: Rendered) -> list[str]:
     """The mesh and its clusters, for a stack with `clusters`: who runs istiod, who
-    is served by whom, and on which network."""
+    is served by whom, on which network, where the other networks reach it and
+    whose API servers a primary reads (the remote Secrets it holds)."""
+    from model.multicluster.paths import address_shown, eastwest_cell, remote_secrets_cell
+
     mc = rendered.settings.multicluster
-    rows = [("cluster", "role", "network", "control plane")]
+    rows = [("cluster", "role", "network", "control plane", "east-west gateway", "remote secrets")]
     for c in mc.clusters:
         if c.is_primary:
             plane = "istiod " + rendered.settings.istio.version
         else:
-            plane = f"→ {c.control_plane} {mc.cluster(c.control_plane).east_west.address or '(address discovered)'}"
-        rows.append((c.name, c.role, c.network or "—", plane))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            plane = " ".join(filter(None, ("→", c.control_plane, address_shown(mc.cluster(c.control_plane)))))
+        rows.append((c.name, c.role, c.network or "—", plane, eastwest_cell(mc, c), remote_secrets_cell(mc, c)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return [f"mesh {mc.mesh.id or '—'} · trust domain {mc.mesh.trust_domain} · trust {mc.mesh.trust_mode}",
-            *(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {n:<{widths[2]}}  {p}".rstrip() for a, b, n, p in rows), ""]
+            *("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)) + f"  {row[-1]}" for row in rows),
+            ""]
 
 
 def summary(rendered: Rendered) -> str:
@@ -121,20 +125,16 @@ def summary(rendered: Rendered) -> str:
         out += ["", CLUSTER_READS] + [f"  {name}" for name in cluster]
     objects = rendered.mesh_objects()
     table = traffic_table(objects)
-    if table:
+    if table and mc is not None:
+        out += ["", *host_paths(rendered, table, objects)]
+    elif table:
         out += ["", "Traffic (effective share of each destination per route)"]
-        if mc is not None:
-            out[-1] += f", applied to primaries {', '.join(c.name for c in mc.primaries)}; clusters serving it"
         width = max(len(route_object(s)) for s in table)
         route_width = min(max(len(s.route) for s in table), 40)
         for share in table:
             target = share.host + (f" {share.subset}" if share.subset else "")
-            served = ""
-            if mc is not None and share.subset:
-                served = "  " + ", ".join(mc.clusters_running(share.host.split(".")[0], share.subset))
             out.append(f"  {route_object(share):<{width}}  "
-                       f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}"
-                       f"{served}")
+                       f"{clip(share.route, route_width):<{route_width}}  {target:<22} {format_percent(share.percent):>6}")
     aspects = route_aspects(objects)
     if aspects:
         out += ["", "Route faults, mirrors, timeouts and retries"]
@@ -144,6 +144,35 @@ def summary(rendered: Rendered) -> str:
             out.append(f"  {route_object(a):<{width}}  "
                        f"{clip(a.route, route_width):<{route_width}}  {a.reading}")
     return "\n".join(out) + "\n"
+
+
+def host_paths(rendered: Rendered, table, objects) -> list[str]:
+    """The traffic of a stack with `clusters`, per destination host: each version's
+    share, the clusters serving it and the path from clients in each network (one
+    view when it is the same from every network)."""
+    from model.multicluster.paths import LOCALITY_NOTE, clients_in, host_views, prefers_locality
+    from model.names import fqdn
+
+    mc = rendered.settings.multicluster
+    ports = {fqdn(o["metadata"]["name"], o["metadata"].get("namespace", "")): (o.get("spec") or {}).get("ports")[0]["port"]
+             for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")}
+    versions = {name: service.versions for name, service in rendered.settings.services.items()}
+    views = host_views(mc, table, versions=versions, fqdn_of=lambda share: fqdn(share.host, share.namespace), ports=ports)
+    rules = [o for o in objects if o.get("kind") == "DestinationRule"]
+    out = [f"Traffic (effective share of each destination per route), applied to primaries "
+           f"{', '.join(c.name for c in mc.primaries)}; per host the clusters serving each version and the path"]
+    for view in views:
+        out += ["", f"{view.host} — from clients in {clients_in(mc, view.networks)}"]
+        head = ("route", "version", "share", "clusters", "path")
+        rows = [(clip(row.route, 50), row.version, format_percent(row.percent), ", ".join(row.clusters) or "—", row.path)
+                for row in view.rows]
+        if not view.every_route:
+            head, rows = head[1:], [row[1:] for row in rows]
+        widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head) - 1)]
+        out += ["  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)) + f"  {r[-1]}" for r in (head, *rows)]
+        if prefers_locality(rules, view.host.rsplit(":", 1)[0], fqdn):
+            out.append(f"  {LOCALITY_NOTE}")
+    return out
 
 
 def secrets_not_set_warnings(rendered: Rendered) -> list[str]:

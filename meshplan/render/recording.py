@@ -68,11 +68,7 @@ class Rendered:
         wherever it runs), so shares are not counted once per primary."""
         if self.settings.multicluster is None:
             return self.objects()
-        seen: dict[tuple, dict] = {}
-        for obj in self.objects():
-            meta = obj.get("metadata") or {}
-            seen.setdefault((obj["kind"], meta.get("namespace", ""), meta.get("name")), obj)
-        return list(seen.values())
+        return each_once(self.objects())
 
     def releases(self) -> list[Registration]:
         return [r for r in self.resources if r.type == HELM_RELEASE_TYPE]
@@ -97,6 +93,24 @@ class Rendered:
             shown["providers"] = [{"urn": p.urn, "type": p.type, "name": p.name, "inputs": p.inputs}
                                   for p in self.providers()]
         return {**shown, "resources": [r.as_json() for r in self.resources], "reads": self.reads}
+
+
+def each_once(objects: list[dict]) -> list[dict]:
+    """Objects by kind, namespace and name, the first of each kept: the mesh's view
+    of what several clusters hold alike."""
+    seen: dict[tuple, dict] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        seen.setdefault((obj["kind"], meta.get("namespace", ""), meta.get("name")), obj)
+    return list(seen.values())
+
+
+def provider_name(reference: str | None) -> str | None:
+    """The name of the provider a resource's `provider` reference (`<urn>::<id>`)
+    names: a multi-cluster stack names each cluster's provider after the cluster."""
+    if not reference:
+        return None
+    return reference.rsplit("::", 1)[0].rsplit("::", 1)[-1]
 
 
 def plain(value: Any) -> Any:

@@ -35,6 +35,14 @@ def mc111_traffic_drift(plans: Sequence[ClusterPlan], traffic: Mapping[str, Sequ
             found += [ClusterFinding("MC111", plan.name, _shown(_identity(obj)), "traffic object on a remote: istiod "
                                      f"reads config from {plan.cluster.control_plane}'s API server only")
                       for obj in traffic[plan.name]]
+    return found + drift_between_primaries(primaries, traffic)
+
+
+def drift_between_primaries(primaries: Sequence[str], traffic: Mapping[str, Sequence[Mapping]], *,
+                            where: str = "") -> list[ClusterFinding]:
+    """MC111's comparison: each primary's traffic objects against the first's.
+    `where` names the side judged when it is not the proposed config (` in the base`)."""
+    found: list[ClusterFinding] = []
     canonical = {name: {_identity(o): json.dumps(o, sort_keys=True) for o in traffic.get(name, ())} for name in primaries}
     if not primaries:
         return found
@@ -44,7 +52,8 @@ def mc111_traffic_drift(plans: Sequence[ClusterPlan], traffic: Mapping[str, Sequ
             if canonical[first].get(identity) != canonical[name].get(identity):
                 state = "missing" if identity not in canonical[name] else \
                     "only here" if identity not in canonical[first] else "differs"
-                found.append(ClusterFinding("MC111", name, _shown(identity), f"{state} compared with primary {first}: "
+                found.append(ClusterFinding("MC111", name, _shown(identity) + where,
+                                            f"{state} compared with primary {first}: "
                                             "primaries must carry the same traffic config"))
     return found
 
