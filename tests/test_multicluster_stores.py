@@ -159,3 +159,9 @@ def test_mc107_counts_a_cluster_that_holds_only_a_store(monkeypatch):
     found = [str(f) for f in analyze_stack(settings, [], []) if f.code == "MC107"]
     assert found == ["error [MC107] Cluster net-north: network: workloads but no east-west gateway: no other network "
                      "reaches them"]
+
+
+def test_the_render_says_which_cluster_holds_each_store(rendered):
+    from meshplan.render.formats import summary
+    header = summary(rendered).split("\n\n")[1].splitlines()
+    assert header[-1] == "stores: bookinfo-db in west, bookinfo-kafka in east"

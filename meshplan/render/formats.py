@@ -90,9 +90,12 @@ def cluster_header(rendered: Rendered) -> list[str]:
             plane = " ".join(filter(None, ("→", c.control_plane, address_shown(mc.cluster(c.control_plane)))))
         rows.append((c.name, c.role, c.network or "—", plane, eastwest_cell(mc, c), remote_secrets_cell(mc, c)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    # A store keeps one copy of its data: say which cluster holds it.
+    stores = [f"stores: {', '.join(f'{store} in {cluster}' for store, cluster in mc.store_placement.items())}"] \
+        if mc.store_placement else []
     return [f"mesh {mc.mesh.id or '—'} · trust domain {mc.mesh.trust_domain} · trust {mc.mesh.trust_mode}",
             *("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)) + f"  {row[-1]}" for row in rows),
-            ""]
+            *stores, ""]
 
 
 def summary(rendered: Rendered) -> str:
