@@ -67,19 +67,31 @@ def test_without_its_file_a_multicluster_stack_is_judged_per_provider_as_with_it
     assert [d for d in preview(host, example, wire(example)) if d.level == "MANDATORY"] == []
 
 
+def _mandatory_with_west_routed_to_v9(server) -> list[tuple[str, str, str]]:
+    example = "multi-primary-multi-network"
+    found = preview(server, example, with_change(wire(example), "west-routing-virtualservice-reviews", _route_to_v9))
+    return [(d.policy, d.urn.rsplit("::", 1)[-1], d.message.rsplit("\n", 1)[-1])
+            for d in found if d.level == "MANDATORY"]
+
+
 def test_a_mistake_in_one_clusters_objects_is_still_reported(host):
     """West's reviews route goes to a subset no DestinationRule defines: the one-cluster
     rule says so (filed under the stack: the object is on both clusters) and MC111 says
     the primaries now differ."""
-    example = "multi-primary-multi-network"
-    found = preview(host, example, with_change(wire(example), "west-routing-virtualservice-reviews", _route_to_v9))
-    mandatory = [(d.policy, d.urn.rsplit("::", 1)[-1], d.message.rsplit("\n", 1)[-1])
-                 for d in found if d.level == "MANDATORY"]
-    assert mandatory == [
+    assert _mandatory_with_west_routed_to_v9(host) == [
         ("mesh-analysis", "bookinfo-mesh-multi-primary-multi-network", "error [BM102] VirtualService bookinfo/reviews: "
          "http[0]: subset v9 of reviews is not defined by DestinationRule bookinfo/reviews (subsets: v1, v2, v3)"),
         ("mesh-analysis", "bookinfo-mesh-multi-primary-multi-network", "error [MC111] Cluster west: VirtualService "
          "bookinfo/reviews: differs compared with primary east: primaries must carry the same traffic config")]
+
+
+def test_the_pack_judges_per_provider_in_its_own_virtualenv():
+    python = ROOT / "policy" / "venv" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("policy/venv is absent: `make policy-venv` builds it from policy/requirements.txt")
+    with pack_server(python) as server:
+        found = _mandatory_with_west_routed_to_v9(server)
+    assert [message[:13] for _, _, message in found] == ["error [BM102]", "error [MC111]"]
 
 
 def test_a_service_defined_otherwise_in_one_cluster_is_mc115(host):
