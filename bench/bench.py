@@ -15,15 +15,20 @@
    (`meshplan.render.sdk.offline_registration`: no stack trace per registration, no
    cyclic garbage collection during the run): the figure before they existed.
 
-4. `meshplan render` of a three-cluster mesh (two primaries, one remote, three
-   networks; `three_cluster_stack`) against dev, each net of the import floor
-   (goal: ≤ 3.5× dev's).
+4. The render of a three-cluster mesh (two primaries, one remote, three networks;
+   `three_cluster_stack`) against dev's, in this process once the SDK and the
+   program's modules are imported (net of the import floor by construction): the
+   cpu time of the fastest of interleaved runs (goal: ≤ 3.5 × dev's; `make bench`
+   fails with one line when it is not met), wall time beside it. The whole processes' medians beside it are information: dev's
+   render is within noise of the floor there.
 
 5. `meshplan render --stack dev-ambient` beside dev (goal: its ratio to the floor
    at most 1.10 × dev's).
 
 `python bench/bench.py --synthetic N [--full-sdk]` runs one synthetic size alone;
-`--clusters` the three-cluster comparison alone, `--ambient` the dev-ambient one.
+`--clusters` the three-cluster comparison alone (and its goal), `--ambient` the
+dev-ambient one. `BENCH_RUNS` sets the whole-process runs (11), `BENCH_RENDER_RUNS`
+the in-process ones (15).
 """
 from __future__ import annotations
 
@@ -42,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 FLOOR = ("import pulumi, pulumi_kubernetes.core.v1, pulumi_kubernetes.apps.v1, "
          "pulumi_kubernetes.apiextensions, pulumi_kubernetes.helm.v3")
 RUNS = int(os.environ.get("BENCH_RUNS", "11"))
+RENDER_RUNS = int(os.environ.get("BENCH_RENDER_RUNS", "15"))
+CLUSTERS_GOAL = 3.5
+"""Issue 21: the three-cluster render at most 3.5 × dev's, net of the import floor."""
 
 
 def wall(cmd: list[str], *, quiet: bool = False) -> float:
@@ -194,30 +202,85 @@ def three_cluster_stack(directory: Path) -> Path:
     return path
 
 
-def clusters_against_dev() -> None:
-    """Render time net of the import floor, three clusters against dev, interleaved."""
+def in_process_renders(stacks: dict[str, Path], runs: int) -> dict[str, tuple[float, float]]:
+    """Stack → (cpu, wall) seconds of its fastest render of `runs`, interleaved, in this
+    process after one untimed render of each has imported the SDK and the program's
+    modules: the render's own time, with no import floor or process start in it.
+
+    The goal is judged on cpu time (this process, every thread): on a loaded machine
+    the wall time of a render also holds the waits for the SDK's executor threads to
+    be scheduled: over five runs beside the test suite the wall ratio swung 1.6–5.1
+    where the cpu ratio stayed within 2.7–2.9 (docs/speed.md has the figures). The fastest, not the median: load only adds time.
+    A collection before each run keeps one render's garbage out of the next's time."""
+    import gc
+
+    from meshplan.render.engine import render
+
+    for stack, path in stacks.items():
+        render(path, stack=stack)
+    cpu: dict[str, list[float]] = {stack: [] for stack in stacks}
+    wall_times: dict[str, list[float]] = {stack: [] for stack in stacks}
+    for _ in range(runs):
+        for stack, path in stacks.items():
+            gc.collect()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            render(path, stack=stack)
+            cpu[stack].append(time.process_time() - cpu_started)
+            wall_times[stack].append(time.perf_counter() - started)
+    return {stack: (min(cpu[stack]), min(wall_times[stack])) for stack in stacks}
+
+
+def whole_process_clusters(stack: Path) -> None:
+    """Whole `meshplan render` processes, three clusters against dev, interleaved with
+    the import floor: information only (dev's render is within noise of the floor)."""
+    dev = [sys.executable, "-m", "meshplan", "render", "--stack", "dev"]
+    three = [sys.executable, "-m", "meshplan", "render", "--config", str(stack)]
+    floor_cmd = [sys.executable, "-c", FLOOR]
+    wall(three, quiet=True)
+    floors, devs, threes = [], [], []
+    for _ in range(RUNS):
+        floors.append(wall(floor_cmd))
+        devs.append(wall(dev))
+        threes.append(wall(three, quiet=True))
+    f, d, t = (statistics.median(x) for x in (floors, devs, threes))
+    print(f"{'  … whole processes (medians)':<34} {t:6.3f} s   dev {d:6.3f} s   import floor {f:6.3f} s   "
+          f"net {t - f:6.3f} s vs {d - f:6.3f} s")
+
+
+def clusters_goal_refusal(three: float, dev: float, goal: float = CLUSTERS_GOAL) -> str | None:
+    """The one line `make bench` fails with when the three-cluster render takes more
+    than `goal` × dev's; None when it meets the goal."""
+    ratio = three / dev
+    if ratio <= goal:
+        return None
+    return (f"bench: the three-cluster render takes {ratio:.2f} × dev's cpu time ({1000 * three:.0f} ms against "
+            f"{1000 * dev:.0f} ms, fastest of {RENDER_RUNS} in-process runs); the goal is ≤ {goal}")
+
+
+def clusters_against_dev() -> str | None:
+    """The three-cluster render against dev's, in-process (the goal) and as whole
+    processes (information); the goal's refusal line, or None."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         stack = three_cluster_stack(Path(tmp))
-        dev = [sys.executable, "-m", "meshplan", "render", "--stack", "dev"]
-        three = [sys.executable, "-m", "meshplan", "render", "--config", str(stack)]
-        floor_cmd = [sys.executable, "-c", FLOOR]
-        wall(three, quiet=True)
-        floors, devs, threes = [], [], []
-        for _ in range(RUNS):
-            floors.append(wall(floor_cmd))
-            devs.append(wall(dev))
-            threes.append(wall(three, quiet=True))
-    f, d, t = (statistics.median(x) for x in (floors, devs, threes))
-    # Under load dev's render can come in at or under the floor (the floor imports a
-    # little more than a render needs): a ratio of the net times is then meaningless.
-    ratio = f"ratio {(t - f) / (d - f):4.2f} (goal ≤ 3.5)" if d - f > 0.01 else "dev at the floor: no ratio"
-    print(f"{'meshplan render three clusters':<34} {t:6.3f} s   dev {d:6.3f} s   import floor {f:6.3f} s   "
-          f"net {t - f:6.3f} s vs {d - f:6.3f} s   {ratio}")
+        fastest = in_process_renders({"dev": ROOT / "Pulumi.dev.yaml", "three-clusters": stack}, RENDER_RUNS)
+        (d, d_wall), (t, t_wall) = fastest["dev"], fastest["three-clusters"]
+        print(f"{'render three clusters, in-process':<34} cpu {t:6.3f} s   dev {d:6.3f} s   ratio {t / d:4.2f} "
+              f"(goal ≤ {CLUSTERS_GOAL})   wall {t_wall:6.3f} s vs {d_wall:6.3f} s   fastest of {RENDER_RUNS}")
+        whole_process_clusters(stack)
+    return clusters_goal_refusal(t, d)
 
 
-def main() -> None:
+def failed(refusal: str | None) -> int:
+    """The exit status for a goal's refusal, which is printed as the last line."""
+    if refusal is None:
+        return 0
+    print(refusal, file=sys.stderr)
+    return 1
+
+
+def main() -> int:
     print("Wall times on a shared machine drift with its load; the cpu figure (this process only) less so.")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{RUNS} interleaved runs, medians")
@@ -228,20 +291,26 @@ def main() -> None:
         sys.executable, "-m", "meshplan", "diff", "--config", "examples/istio-tasks/reviews-50-v3.yaml",
         "--base-config", "examples/istio-tasks/all-v1.yaml"])
     layered_against_single()
-    clusters_against_dev()
+    refusal = clusters_against_dev()
     for full_sdk in (True, False):
         (small, per_small), (large, per_large) = (synthetic_row(200, full_sdk=full_sdk),
                                                   synthetic_row(1000, full_sdk=full_sdk))
         print(f"  1,000 services {large:.2f} s; per resource {per_small:.2f} ms at 200, {per_large:.2f} ms at 1,000"
               f" (ratio {per_large / per_small:.2f}; 1.00 = flat)")
+    return failed(refusal)
+
+
+def cli(argv: list[str]) -> int:
+    if "--ambient" in argv:
+        ambient_against_dev()
+    elif "--clusters" in argv:
+        return failed(clusters_against_dev())
+    elif "--synthetic" in argv:
+        synthetic(int(argv[argv.index("--synthetic") + 1]), full_sdk="--full-sdk" in argv)
+    else:
+        return main()
+    return 0
 
 
 if __name__ == "__main__":
-    if "--ambient" in sys.argv:
-        ambient_against_dev()
-    elif "--clusters" in sys.argv:
-        clusters_against_dev()
-    elif "--synthetic" in sys.argv:
-        synthetic(int(sys.argv[sys.argv.index("--synthetic") + 1]), full_sdk="--full-sdk" in sys.argv)
-    else:
-        main()
+    sys.exit(cli(sys.argv[1:]))

@@ -27,7 +27,9 @@ UNKNOWN_STACK_NAMESPACE = "default"
 
 
 def analyze_stack(settings: Settings | None, objects: Iterable[Mapping], releases: Iterable[Mapping], *,
-                  schemas=None, registrations: Iterable[tuple[str, str, str | None]] | None = None) -> list[Finding]:
+                  schemas=None, registrations: Iterable[tuple[str, str, str | None]] | None = None,
+                  by_provider: Mapping[str | None, tuple[Sequence[Mapping], Sequence[Mapping]]] | None = None,
+                  ) -> list[Finding]:
     """Every finding about a stack, given what it registers (or is about to): its
     Kubernetes and Istio objects and its Helm releases' inputs (name, chart, namespace,
     values). A layered stack's settings replace both with its environment's (see the
@@ -35,7 +37,15 @@ def analyze_stack(settings: Settings | None, objects: Iterable[Mapping], release
     pack without the stack's file), judged by what it registers alone. `schemas`:
     Istio's CRD schemas to validate against (`meshplan check --crds`). A stack with
     `clusters` is judged per cluster from its settings, plus the multi-cluster checks
-    (`registrations`: what a render registered, for MC116)."""
+    (`registrations`: what a render registered, for MC116). `by_provider`, with
+    `settings` None: the same objects and releases by the name of the Kubernetes
+    provider deploying them (None: the default provider); through two or more explicit
+    providers they are judged per provider
+    (`model.multicluster.analysis.analyze_provider_clusters`), else as one cluster."""
+    if settings is None and by_provider is not None and sum(name is not None for name in by_provider) >= 2:
+        from model.multicluster.analysis import analyze_provider_clusters
+        return analyze_provider_clusters(by_provider, judge=judge, default_namespace=UNKNOWN_STACK_NAMESPACE,
+                                         registrations=registrations or (), schemas=schemas)
     if settings is not None and settings.multicluster is not None:
         from model.multicluster.analysis import analyze_multicluster
         return analyze_multicluster(settings, judge=judge, schemas=schemas, registrations=registrations)

@@ -3,6 +3,9 @@
 - `mesh-analysis` (stack, mandatory): the errors of `model.analysis` over the
   stack's Kubernetes objects, gateways taken from its Helm releases — the same rule
   the program and `meshplan check` apply. `mesh-analysis-warnings` (advisory) the rest.
+  A stack spanning several clusters is judged per cluster: from its settings when its
+  `Pulumi.<stack>.yaml` is beside the pack, else by the explicit Kubernetes provider
+  each resource goes through (each provider's objects one cluster).
 - `no-latest-images` (mandatory): every container image carries a tag other than
   `latest`, or a digest.
 - `prod-pod-resources` and `prod-pod-security-context` (mandatory, prod only): every
@@ -195,22 +198,49 @@ def mtls_problems(props: Mapping) -> list[str]:
 # --------------------------------------------------------------------------- policies
 
 
+KUBERNETES_TYPE_PREFIX = "kubernetes:"
+DEFAULT_PROVIDER_PREFIX = "default"
+"""The engine names the providers it makes itself `default` or `default_<version>`
+and tells them apart by that prefix alone (pulumi/pulumi `providers.IsDefaultProvider`);
+it hands a policy every resource's provider, a default one included."""
+
+
+def explicit_provider(resource) -> str | None:
+    """The name of the provider the program gave `resource`, or None on a default provider."""
+    provider = resource.provider
+    if provider is None or provider.name.startswith(DEFAULT_PROVIDER_PREFIX):
+        return None
+    return provider.name
+
+
 def _stack_findings(resources: Iterable) -> tuple[list, dict]:
     resources = list(resources)
     objects, urns = [], {}
+    by_provider: dict[str | None, tuple[list, list]] = {}
     for r in resources:
         props = r.props or {}
         if "apiVersion" in props and "kind" in props:
             objects.append(props)
             metadata = props.get("metadata") or {}
-            urns[(props["kind"], metadata.get("namespace") or "default", metadata.get("name"))] = r.urn
+            identity = (props["kind"], metadata.get("namespace") or "default", metadata.get("name"))
+            # The same object on several clusters: which copy a finding is about is unknown,
+            # so it is filed under the stack (the MC codes name the cluster).
+            urns[identity] = None if identity in urns else r.urn
+        if r.resource_type.startswith(KUBERNETES_TYPE_PREFIX):
+            held = by_provider.setdefault(explicit_provider(r), ([], []))
+            if r.resource_type == HELM_RELEASE_TYPE:
+                held[1].append(props)
+            elif "apiVersion" in props and "kind" in props:
+                held[0].append(props)
     releases = [r.props for r in resources if r.resource_type == HELM_RELEASE_TYPE]
     layered = layered_settings(stack_of(resources[0].urn)) if resources else None
-    registrations = None
-    if layered is not None and layered.multicluster is not None:
-        registrations = [(r.name, r.resource_type, r.provider.name if r.provider else None)
-                         for r in resources if r.resource_type.startswith("kubernetes:")]
-    findings = analyze_stack(layered, objects, releases, registrations=registrations)
+    registrations = [(r.name, r.resource_type, explicit_provider(r))
+                     for r in resources if r.resource_type.startswith(KUBERNETES_TYPE_PREFIX)]
+    if layered is not None and layered.multicluster is None:
+        registrations = None
+    # Without the stack's file, the providers say which objects share a cluster.
+    findings = analyze_stack(layered, objects, releases, registrations=registrations,
+                             by_provider=by_provider if layered is None else None)
     if layered is None or not layered.layers.layered:
         return findings, urns
     # A layered stack is judged with the environment's other objects (built from its

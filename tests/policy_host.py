@@ -14,7 +14,10 @@ gRPC to it, so every step after the engine's marshalling is pulumi_policy's own.
 The properties sent are what the program sent the monitor while rendering
 (`wire_render`): the SDK's own serialization of the resource's inputs (secrets
 marked, numbers as floats), which is what the engine unmarshals, keeps and
-marshals again for the analyzer."""
+marshals again for the analyzer. Each custom resource goes with its provider as the
+engine sends it (`stateToAnalyzerResource`, step_generator's `getProviderResource`):
+the explicit provider the program gave it, else the default provider the engine
+made for its package (`default_<version>`, itself one of the stack's resources)."""
 from __future__ import annotations
 
 import contextlib
@@ -27,12 +30,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+from meshplan.render.recording import PROVIDER_TYPE_PREFIX
 from tests.conftest import ROOT, with_secrets_set
 
 ENGINE_ADDRESS = "127.0.0.1:1"
 """Where the pack would log to the engine; the policies here never log."""
 START_TIMEOUT = 120
 CALL_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class WireProvider:
+    """A resource's provider as the analyzer gets it: URN, type, name, inputs."""
+
+    urn: str
+    type: str
+    name: str
+    properties: dict
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class WireResource:
     name: str
     parent: str
     properties: dict
+    provider: WireProvider | None = None
 
     def changed(self, edit) -> "WireResource":
         """A copy whose properties `edit(properties)` changed in place."""
@@ -86,9 +101,50 @@ def wire_render(path: Path, stack: str | None = None) -> list[WireResource]:
         sdk.recording_monitor = recording_monitor
     records = {(r["type"], r["name"]): r for r in captured[-1].records}
     assert len(records) == len(captured[-1].records), "a type and name registered twice"
-    return [WireResource(urn=r.urn, type=r.type, name=r.name, parent=r.parent or "",
-                         properties=records[(r.type, r.name)]["inputs"])
-            for r in rendered.resources]
+    explicit = {r.urn: WireProvider(urn=r.urn, type=r.type, name=r.name, properties=records[(r.type, r.name)]["inputs"])
+                for r in rendered.providers()}
+    defaults: dict[str, WireProvider] = {}
+
+    def provider_of(registration) -> WireProvider | None:
+        if not registration.custom or registration.type.startswith(PROVIDER_TYPE_PREFIX):
+            return None
+        if registration.provider:
+            return explicit[registration.provider.rsplit("::", 1)[0]]
+        package = registration.type.split(":", 1)[0]
+        if package not in defaults:
+            defaults[package] = default_provider(rendered.stack, package)
+        return defaults[package]
+
+    resources = [WireResource(urn=r.urn, type=r.type, name=r.name, parent=r.parent or "",
+                              properties=records[(r.type, r.name)]["inputs"], provider=provider_of(r))
+                 for r in rendered.resources]
+    return [*resources, *(WireResource(urn=p.urn, type=p.type, name=p.name, parent="", properties=p.properties)
+                          for p in defaults.values())]
+
+
+def default_provider(stack: str, package: str) -> WireProvider:
+    """The provider the engine makes for a package no explicit provider serves: named
+    `default_<version>` for a plugin (dots and dashes as underscores), `default` for the
+    engine's own `pulumi` package."""
+    from importlib.metadata import version
+
+    if package == "pulumi":
+        name, properties = "default", {}
+    else:
+        pinned = version(f"pulumi_{package}")
+        name, properties = "default_" + pinned.replace(".", "_").replace("-", "_"), {"version": pinned}
+    type_ = f"{PROVIDER_TYPE_PREFIX}{package}"
+    return WireProvider(urn=f"urn:pulumi:{stack}::bookinfo-mesh::{type_}::{name}", type=type_, name=name,
+                        properties=properties)
+
+
+def _provider(provider: WireProvider | None):
+    from pulumi.runtime import proto
+
+    if provider is None:
+        return None
+    return proto.AnalyzerProviderResource(urn=provider.urn, type=provider.type, name=provider.name,
+                                          properties=_struct(provider.properties))
 
 
 def _struct(properties: dict):
@@ -161,7 +217,8 @@ class PackServer:
         from pulumi.runtime import proto
 
         response = self.stub.Analyze(proto.AnalyzeRequest(
-            urn=resource.urn, type=resource.type, name=resource.name, properties=_struct(resource.properties)),
+            urn=resource.urn, type=resource.type, name=resource.name, properties=_struct(resource.properties),
+            provider=_provider(resource.provider)),
             timeout=CALL_TIMEOUT)
         return _diagnostics(response, resource.urn)
 
@@ -175,7 +232,8 @@ class PackServer:
 
         response = self.stub.AnalyzeStack(proto.AnalyzeStackRequest(resources=[
             proto.AnalyzerResource(urn=r.urn, type=r.type, name=r.name, parent=r.parent,
-                                   properties=_struct(r.properties)) for r in resources]),
+                                   properties=_struct(r.properties), provider=_provider(r.provider))
+            for r in resources]),
             timeout=CALL_TIMEOUT)
         urns = {r.urn for r in resources}
         root = next((r.urn for r in resources if r.type == "pulumi:pulumi:Stack"), "")

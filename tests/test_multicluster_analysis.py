@@ -75,3 +75,14 @@ def test_the_policy_pack_reads_a_multicluster_stack_file(tmp_path):
     (tmp_path / "Pulumi.mc.yaml").write_text((EXAMPLES / "primary-remote-multi-network.yaml").read_text())
     settings = layered_settings("mc", Path(tmp_path))
     assert settings is not None and [c.name for c in settings.multicluster.clusters] == ["east", "west"]
+
+
+def test_the_expose_objects_are_told_apart_by_kind_namespace_and_name_a_revisions_included():
+    from model.multicluster.objects import (cross_network_gateway, is_expose_object, istiod_gateway,
+                                            istiod_virtual_service)
+    exposed = [cross_network_gateway(), istiod_gateway(), istiod_virtual_service(), istiod_virtual_service("canary")]
+    assert all(is_expose_object(o) for o in exposed)
+    elsewhere = {**istiod_gateway(), "metadata": {"name": "istiod-gateway", "namespace": "bookinfo"}}
+    other_kind = {**istiod_virtual_service(), "kind": "DestinationRule"}
+    named_otherwise = {**cross_network_gateway(), "metadata": {"name": "bookinfo-gateway", "namespace": "istio-system"}}
+    assert not any(is_expose_object(o) for o in (elsewhere, other_kind, named_otherwise))

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from model.apps import Application
+from model.bodies import json_text
 from model.multicluster.checks import ClusterFinding, network
 from model.multicluster.objects import CROSS_NETWORK_GATEWAY
 from model.multicluster.plan import ClusterPlan
@@ -28,13 +29,20 @@ def _shown(identity: tuple[str, str, str]) -> str:
 def mc111_traffic_drift(plans: Sequence[ClusterPlan], traffic: Mapping[str, Sequence[Mapping]]) -> list[ClusterFinding]:
     """`traffic`: cluster → the traffic objects it gets. Every primary reads only its
     own API server, so each must hold the same; a remote's are never read."""
+    return traffic_drift([p.name for p in plans if not p.cluster.control_plane],
+                         {p.name: p.cluster.control_plane for p in plans if p.cluster.control_plane}, traffic)
+
+
+def traffic_drift(primaries: Sequence[str], remotes: Mapping[str, str],
+                  traffic: Mapping[str, Sequence[Mapping]]) -> list[ClusterFinding]:
+    """MC111 over cluster names: `primaries` compared with the first, `remotes` (remote →
+    its primary) holding none. Bodies compare as canonical JSON, read through whatever
+    Mapping holds them (the policy host's proxies included)."""
     found = []
-    primaries = [p.name for p in plans if not p.cluster.control_plane]
-    for plan in plans:
-        if plan.cluster.control_plane and traffic.get(plan.name):
-            found += [ClusterFinding("MC111", plan.name, _shown(_identity(obj)), "traffic object on a remote: istiod "
-                                     f"reads config from {plan.cluster.control_plane}'s API server only")
-                      for obj in traffic[plan.name]]
+    for remote, primary in remotes.items():
+        found += [ClusterFinding("MC111", remote, _shown(_identity(obj)), "traffic object on a remote: istiod "
+                                 f"reads config from {primary}'s API server only")
+                  for obj in traffic.get(remote, ())]
     return found + drift_between_primaries(primaries, traffic)
 
 
@@ -43,7 +51,7 @@ def drift_between_primaries(primaries: Sequence[str], traffic: Mapping[str, Sequ
     """MC111's comparison: each primary's traffic objects against the first's.
     `where` names the side judged when it is not the proposed config (` in the base`)."""
     found: list[ClusterFinding] = []
-    canonical = {name: {_identity(o): json.dumps(o, sort_keys=True) for o in traffic.get(name, ())} for name in primaries}
+    canonical = {name: {_identity(o): json_text(o) for o in traffic.get(name, ())} for name in primaries}
     if not primaries:
         return found
     first = primaries[0]
@@ -161,7 +169,7 @@ def mc114_unreachable_versions(mc: MultiClusterSettings, plans: Sequence[Cluster
 
 
 def _ports(spec: Mapping) -> list[str]:
-    return sorted((json.dumps(p, sort_keys=True) for p in spec.get("ports") or []),
+    return sorted((json_text(p) for p in spec.get("ports") or []),
                   key=lambda text: json.loads(text).get("name", ""))
 
 

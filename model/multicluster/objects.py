@@ -62,6 +62,20 @@ def istiod_virtual_service(revision: str = "") -> dict:
     })
 
 
+def is_expose_object(obj) -> bool:
+    """Whether `obj` is one of the expose objects above, by kind, namespace and name (a
+    revision's istiod VirtualService included): judged with its cluster's install
+    (MC107, MC109), not by the one-cluster traffic rules, which know neither the
+    east-west gateway's network ports nor the istiod Service the chart makes."""
+    meta = obj.get("metadata") or {}
+    if meta.get("namespace") != ISTIO_NAMESPACE:
+        return False
+    name, kind = meta.get("name") or "", obj.get("kind")
+    if kind == "Gateway":
+        return name in (CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY)
+    return kind == "VirtualService" and (name == ISTIOD_VIRTUAL_SERVICE or name.startswith(f"{ISTIOD_VIRTUAL_SERVICE}-"))
+
+
 def system_namespace(network: str, control_plane: str | None) -> dict:
     """`istio-system` carrying the cluster's network (read by istiod for pods it did
     not inject) and, on a remote, the primary allowed to lead it (with
