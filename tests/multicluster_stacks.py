@@ -27,3 +27,26 @@ def settings_of(text: str, *, source: str = "Pulumi.example.yaml", with_secrets:
                 raw[f"cacerts-{cluster}"] = SecretValue(SECRET_SHOWN)
     settings = parse_settings(raw, stack="example", source=source, unset_secrets_allowed=not with_secrets)
     return settings, settings.multicluster
+
+
+def refused_run(raw: dict, *, source: Path) -> tuple[Exception, list[str]]:
+    """(the one-line error, the types registered before it) of a run of the example
+    `source` with `raw` as its project config, which the program must refuse."""
+    import pytest
+
+    from meshplan.render import sdk
+    from meshplan.render.engine import run_program
+    from model.errors import ConfigError
+
+    settings = parse_settings(raw, stack="pr", source=str(source))
+    records = []
+    real = sdk.recording_monitor
+
+    def recording(echo, captured):
+        records.append(captured)
+        return real(echo, captured)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sdk, "recording_monitor", recording)
+        with pytest.raises(ConfigError) as refused:
+            run_program(raw, settings=settings, stack="pr", source=str(source))
+    return refused.value, [r["type"] for r in records[0].records if r["type"] != "pulumi:pulumi:Stack"]

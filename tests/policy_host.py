@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import select
 import subprocess
@@ -75,6 +76,12 @@ class Diagnostic:
     """MANDATORY, ADVISORY, ... as the diagnostic carries it to the engine."""
     urn: str
     message: str
+
+
+@functools.cache
+def wired(path: Path, stack: str) -> list[WireResource]:
+    """`wire_render` once per stack file for the whole run: a render takes a while."""
+    return wire_render(path, stack)
 
 
 def wire_render(path: Path, stack: str | None = None) -> list[WireResource]:

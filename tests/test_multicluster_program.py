@@ -11,6 +11,7 @@ import pytest
 from meshplan.render.engine import run_program
 from model.settings import SECRET_SHOWN, SecretValue, parse_settings, read_stack_file
 from tests.conftest import ROOT
+from tests.multicluster_stacks import refused_run
 
 EXAMPLES = ROOT / "examples" / "multicluster"
 PLAINTEXT = "s3cr3t-kubeconfig-plaintext"
@@ -174,28 +175,16 @@ def test_each_cluster_gets_exactly_the_install_objects_of_the_design(name):
 
 
 def test_a_cacerts_bundle_istiod_would_fail_on_stops_the_run_in_one_line_registering_nothing():
-    from meshplan.render import sdk
-    from model.errors import ConfigError
     path = EXAMPLES / "primary-remote-multi-network.yaml"
     raw = read_stack_file(str(path))
     raw["kubeconfig-east"] = SecretValue(kubeconfig_text("east", "a"))
     raw["kubeconfig-west"] = SecretValue(kubeconfig_text("west", "b"))
     raw["cacerts-east"] = SecretValue(json.dumps({"ca-cert.pem": f"-----BEGIN {PLAINTEXT}"}))
-    settings = parse_settings(raw, stack="pr", source=str(path))
-    records = []
-    real = sdk.recording_monitor
-
-    def recording(echo, captured):
-        records.append(captured)
-        return real(echo, captured)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sdk, "recording_monitor", recording)
-        with pytest.raises(ConfigError) as refused:
-            run_program(raw, settings=settings, stack="pr", source=str(path))
-    assert str(refused.value).endswith("bookinfo-mesh:cacerts-east: missing ca-key.pem, root-cert.pem, cert-chain.pem; "
-                                       "allowed: exactly ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem")
-    assert PLAINTEXT not in str(refused.value) and "\n" not in str(refused.value)
-    assert [r["type"] for r in records[0].records if r["type"] != "pulumi:pulumi:Stack"] == []
+    refused, registered = refused_run(raw, source=path)
+    assert str(refused).endswith("bookinfo-mesh:cacerts-east: missing ca-key.pem, root-cert.pem, cert-chain.pem; "
+                                 "allowed: exactly ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem")
+    assert PLAINTEXT not in str(refused) and "\n" not in str(refused)
+    assert registered == []
 
 
 def test_a_diff_between_multicluster_stacks_counts_each_share_once(multi_primary, primary_remote):

@@ -15,7 +15,7 @@ import pytest
 
 from policy import bookinfo_policies as pack
 from tests.conftest import ROOT, STACKS, render_stack
-from tests.policy_host import WireResource, main_python, pack_server, wire_render
+from tests.policy_host import WireResource, main_python, pack_server, wire_render, wired
 
 SECRET_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -34,13 +34,8 @@ INTENDED_LEVELS = {
 }
 """Each policy's intended enforcement level, and why."""
 
-_renders: dict[str, list[WireResource]] = {}
-
-
 def wire(stack: str) -> list[WireResource]:
-    if stack not in _renders:
-        _renders[stack] = wire_render(ROOT / f"Pulumi.{stack}.yaml", stack)
-    return _renders[stack]
+    return wired(ROOT / f"Pulumi.{stack}.yaml", stack)
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,15 @@ import pytest
 from model.stack_analysis import analyze_stack
 from policy import bookinfo_policies as pack
 from tests.conftest import ROOT, render_file, render_stack
-from tests.policy_host import WireProvider, WireResource, main_python, pack_server, wire_render
+from tests.policy_host import WireProvider, WireResource, main_python, pack_server, wire_render, wired
 
 EXAMPLES = ROOT / "examples" / "multicluster"
 EXAMPLE_NAMES = ("multi-primary-multi-network", "primary-remote-multi-network")
 ENVIRONMENT = {"environment": "staging"}
 """What the examples' files say; without them the pack reads it from the stack's tags."""
 
-_renders: dict[str, list[WireResource]] = {}
-
-
 def wire(example: str) -> list[WireResource]:
-    if example not in _renders:
-        _renders[example] = wire_render(EXAMPLES / f"{example}.yaml", example)
-    return _renders[example]
+    return wired(EXAMPLES / f"{example}.yaml", example)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from model.errors import ConfigError
 from model.multicluster.secrets import kubeconfig_context
 from model.names import SECRET_SHOWN
 from model.settings import SecretValue, parse_settings, read_stack_file
+from tests.multicluster_stacks import refused_run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "multicluster" / "primary-remote-multi-network.yaml"
@@ -151,23 +152,11 @@ def test_a_kubeconfig_no_context_can_be_taken_from_is_refused_in_one_line_withou
 
 
 def test_a_kubeconfig_without_a_usable_context_stops_the_run_before_anything_is_registered():
-    from meshplan.render import sdk
     raw = read_stack_file(str(EXAMPLE))
     raw["kubeconfig-east"] = SecretValue(kubeconfig("a", "b"))
     raw["kubeconfig-west"] = SecretValue(kubeconfig("west"))
     raw["cacerts-east"] = SecretValue(SECRET_SHOWN)
-    settings = parse_settings(raw, stack="pr", source=str(EXAMPLE))
-    records = []
-    real = sdk.recording_monitor
-
-    def recording(echo, captured):
-        records.append(captured)
-        return real(echo, captured)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sdk, "recording_monitor", recording)
-        with pytest.raises(ConfigError) as refused:
-            run_program(raw, settings=settings, stack="pr", source=str(EXAMPLE))
-    assert str(refused.value).endswith("bookinfo-mesh:kubeconfig-east: no current-context, and 2 contexts to choose "
-                                       "from (a, b); set current-context to the one this cluster's provider uses")
-    assert TOKEN not in str(refused.value)
-    assert [r["type"] for r in records[0].records if r["type"] != "pulumi:pulumi:Stack"] == []
+    refused, registered = refused_run(raw, source=EXAMPLE)
+    assert str(refused).endswith("bookinfo-mesh:kubeconfig-east: no current-context, and 2 contexts to choose "
+                                 "from (a, b); set current-context to the one this cluster's provider uses")
+    assert TOKEN not in str(refused) and registered == []
