@@ -22,6 +22,7 @@ from components.args import StackArgs
 from components.eastwest_address import DiscoveredAddresses
 from components.egress import Egress
 from components.kubernetes import register
+from components.moved_stack import moved_from_one_cluster
 from components.routing import Routing, RoutingArgs
 from components.security import Security, SecurityArgs
 from components.workloads import Workloads, WorkloadsArgs
@@ -96,11 +97,14 @@ def _remote_secret_body(source: str, server: str, token_secret: pulumi.CustomRes
     return body
 
 
-def _release(plan: ClusterPlan, release: HelmRelease, opts: pulumi.ResourceOptions) -> Release:
-    return Release(plan.pulumi_name(release.key), name=release.name, chart=release.chart, version=release.version,
+def _release(settings: Settings, plan: ClusterPlan, release: HelmRelease, opts: pulumi.ResourceOptions) -> Release:
+    name = plan.pulumi_name(release.key)
+    return Release(name, name=release.name, chart=release.chart, version=release.version,
                    namespace=release.namespace, repository_opts=RepositoryOptsArgs(repo=release.repository),
                    values=release.values, skip_await=release.skip_await or None,
-                   opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=release.protect or None)))
+                   opts=pulumi.ResourceOptions.merge(
+                       pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=release.protect or None)),
+                       moved_from_one_cluster(settings, plan.name, name, under_mesh=True)))
 
 
 def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Output[str]],
@@ -114,6 +118,12 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
     workloads: dict[str, Workloads] = {}
     routings: dict[str, Routing] = {}
     builders: dict[str, Callable[[pulumi.ResourceOptions], pulumi.Resource | list]] = {}
+    plan_of = {plan.name: plan for plan in plans}
+
+    def moved(opts: pulumi.ResourceOptions, plan: ClusterPlan, thing: str, *,
+              under_mesh: bool = False) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(opts, moved_from_one_cluster(settings, plan.name, plan.pulumi_name(thing),
+                                                                         under_mesh=under_mesh))
     addresses = DiscoveredAddresses(settings, plans, gateway=lambda c: done[node(c, RELEASE_NODES["eastwest"])],
                                     provider=lambda c: providers[c])
 
@@ -127,14 +137,16 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
             continue  # a traffic layer registers nothing in a remote: no provider, no kubeconfig
         put("provider", lambda _o, c=c: providers.setdefault(c, kubernetes_provider(settings, c, secrets)))
         if holds("mesh"):
-            put("namespace", lambda o, p=plan: register(p.pulumi_name("namespace-istio-system"), p.namespace, o))
+            put("namespace", lambda o, p=plan: register(p.pulumi_name("namespace-istio-system"), p.namespace,
+                                                         moved(o, p, "namespace-istio-system", under_mesh=True)))
             for release in plan.releases:
                 put(RELEASE_NODES.get(release.key, release.name),
-                    lambda o, p=plan, r=release: _release(p, addresses.release(p, r), o))
+                    lambda o, p=plan, r=release: _release(settings, p, addresses.release(p, r), o))
                 if release.namespace != ISTIO_NAMESPACE and node(c, f"namespace-{release.namespace}") not in builders:
                     put(f"namespace-{release.namespace}", lambda o, p=plan, ns=release.namespace: register(
                         p.pulumi_name(f"namespace-{ns}"), {"apiVersion": "v1", "kind": "Namespace",
-                                                           "metadata": {"name": ns}}, o))
+                                                           "metadata": {"name": ns}},
+                        moved(o, p, f"namespace-{ns}", under_mesh=True)))
             if plan.reader_token is not None:
                 put("reader-token", lambda o, p=plan: register(p.pulumi_name("reader-token"), p.reader_token, o))
             if plan.cacerts:
@@ -152,17 +164,19 @@ def build_multicluster(settings: Settings, *, secrets: Mapping[str, pulumi.Outpu
         if holds("app"):
             def app(o, c=c):
                 workloads[c] = Workloads(f"{c}-workloads", WorkloadsArgs(settings=settings_in_cluster(settings, c),
-                                                                         secrets=app_secrets, cluster=c), o)
+                                                                         secrets=app_secrets, cluster=c),
+                                         moved(o, plan_of[c], "workloads"))
                 return workloads[c].namespace_resources
             put("app-namespaces", app)
             put("workloads", lambda _o, c=c: workloads[c])
             if plan.cluster.is_primary:
                 put("security", lambda o, c=c: Security(f"{c}-security", SecurityArgs(
-                    settings=settings, secrets=app_secrets), o))
+                    settings=settings, secrets=app_secrets), moved(o, plan_of[c], "security")))
         if holds("traffic") and plan.cluster.is_primary:
             def traffic(o, c=c):
-                routings[c] = Routing(f"{c}-routing", RoutingArgs(settings=settings, workloads=workloads.get(c)), o)
-                return [routings[c], Egress(f"{c}-egress", StackArgs(settings=settings), o)]
+                routings[c] = Routing(f"{c}-routing", RoutingArgs(settings=settings, workloads=workloads.get(c)),
+                                      moved(o, plan_of[c], "routing"))
+                return [routings[c], Egress(f"{c}-egress", StackArgs(settings=settings), moved(o, plan_of[c], "egress"))]
             put("traffic", traffic)
 
     # The security policies are applied where the app runs, once its namespaces exist.

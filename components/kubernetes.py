@@ -60,8 +60,12 @@ def child_options(component: pulumi.ComponentResource, opts: pulumi.ResourceOpti
     handed_down = pulumi.ResourceOptions.merge(opts, None)  # a copy: the caller's stays as it was
     for option in _COMPONENT_ONLY:
         setattr(handed_down, option, None)
+    # A component given its former name passes it on: a child's own (empty) alias list
+    # is what makes the SDK derive the child's former URN from its parent's even where
+    # the engine takes alias URNs rather than specs (it derives them itself from specs).
+    inherited = [] if opts is not None and opts.aliases else None
     return pulumi.ResourceOptions.merge(handed_down, pulumi.ResourceOptions(
-        parent=component, depends_on=list(depends_on or []), protect=True if protect else None))
+        parent=component, depends_on=list(depends_on or []), protect=True if protect else None, aliases=inherited))
 
 
 def register_all(component: pulumi.ComponentResource, name: str, bodies: list[dict],
