@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from contextvars import ContextVar
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -106,10 +106,10 @@ def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
     values = {}
     for key in keys:
         if key not in mc.secrets_not_set:
-            if key.startswith(CLUSTER_SECRET_PREFIXES[1]):
-                _check_cacerts(config, key, settings)
-            else:
-                _check_kubeconfig_context(config, key, settings)
+            # A bundle istiod would fail on, or a kubeconfig its provider cannot take a
+            # context from (strict mode requires one).
+            _check_plaintext(config, key, settings, cacerts_bundle if key.startswith(CLUSTER_SECRET_PREFIXES[1])
+                             else kubeconfig_context)
             values[key] = config.require_secret(key)
         elif _UNSET_SECRETS_AS_PLACEHOLDERS.get():
             values[key] = pulumi.Output.secret(SECRET_NOT_SET_SHOWN)
@@ -118,27 +118,15 @@ def load_cluster_secrets(settings: Settings) -> dict[str, pulumi.Output[str]]:
     return values
 
 
-def _check_cacerts(config: pulumi.Config, key: str, settings: Settings) -> None:
-    """A bundle istiod would fail on stops the run here, in one line naming the key,
-    before anything is registered (inside an apply it would surface mid-update). The
-    plaintext is read only to check it and is never echoed."""
+def _check_plaintext(config: pulumi.Config, key: str, settings: Settings,
+                     check: Callable[..., object]) -> None:
+    """A secret's plaintext the program could not use stops the run here, in one line
+    naming the key, before anything is registered (inside an apply it would surface
+    mid-update). The plaintext is read only to check it; `check` never echoes it."""
     text = config.require(key)
     if text == SECRET_SHOWN:  # an offline render's stand-in for a value it cannot decrypt
         return
     try:
-        cacerts_bundle(text, file=settings.source, path=f"{PROJECT}:{key}")
-    except ConfigError as error:
-        raise pulumi.RunError(str(error)) from None
-
-
-def _check_kubeconfig_context(config: pulumi.Config, key: str, settings: Settings) -> None:
-    """A kubeconfig its provider cannot take a context from (strict mode requires
-    one) stops the run here, before anything is registered; only context names are
-    echoed."""
-    text = config.require(key)
-    if text == SECRET_SHOWN:
-        return
-    try:
-        kubeconfig_context(text, file=settings.source, path=f"{PROJECT}:{key}")
+        check(text, file=settings.source, path=f"{PROJECT}:{key}")
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
