@@ -184,7 +184,7 @@ def test_settings_parsed_offline_cannot_reach_the_stand_in_under_the_engine(engi
     from meshplan.render.engine import read_stack_settings
 
     monkeypatch.chdir(ROOT)
-    settings, _ = read_stack_settings("Pulumi.bms.yaml", "bms")
+    settings, _, _ = read_stack_settings("Pulumi.bms.yaml", "bms")
     assert settings.secrets_not_set == ("databasePassword",)
     engine_config(_engine_config_of_bms(), [])
     with pytest.raises(pulumi.RunError) as caught:

@@ -39,7 +39,7 @@ def test_program_check_passes_clean_objects_and_leaves_reporting_to_meshplan(mon
 def test_program_enforcing_its_checks_renders_every_stack_file():
     for stack in ("dev", "staging", "prod"):
         path = ROOT / f"Pulumi.{stack}.yaml"
-        settings, raw = read_stack_settings(path, stack)
+        settings, raw, _ = read_stack_settings(path, stack)
         rendered = run_program(raw, settings=settings, stack=stack, source=str(path), report_only=False)
         assert len(rendered.resources) > 10
 
@@ -48,7 +48,7 @@ def test_program_enforcing_its_checks_logs_each_warning_to_the_engine(caplog):
     # Under the mock monitor the engine's log is the SDK's MockEngine, which hands
     # each pulumi.log.warn to Python logging; `pulumi preview` prints the same lines.
     path = ROOT / "examples" / "istio-tasks" / "egress-google-apis.yaml"
-    settings, raw = read_stack_settings(path, "dev")
+    settings, raw, _ = read_stack_settings(path, "dev")
     with caplog.at_level(logging.WARNING):
         run_program(raw, settings=settings, stack="dev", source=str(path), report_only=False)
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -76,7 +76,7 @@ def test_an_analysis_error_stops_the_program_before_it_registers_anything(monkey
 
     monkeypatch.setattr(model.stack_analysis, "objects_implied", with_a_missing_subset)
     path = ROOT / "Pulumi.dev.yaml"
-    settings, raw = read_stack_settings(path, "dev")
+    settings, raw, _ = read_stack_settings(path, "dev")
     with pytest.raises(Exception, match=r"1 analysis error\(s\): error \[BM102\] VirtualService bookinfo/reviews"):
         run_program(raw, settings=settings, stack="dev", source=str(path), report_only=False)
     assert [record["type"] for record in seen[-1].records] == ["pulumi:pulumi:Stack"]

@@ -21,7 +21,7 @@ from meshplan.render.recording import SECRET_SHOWN, Rendered, plain, registratio
 from components.check_enforcement import findings_left_to_caller
 from model.errors import ConfigError
 from model.layers import reference_mismatch
-from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_config, read_stack_file
+from model.settings import PROJECT, SecretValue, Settings, parse_settings, read_stack_config
 from model.settings.parse_provider import PROVIDER_NAMESPACE
 
 PROJECT_DIR = REPOSITORY  # the working directory's checkout: meshplan runs that checkout's own code
@@ -38,12 +38,12 @@ def shown_path(path: Path) -> Path:
         return path
 
 
-def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict]:
-    """Settings and the raw project config of a stack file; ConfigError if bad. A
-    secret the file does not hold yet is no error offline: the render shows it as
-    not set (`Settings.secrets_not_set`)."""
-    raw = read_stack_file(str(config_file))
-    return parse_settings(raw, stack=stack, source=str(config_file), unset_secrets_allowed=True), raw
+def read_stack_settings(config_file: str | os.PathLike, stack: str) -> tuple[Settings, dict, dict]:
+    """Settings, the raw project config and the provider's keys of a stack file;
+    ConfigError if bad. A secret the file does not hold yet is no error offline: the
+    render shows it as not set (`Settings.secrets_not_set`)."""
+    raw, provider = read_stack_config(str(config_file))
+    return parse_settings(raw, stack=stack, source=str(config_file), unset_secrets_allowed=True), raw, provider
 
 
 def render(config_file: str | os.PathLike, *, stack: str | None = None,
@@ -56,10 +56,10 @@ def render(config_file: str | os.PathLike, *, stack: str | None = None,
     config_path = Path(config_file)
     stack = stack or config_path.stem.removeprefix("Pulumi.")
     config_path = shown_path(config_path)
-    settings, raw = read_stack_settings(config_path, stack)
+    settings, raw, provider = read_stack_settings(config_path, stack)
     return run_program(raw, settings=settings, stack=stack, source=str(config_path),
                        project_dir=project_dir, preview=preview, previous_outputs=previous_outputs,
-                       ref_files=ref_files, cluster_objects=cluster_objects)
+                       ref_files=ref_files, cluster_objects=cluster_objects, provider_config=provider)
 
 
 def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = PROJECT_DIR,
@@ -72,11 +72,12 @@ def referenced_outputs(settings: Settings, source: str, *, project_dir: Path = P
     chain = (*visiting, settings.stack)
 
     def render_outputs(path: Path, stack: str) -> dict:
-        referenced, raw = read_stack_settings(shown_path(path), stack)
+        referenced, raw, provider = read_stack_settings(shown_path(path), stack)
         below = referenced_outputs(referenced, str(path), project_dir=project_dir, ref_files=ref_files,
                                    visiting=chain)
         return run_program(raw, settings=referenced, stack=stack, source=str(shown_path(path)),
-                           project_dir=project_dir, reference_outputs=below).outputs
+                           project_dir=project_dir, reference_outputs=below,
+                           provider_config=provider).outputs
 
     return reference_outputs(settings, search=search_path(source, project_dir), ref_files=ref_files or {},
                              render_outputs=render_outputs, visiting=chain)

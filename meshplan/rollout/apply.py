@@ -28,7 +28,7 @@ from meshplan.check import check_rendered
 from meshplan.render.engine import PROJECT_DIR, Rendered, run_program
 from meshplan.rollout.plan import ConfigEdit, Plan
 from model.traffic_changes import shares_from_output, step_violations, traffic_changes
-from model.settings import PROJECT, Settings, parse_settings, read_stack_file
+from model.settings import PROJECT, Settings, parse_settings, read_stack_config
 from model.settings.sources import config_key
 
 
@@ -184,14 +184,15 @@ class RehearsalApplier:
                  max_step: float | None = None):
         self.source = str(config_file)
         self.stack = stack
-        self.config = read_stack_file(self.source)
+        self.config, self.provider_config = read_stack_config(self.source)
         self.write_to = write_to
         self.max_step = max_step
         self.last = self._render(self.config, parse_settings(self.config, stack=stack, source=self.source))
         self.renders = 0
 
     def _render(self, config: dict, settings: Settings) -> Rendered:
-        return run_program(config, settings=settings, stack=self.stack, source=self.source)
+        return run_program(config, settings=settings, stack=self.stack, source=self.source,
+                           provider_config=self.provider_config)
 
     def prepare(self, plan: Plan) -> bool:
         return False

@@ -22,7 +22,7 @@ from model.gateway_api_routing import version_service_name
 from model.traffic_changes import step_violations
 from model.rollout_plan import (ROLLING_BACK_PATH, STARTED_FROM_PATH, PlannedStep, StartedFrom, current_weights,
                                 even_steps, plan_steps, started_from_edits, weight_edits, weights_at)
-from model.settings import PROJECT, Settings, parse_settings, read_stack_file
+from model.settings import PROJECT, Settings, parse_settings, read_stack_config
 
 ROUTE_TYPES = ("kubernetes:networking.istio.io/v1:VirtualService",
                "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
@@ -138,7 +138,7 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
     """The plan for a fresh, resumed or rolling-back rollout. Over a screen because
     every part of it (steps, targets, rollback) comes from the same renders, made once."""
     source = str(shown_path(Path(config_file)))
-    raw = read_stack_file(source)
+    raw, provider = read_stack_config(source)
     repair = _unfinished_first_edit(raw, service)
     raw = repair.apply_to(raw)
     settings = parse_settings(raw, stack=stack, source=source)
@@ -164,9 +164,9 @@ def build_plan(config_file: Path, *, stack: str, service: str, to: str,
                                                  resuming=started is not None)
 
     def render(config: dict) -> Rendered:
-        return _render(config, parse_settings(config, stack=stack, source=source), stack, source)
+        return _render(config, parse_settings(config, stack=stack, source=source), stack, source, provider)
 
-    base_render = _render(raw, settings, stack, source)
+    base_render = _render(raw, settings, stack, source, provider)
     before, before_config, result = base_render, raw, []
     for i, step in enumerate(planned):
         if step.resumed:
@@ -230,8 +230,8 @@ def _unfinished_first_edit(raw: dict, service: str) -> ConfigEdit:
     return ConfigEdit()
 
 
-def _render(config: dict, settings: Settings, stack: str, source: str) -> Rendered:
-    return run_program(config, settings=settings, stack=stack, source=source)
+def _render(config: dict, settings: Settings, stack: str, source: str, provider: dict) -> Rendered:
+    return run_program(config, settings=settings, stack=stack, source=source, provider_config=provider)
 
 
 def refuse_unless_one_weight_change(diff: diffing.Diff, step: PlannedStep, max_step: float | None,
