@@ -29,6 +29,12 @@ def service_fqdn(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
+def service_of(host: str) -> str:
+    """The Service a host names, short or fully qualified: its first label (`reviews`
+    of `reviews` and of `reviews.bookinfo.svc.cluster.local`)."""
+    return host.split(".")[0]
+
+
 def fqdn(host: str, namespace: str) -> str:
     """Istio's short-name rule: a host without a dot lives in the namespace of the
     object naming it."""

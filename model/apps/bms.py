@@ -6,6 +6,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from model.apps.types import Application, IngressRoute, SecretKey, Service, SpringBoot, Store, Version
+from model.names import service_of
 
 # BookManagementSystem: Spring Boot services on 8080 backed by PostgreSQL and Kafka.
 # Names a client uses (bookinfo-db, bookinfo-kafka, bookinfo-rating) are short
@@ -75,7 +76,7 @@ def spring(service: str, version: str, image: str, *, upstreams: tuple[tuple[str
     return Version(
         # A service is called at the host of its upstream URL: `bookinfo-rating` or
         # `bookinfo-payment.<namespace>`.
-        calls=tuple(urlsplit(url).hostname.split(".")[0] for _, url in upstreams),
+        calls=tuple(service_of(urlsplit(url).hostname) for _, url in upstreams),
         stores=stores,
         name=version,
         image=image,

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from model.apps import Application
 from model.bodies import json_text
 from model.multicluster.checks import ClusterFinding, network
+from model.names import service_of
 from model.multicluster.objects import CROSS_NETWORK_GATEWAY
 from model.multicluster.plan import ClusterPlan
 from model.settings.cluster_types import MultiClusterSettings
@@ -125,7 +126,7 @@ def mc112_services_defined(defined: Mapping[str, Iterable[str]], consumed: Mappi
 def _subset_versions(destination_rules: Iterable[Mapping]) -> dict[tuple[str, str], str]:
     versions = {}
     for dr in destination_rules:
-        host = str((dr.get("spec") or {}).get("host", "")).split(".")[0]
+        host = service_of(str((dr.get("spec") or {}).get("host", "")))
         for subset in (dr.get("spec") or {}).get("subsets") or []:
             version = (subset.get("labels") or {}).get("version")
             if version:
@@ -155,7 +156,7 @@ def mc114_unreachable_versions(mc: MultiClusterSettings, plans: Sequence[Cluster
         for vs in (o for o in objects if o.get("kind") == "VirtualService"):
             for route in (vs.get("spec") or {}).get("http") or []:
                 for destination in (d.get("destination") or {} for d in route.get("route") or []):
-                    service = str(destination.get("host", "")).split(".")[0]
+                    service = service_of(str(destination.get("host", "")))
                     version = versions.get((service, destination.get("subset")))
                     if not version:
                         continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from model.names import service_of
 from model.multicluster.objects import NETWORK_GATEWAY_PORT
 from model.multicluster.plan import needs_eastwest
 from model.settings.cluster_types import ClusterSettings, MultiClusterSettings
@@ -161,7 +162,7 @@ def host_views(mc: MultiClusterSettings, shares: Iterable[Share], *, versions: M
 
 
 def _row(mc: MultiClusterSettings, share: Share, network: str, versions: Mapping[str, Sequence[str]]) -> PathRow:
-    serving = serving_clusters(mc, versions, share.host.split(".")[0], share.subset)
+    serving = serving_clusters(mc, versions, service_of(share.host), share.subset)
     return PathRow(route=f"{share.namespace}/{share.virtual_service} {share.route}", version=share.subset or "—",
                    percent=share.percent, clusters=serving or (),
                    path=path_from(mc, network, serving) if serving is not None else "—")
