@@ -26,6 +26,7 @@ from model.routing import routing_objects
 from model.security import security_objects
 from model.settings import SECRET_SHOWN, Settings
 from model.stores import store_objects
+from model.traffic_rows import object_key
 from model.workloads import application_objects
 
 CLUSTER_KIND = "Cluster"
@@ -79,9 +80,9 @@ def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Findin
     traffic = {name: [o for o in objs if is_traffic_object(o)] for name, objs in objects.items()}
     # Services as each cluster defines them (all the application's, whatever is placed
     # there, and the stores'), and the workloads placed there.
-    placed = {p.name: [*application_objects(settings_in_cluster(settings, p.name)),
-                       *store_objects(settings_in_cluster(settings, p.name), placeholders, cluster=p.name)]
-              for p in plans}
+    in_cluster = {p.name: settings_in_cluster(settings, p.name) for p in plans}
+    placed = {name: [*application_objects(here), *store_objects(here, placeholders, cluster=name)]
+              for name, here in in_cluster.items()}
     services = {name: [o for o in objs if o["kind"] == "Service"] for name, objs in placed.items()}
     store_names = {store.name for store in settings.app.application.stores}
     # A cluster holding only a store serves other networks' clients too.
@@ -109,11 +110,6 @@ def analyze_multicluster(settings: Settings, *, judge: Callable[..., list[Findin
     return list(dict.fromkeys(found))
 
 
-def _identity(obj: Mapping) -> tuple:
-    meta = obj.get("metadata") or {}
-    return obj.get("kind"), meta.get("namespace") or "", meta.get("name")
-
-
 def analyze_provider_clusters(clusters: Mapping[str | None, tuple[Sequence[Mapping], Sequence[Mapping]]], *,
                               judge: Callable[..., list[Finding]], default_namespace: str,
                               registrations: Iterable[tuple[str, str, str | None]], schemas=None) -> list[Finding]:
@@ -136,11 +132,11 @@ def analyze_provider_clusters(clusters: Mapping[str | None, tuple[Sequence[Mappi
     for objects, _ in named.values():
         for obj in objects:
             if not is_traffic_object(obj):
-                workloads.setdefault(_identity(obj), obj)
+                workloads.setdefault(object_key(obj), obj)
     found: list[Finding] = []
     for name, (objects, releases) in named.items():
         if name in primaries:
-            own = {_identity(o) for o in objects}
+            own = {object_key(o) for o in objects}
             objects = [*objects, *(o for identity, o in workloads.items() if identity not in own)]
         found += judge(objects, releases, default_namespace=default_namespace, schemas=schemas)
     services = {name: [o for o in objects if o.get("kind") == "Service"] for name, (objects, _) in named.items()}

@@ -13,13 +13,9 @@ from model.names import service_of
 from model.multicluster.objects import CROSS_NETWORK_GATEWAY
 from model.multicluster.plan import ClusterPlan
 from model.settings.cluster_types import MultiClusterSettings
+from model.traffic_rows import object_key
 
 INCONSISTENT_SERVICE = "IST0170"
-
-
-def _identity(obj: Mapping) -> tuple[str, str, str]:
-    meta = obj.get("metadata") or {}
-    return obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", "")
 
 
 def _shown(identity: tuple[str, str, str]) -> str:
@@ -41,7 +37,7 @@ def traffic_drift(primaries: Sequence[str], remotes: Mapping[str, str],
     Mapping holds them (the policy host's proxies included)."""
     found = []
     for remote, primary in remotes.items():
-        found += [ClusterFinding("MC111", remote, _shown(_identity(obj)), "traffic object on a remote: istiod "
+        found += [ClusterFinding("MC111", remote, _shown(object_key(obj)), "traffic object on a remote: istiod "
                                  f"reads config from {primary}'s API server only")
                   for obj in traffic.get(remote, ())]
     return found + drift_between_primaries(primaries, traffic)
@@ -52,7 +48,7 @@ def drift_between_primaries(primaries: Sequence[str], traffic: Mapping[str, Sequ
     """MC111's comparison: each primary's traffic objects against the first's.
     `where` names the side judged when it is not the proposed config (` in the base`)."""
     found: list[ClusterFinding] = []
-    canonical = {name: {_identity(o): json_text(o) for o in traffic.get(name, ())} for name in primaries}
+    canonical = {name: {object_key(o): json_text(o) for o in traffic.get(name, ())} for name in primaries}
     if not primaries:
         return found
     first = primaries[0]
@@ -163,7 +159,7 @@ def mc114_unreachable_versions(mc: MultiClusterSettings, plans: Sequence[Cluster
                     where = mc.clusters_running(service, version)
                     local = [c for c in where if network(by_name[c]) == network(plan)]
                     if where and not local and not any(exposed(c) for c in where):
-                        found.append(ClusterFinding("MC114", plan.name, _shown(_identity(vs)), f"{service} {version} "
+                        found.append(ClusterFinding("MC114", plan.name, _shown(object_key(vs)), f"{service} {version} "
                                                     f"runs only in {', '.join(where)} on another network whose gateway "
                                                     "is not exposed: its share cannot be served"))
     return found
@@ -182,7 +178,7 @@ def mc115_inconsistent_services(services: Mapping[str, Sequence[Mapping]]) -> li
     for cluster, objects in services.items():
         for obj in objects:
             if obj.get("kind") == "Service":
-                _, namespace, name = _identity(obj)
+                _, namespace, name = object_key(obj)
                 by_name.setdefault((namespace, name), {})[cluster] = obj.get("spec") or {}
     found = []
     for (namespace, name), specs in sorted(by_name.items()):
