@@ -29,6 +29,16 @@ def service_fqdn(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
+DEFAULT_PROVIDER_PREFIX = "default"
+
+
+def is_default_provider(name: str) -> bool:
+    """Whether the engine takes a provider of this name for one it made itself: it names
+    those `default` or `default_<version>` and tells them apart by that prefix alone
+    (pulumi/pulumi `providers.IsDefaultProvider`), an explicit provider's name included."""
+    return name.startswith(DEFAULT_PROVIDER_PREFIX)
+
+
 def service_of(host: str) -> str:
     """The Service a host names, short or fully qualified: its first label (`reviews`
     of `reviews` and of `reviews.bookinfo.svc.cluster.local`)."""

@@ -39,7 +39,7 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation
 from model.analysis import ERROR
 from model.errors import ConfigError
 from model.settings.parse_clusters import cluster_secret_keys
-from model.names import HELM_RELEASE_TYPE
+from model.names import HELM_RELEASE_TYPE, is_default_provider
 from model.stack_analysis import analyze_stack
 from model.settings import (DEFAULT_ENVIRONMENT, SECRET_KEYS, SECRET_SHOWN, SecretValue, Settings, parse_settings,
                             read_stack_file)
@@ -199,16 +199,11 @@ def mtls_problems(props: Mapping) -> list[str]:
 
 
 KUBERNETES_TYPE_PREFIX = "kubernetes:"
-DEFAULT_PROVIDER_PREFIX = "default"
-"""The engine names the providers it makes itself `default` or `default_<version>`
-and tells them apart by that prefix alone (pulumi/pulumi `providers.IsDefaultProvider`);
-it hands a policy every resource's provider, a default one included."""
-
-
 def explicit_provider(resource) -> str | None:
-    """The name of the provider the program gave `resource`, or None on a default provider."""
+    """The name of the provider the program gave `resource`, or None on a default
+    provider (the engine hands a policy every resource's provider, a default one included)."""
     provider = resource.provider
-    if provider is None or provider.name.startswith(DEFAULT_PROVIDER_PREFIX):
+    if provider is None or is_default_provider(provider.name):
         return None
     return provider.name
 

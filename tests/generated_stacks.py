@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from model.names import is_default_provider
 from model.settings import SecretValue
 from model.vocabulary import LOAD_BALANCERS
 
@@ -331,7 +332,9 @@ def multicluster_stacks(draw) -> Environment:
         lambda env: "revision" not in env.stacks[0][1].get("istio", {}))).stacks
     roles = ["primary", *draw(st.lists(st.sampled_from(["primary", "remote"]), min_size=1, max_size=2))]
     shared_network = draw(st.booleans()) and "remote" not in roles
-    names = draw(st.lists(dns_label(max_size=12).filter(lambda n: n[0].isalpha()), min_size=len(roles),
+    # A name the engine would take for a default provider's is refused.
+    names = draw(st.lists(dns_label(max_size=12).filter(lambda n: n[0].isalpha() and not is_default_provider(n)),
+                          min_size=len(roles),
                           max_size=len(roles), unique=True))
     clusters = {}
     for i, (name, role) in enumerate(zip(names, roles)):

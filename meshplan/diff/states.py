@@ -22,7 +22,7 @@ from model.analysis.shapes import BOOL, STR, checked_object, obj
 from model.apps import service_namespace
 from model.errors import ConfigError
 from model.safe_files import STATE, load_json_file, load_json_text
-from model.names import STACK_REFERENCE_TYPE, STACK_TYPE
+from model.names import STACK_REFERENCE_TYPE, STACK_TYPE, is_default_provider
 from model.settings import Settings
 
 
@@ -76,7 +76,7 @@ def _cluster_of(reference: str | None) -> str | None:
     """The cluster an explicit provider deploys to; None for the default provider
     (`default`, `default_4_34_2`: a one-cluster stack's)."""
     name = provider_name(reference)
-    return None if name is None or name == "default" or name.startswith("default_") else name
+    return None if name is None or is_default_provider(name) else name
 
 
 def _by_cluster(objects: list[tuple[str | None, dict]]) -> dict[str, list[dict]]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from model.apps import Application
 from model.errors import ConfigError
-from model.names import CLUSTER_DOMAIN
+from model.names import CLUSTER_DOMAIN, is_default_provider
 from model.settings.cluster_types import (EAST_WEST_SERVICE_TYPES, PRIMARY, REMOTE, ROLES, TRUST_MODES, layers_deploy_to,
                                           TRUST_PROVIDED, TRUST_SELF_SIGNED, ClusterSettings, EastWest,
                                           KubeconfigSource, MeshSettings, MultiClusterSettings)
@@ -126,6 +126,11 @@ def _cluster(clusters: Cursor, name: str, root: Cursor, environment: str, not_se
     if not DNS_LABEL_RE.match(name):
         raise at.holding(name).fail("expected a cluster name: a DNS-1123 label (lowercase letters, digits and '-', "
                                     "at most 63 characters), used as clusterName and remote-secret key", name)
+    if is_default_provider(name):
+        raise at.holding(name).fail("the cluster's provider is named after it, and the engine takes a provider "
+                                    "whose name starts with 'default' for one it made itself (pulumi "
+                                    "providers.IsDefaultProvider), which strict mode refuses; name the cluster "
+                                    "otherwise", name)
     if isinstance(at.raw, dict):
         for key in at.raw:
             if key in MESH_WIDE:

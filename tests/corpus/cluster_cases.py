@@ -53,6 +53,10 @@ CLUSTER_STACKS: dict[str, tuple[str, str]] = {
     "cluster name with underscore": (stack(MULTI_PRIMARY.replace("west:", "us_west:")),
         f'{AT}clusters.us_west = "us_west": expected a cluster name: a DNS-1123 label (lowercase letters, digits '
         "and '-', at most 63 characters), used as clusterName and remote-secret key"),
+    "cluster named like a default provider": (stack(MULTI_PRIMARY.replace("west:", "default-west:")),
+        f'{AT}clusters.default-west = "default-west": the cluster\'s provider is named after it, and the engine '
+        "takes a provider whose name starts with 'default' for one it made itself (pulumi "
+        "providers.IsDefaultProvider), which strict mode refuses; name the cluster otherwise"),
     "duplicate cluster name": (stack(f"{EAST}\n{EAST}"),
         "{file}: line 6, column 5: key 'east' given twice in one mapping (the last would silently win)"),
     "two clusters on one kubeconfig": (stack(f"{EAST}\n" + WEST_PRIMARY.replace("}", ", kubeconfig: {secret: kubeconfig-east}}")),
