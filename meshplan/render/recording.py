@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.names import HELM_RELEASE_TYPE, UNKNOWN_SHOWN
+from model.traffic_rows import object_key
 from model.settings import SECRET_NOT_SET_SHOWN, SECRET_SHOWN, SecretValue, Settings
 
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -82,8 +83,7 @@ class Rendered:
     def provider_clusters(self) -> list[tuple[str, str, str | None]]:
         """(name, type, the name of its explicit provider or None) of every resource a
         provider deploys (the stack, components and providers aside)."""
-        names = {p.urn: p.name for p in self.providers()}
-        return [(r.name, r.type, names.get((r.provider or "").rsplit("::", 1)[0]))
+        return [(r.name, r.type, provider_name(r.provider))
                 for r in self.resources
                 if r.custom and not r.type.startswith(PROVIDER_TYPE_PREFIX) and r.type != "pulumi:pulumi:StackReference"]
 
@@ -100,8 +100,7 @@ def each_once(objects: list[dict]) -> list[dict]:
     of what several clusters hold alike."""
     seen: dict[tuple, dict] = {}
     for obj in objects:
-        meta = obj.get("metadata") or {}
-        seen.setdefault((obj["kind"], meta.get("namespace", ""), meta.get("name")), obj)
+        seen.setdefault(object_key(obj), obj)
     return list(seen.values())
 
 
