@@ -295,19 +295,12 @@ def base_drift(state: State) -> list:
     judged by the analysis; a base that drifted is what this change lands on."""
     if not state.clusters:
         return []
-    from model.mesh import ISTIO_NAMESPACE
-    from model.multicluster.analysis import as_finding
+    from model.multicluster.analysis import as_finding, is_traffic_object
     from model.multicluster.check_traffic import drift_between_primaries
-    from model.multicluster.objects import CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY, ISTIOD_VIRTUAL_SERVICE
+    from model.multicluster.objects import is_expose_object
 
-    def install_side(obj: dict) -> bool:
-        # The expose objects differ between primaries by design (a primary with remotes has istiod's).
-        meta = obj.get("metadata") or {}
-        name = str(meta.get("name", ""))
-        return meta.get("namespace") == ISTIO_NAMESPACE and (
-            name in (CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY) or name.startswith(ISTIOD_VIRTUAL_SERVICE))
-
-    traffic = {name: [o for o in objects if "istio.io" in str(o.get("apiVersion", "")) and not install_side(o)]
+    # The expose objects differ between primaries by design (a primary with remotes has istiod's).
+    traffic = {name: [o for o in objects if is_traffic_object(o) and not is_expose_object(o)]
                for name, objects in state.clusters.items()}
     primaries = [name for name, objects in traffic.items() if any(o.get("kind") in ROUTE_KINDS for o in objects)]
     return [as_finding(f) for f in drift_between_primaries(primaries, traffic, where=" in the base")]
