@@ -23,9 +23,7 @@ from model.gateway_api_routing import route_waits
 from model.routing import routing_objects
 from model.traffic import ObjectKey, needed_before, object_key, traffic_table
 from model.traffic_changes import output_row
-
-
-ROUTE_KINDS = ("VirtualService", "HTTPRoute")
+from model.traffic_rows import ROUTE_KINDS
 
 
 @dataclass(frozen=True, kw_only=True)

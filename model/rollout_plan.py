@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from model.traffic import Backings, hidden_by_secret, object_key, shares
+from model.traffic_rows import ROUTE_KINDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,7 +180,7 @@ def change_plans(changes: list, max_step: float | None, *, before: Iterable[Mapp
             routes.setdefault((change.namespace, change.virtual_service), []).append(change)
     held = {delivery.virtual_service for delivery, _ in undeployed(before, after)}
     written = [{object_key(o)[1:]: default_route_weights(o) for o in side
-                if o.get("kind") in ("VirtualService", "HTTPRoute")} for side in (before, after)]
+                if o.get("kind") in ROUTE_KINDS} for side in (before, after)]
     base_subsets = Backings(before)
     plans = []
     for (namespace, service), moved in routes.items():

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model.traffic_rows import RouteAspect
+from model.traffic_rows import ROUTE_KINDS, RouteAspect
 from model.traffic import Backings, Delivery, Share, format_percent, make_before_break, object_key
 
 _INDEX_PREFIX = re.compile(r"^#\d+ ")
@@ -210,7 +210,7 @@ def undeployed(before: Iterable[Mapping], after: Iterable[Mapping]) -> list[tupl
     is still deployed; a route removed together with its versions is deleted before them."""
     after = list(after)
     remaining = Backings(after)
-    virtual_services = {object_key(o) for o in after if o.get("kind") in ("VirtualService", "HTTPRoute")}
+    virtual_services = {object_key(o) for o in after if o.get("kind") in ROUTE_KINDS}
     worst: dict[tuple, tuple[Delivery, list[str]]] = {}
     for need in make_before_break(before):
         delivery = need.delivery

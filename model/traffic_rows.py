@@ -14,6 +14,9 @@ from model.names import SECRET_SHOWN
 EPSILON = 1e-6
 """Shares at or below this many percent count as no traffic."""
 
+ROUTE_KINDS = ("VirtualService", "HTTPRoute")
+"""The route objects whose weights the traffic readers read (Istio's and the Gateway API's)."""
+
 ObjectKey = tuple[str, str, str]
 """(kind, namespace, name) of a Kubernetes object."""
 

@@ -16,6 +16,7 @@ from model.names import HELM_RELEASE_TYPE
 from model.traffic_changes import AspectChange, TrafficChange, aspect_changes, traffic_changes, undeployed_while_routed
 from model.route_aspects import route_aspects
 from model.traffic import traffic_table
+from model.traffic_rows import ROUTE_KINDS
 
 CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
 OPS = (CREATE, UPDATE, REPLACE, DELETE)
@@ -259,9 +260,6 @@ def diff_states(base: State, proposed: State, *, lenient: bool = False) -> Diff:
                 traffic=traffic,
                 aspects=aspect_changes(route_aspects(base.objects), route_aspects(proposed.objects)),
                 refused=undeployed_while_routed(base.objects, proposed.objects))
-
-
-ROUTE_KINDS = ("VirtualService", "HTTPRoute")
 
 
 def primary_traffic(base: State, proposed: State) -> list[TrafficChange] | None:
