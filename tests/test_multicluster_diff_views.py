@@ -27,6 +27,11 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
+def install_section(out: str) -> list[str]:
+    """The lines of a text diff's install section."""
+    return out.split("Install (mesh and clusters, before → after)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+
 def edited(tmp_path, text: str, edit, name: str = f"Pulumi.{STACK}.yaml"):
     """A copy of an example with its config edited in place by `edit(config)`."""
     document = yaml.safe_load(text)
@@ -129,8 +134,7 @@ def test_install_changes_have_their_own_section_one_line_each(capsys, tmp_path):
     code, out, _ = run(capsys, "--config", str(proposed), "--base-config", MULTI_PRIMARY)
     assert code == 2
     assert out.splitlines()[1].endswith("; install: 6 changes")
-    section = out.split("Install (mesh and clusters, before → after)\n", 1)[1].split("\n\n", 1)[0]
-    assert section.splitlines() == [
+    assert install_section(out) == [
         "  mesh.id: mesh1 → mesh2 (every istiod's global.meshID)",
         "  mesh.trustDomain: cluster.local → example.org (every workload identity changes)",
         "  clusters.east.eastWest.serviceType: LoadBalancer → NodePort",
@@ -173,8 +177,7 @@ def test_clusters_added_removed_and_a_remote_turned_primary_are_install_lines(ca
     base = edited(tmp_path, PRIMARY_REMOTE_MULTI_NETWORK, third, name="Pulumi.base.yaml")
     code, out, err = run(capsys, "--config", MULTI_PRIMARY, "--base-config", str(base), "--stack", STACK)
     assert code == 2, err
-    section = out.split("Install (mesh and clusters, before → after)\n", 1)[1].split("\n\n", 1)[0]
-    assert section.splitlines() == [
+    assert install_section(out) == [
         "  clusters.west.role: remote → primary",
         "  clusters.west.controlPlane: east → (none)",
         "  clusters.west.eastWest.address: (none) → 35.1.2.3",
